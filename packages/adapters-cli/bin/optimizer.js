@@ -1,0 +1,14 @@
+#!/usr/bin/env node
+// The `optimizer` command. In a checkout it runs the TypeScript sources directly (Node >= 22.18
+// strips types natively); an installed package runs its bundle.
+import { existsSync } from "node:fs"
+
+const [major, minor] = process.versions.node.split(".").map(Number)
+if (major < 22 || (major === 22 && minor < 19)) {
+  process.stderr.write(
+    `optimizer needs Node.js >= 22.19 (this is ${process.version}). Run: bash scripts/ensure-node.sh, or install Node 24 LTS.\n`
+  )
+  process.exit(1)
+}
+const source = new URL("../src/main.ts", import.meta.url)
+await import(existsSync(source) ? source.href : new URL("../dist/main.js", import.meta.url).href)

@@ -1,0 +1,95 @@
+/**
+ * The long-running processes: `start` (the quick start: migrate + HTTP + worker + scheduler in one
+ * process, on the embedded PostgreSQL when nothing is configured) and `serve` (HTTP only).
+ * SIGTERM/SIGINT interrupt the command: the server stops accepting, drains, and every resource
+ * is released before exit.
+ */
+import { Console, Effect, Layer, ManagedRuntime, Option, Redacted } from "effect"
+import { Command, Flag } from "effect/cli"
+import { ApiKeys, appLayer, type AppServices, type AppSettings } from "@optimizer/core"
+import { configureHttpLog, startHttpServer } from "@optimizer/adapters-http"
+import { runMigrations } from "./migrate.ts"
+import { settingsWithDatabase } from "../runtime.ts"
+import { VERSION } from "../version.ts"
+
+/** A runtime holding every core service for the life of the scope. */
+const scopedRuntime = (settings: AppSettings) =>
+  Effect.acquireRelease(
+    Effect.gen(function* () {
+      const runtime = ManagedRuntime.make(appLayer(settings) as Layer.Layer<AppServices, unknown>)
+      // Build the layers now, so a bad setting or an unreachable database fails start-up, not the first request.
+      yield* Effect.tryPromise({ try: () => runtime.runPromise(Effect.void), catch: (cause) => cause })
+      return runtime
+    }),
+    (runtime) => Effect.promise(() => runtime.dispose())
+  )
+
+const httpServer = (runtime: ManagedRuntime.ManagedRuntime<AppServices, unknown>, settings: AppSettings) =>
+  Effect.acquireRelease(
+    Effect.tryPromise({
+      try: () => startHttpServer(runtime, { port: settings.port, corsOrigins: settings.corsOrigins, version: VERSION }),
+      catch: (cause) => new Error(`could not listen on port ${settings.port}: ${(cause as Error)?.message ?? String(cause)}`)
+    }),
+    (server) =>
+      Effect.gen(function* () {
+        yield* Effect.logInfo("HTTP server stopping: draining in-flight requests")
+        yield* Effect.promise(() => server.close())
+      })
+  )
+
+const configureLogs = (settings: AppSettings) =>
+  configureHttpLog({
+    pretty: settings.logFormat === "pretty" || (settings.logFormat === "auto" && process.stderr.isTTY === true),
+    level: settings.logLevel
+  })
+
+export const startCommand = Command.make(
+  "start",
+  {},
+  () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const settings = yield* settingsWithDatabase
+        configureLogs(settings)
+        const migration = yield* runMigrations(Redacted.value(settings.database!.url))
+        if (migration.applied.length > 0) yield* Console.error(`applied migrations: ${migration.applied.join(", ")}`)
+        const runtime = yield* scopedRuntime(settings)
+        const bootstrap = yield* Effect.tryPromise(() => runtime.runPromise(ApiKeys.use((k) => k.ensureBootstrapAdmin)))
+        if (Option.isSome(bootstrap)) {
+          yield* Console.log(
+            [
+              "",
+              "No API key existed, so an admin key was created. It is shown only now — store it:",
+              "",
+              `  ${bootstrap.value.key}`,
+              "",
+              "Use it as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'; create more with 'npx optimizer keys create --role viewer'.",
+              ""
+            ].join("\n")
+          )
+        }
+        const server = yield* httpServer(runtime, settings)
+        yield* Console.log(`optimizer ${VERSION} listening on ${server.url} (docs: ${server.url}/docs)`)
+        return yield* Effect.never
+      })
+    )
+).pipe(Command.withDescription("Quick start: migrate, then serve HTTP with the worker and scheduler in one process"))
+
+export const serveCommand = Command.make(
+  "serve",
+  {
+    migrate: Flag.Boolean("migrate").pipe(Flag.withDescription("apply pending migrations before serving"))
+  },
+  ({ migrate }) =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const settings = yield* settingsWithDatabase
+        configureLogs(settings)
+        if (migrate) yield* runMigrations(Redacted.value(settings.database!.url))
+        const runtime = yield* scopedRuntime(settings)
+        const server = yield* httpServer(runtime, settings)
+        yield* Console.log(`optimizer ${VERSION} listening on ${server.url}`)
+        return yield* Effect.never
+      })
+    )
+).pipe(Command.withDescription("Serve the HTTP API (stateless; run as many as you like)"))

@@ -1,0 +1,27 @@
+/**
+ * `npx optimizer <command>`: the operator's entry point. Prints data on stdout (JSON with
+ * `--json`), logs and errors on stderr; exits 1 when a command fails, 2 on a usage error.
+ */
+import { NodeRuntime, NodeServices } from "@effect/platform-node"
+import { Cause, Effect, Option } from "effect"
+import { Command } from "effect/cli"
+import { rootCommand, VERSION } from "./cli.ts"
+
+const program = Command.run(rootCommand, { version: VERSION }).pipe(
+  Effect.provide(NodeServices.layer),
+  Effect.catchCause((cause) =>
+    Effect.sync(() => {
+      if (Cause.hasInterruptsOnly(cause)) return
+      const error = Cause.findErrorOption(cause)
+      const e = Option.getOrUndefined(error) as { _tag?: string; message?: string } | undefined
+      if (e?._tag?.startsWith("Cli") || e?._tag === "ShowHelp") {
+        process.exitCode = 2
+        return
+      }
+      process.stderr.write(`error: ${e?.message ?? Cause.pretty(cause)}\n`)
+      process.exitCode = 1
+    })
+  )
+)
+
+NodeRuntime.runMain(program, { disableErrorReporting: true })

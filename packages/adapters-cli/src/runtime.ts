@@ -1,0 +1,40 @@
+/**
+ * Settings and services for a command. Commands that need the database use DATABASE_URL / DB_HOST
+ * when set; otherwise the quick start's embedded PostgreSQL (./.optimizer/pg), which is started —
+ * or reused when the quick start is already running — so `npx optimizer keys create` works next
+ * to `npx optimizer start` with nothing configured.
+ */
+import { Effect, Layer, Redacted, Result } from "effect"
+import { appLayer, parseSettings, type AppServices, type AppSettings } from "@optimizer/core"
+import { startEmbeddedPostgres } from "./EmbeddedPostgres.ts"
+
+export const EMBEDDED_DATA_DIR = process.env.OPTIMIZER_EMBEDDED_DIR ?? ".optimizer/pg"
+export const EMBEDDED_PORT = Number(process.env.OPTIMIZER_EMBEDDED_PORT ?? 54320)
+
+export const loadSettings = Effect.suspend(() => {
+  const parsed = parseSettings(process.env)
+  return Result.isSuccess(parsed) ? Effect.succeed(parsed.success) : Effect.fail(parsed.failure)
+})
+
+/** The settings with a database: the configured one, or the embedded server (started for the scope). */
+export const settingsWithDatabase = Effect.gen(function* () {
+  const settings = yield* loadSettings
+  if (settings.database !== undefined) return settings
+  const server = yield* Effect.acquireRelease(
+    Effect.tryPromise({
+      try: () => startEmbeddedPostgres({ dataDir: EMBEDDED_DATA_DIR, port: EMBEDDED_PORT, log: (l) => process.stderr.write(`${l}\n`) }),
+      catch: (cause) => new Error(`could not start the embedded PostgreSQL: ${(cause as Error)?.message ?? String(cause)}`)
+    }),
+    (s) => Effect.promise(() => s.stop())
+  )
+  return { ...settings, database: { url: Redacted.make(server.url), poolMax: 10 } } satisfies AppSettings
+})
+
+/** Runs `effect` with every core service, on the configured or embedded database. */
+export const withServices = <A, E>(effect: Effect.Effect<A, E, AppServices>) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const settings = yield* settingsWithDatabase
+      return yield* effect.pipe(Effect.provide(appLayer(settings) as Layer.Layer<AppServices, unknown>))
+    })
+  )

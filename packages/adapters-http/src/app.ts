@@ -1,0 +1,50 @@
+/**
+ * The Hono application: middleware (request id, access log, CORS, API keys), the original's routes,
+ * the OpenAPI document and docs page, and FastAPI-compatible 404/500 bodies.
+ */
+import type { ManagedRuntime } from "effect"
+import { Hono } from "hono"
+import { cors } from "hono/cors"
+import type { AppServices } from "@optimizer/core"
+import { errorResponse, Routes, type AppEnv } from "./http.ts"
+import { accessLog, authenticate, requestId } from "./middleware.ts"
+import { docsPage, openApiDocument } from "./openapi.ts"
+import { logLine } from "./log.ts"
+import { coreRoutes } from "./routes/core.ts"
+
+export interface AppOptions {
+  readonly corsOrigins: ReadonlyArray<string>
+  readonly version: string
+}
+
+export const makeApp = (runtime: ManagedRuntime.ManagedRuntime<AppServices, unknown>, options: AppOptions) => {
+  const app = new Hono<AppEnv>()
+  app.use(requestId)
+  app.use(accessLog)
+  if (options.corsOrigins.length > 0) {
+    app.use(
+      cors({
+        origin: options.corsOrigins.includes("*") ? "*" : [...options.corsOrigins],
+        allowHeaders: ["Authorization", "X-API-Key", "Content-Type", "X-Request-Id"],
+        exposeHeaders: ["X-Request-Id", "Content-Disposition"],
+        maxAge: 600
+      })
+    )
+  }
+  app.use(authenticate(runtime))
+
+  const routes = new Routes<AppServices>(app, runtime)
+  coreRoutes(routes)
+
+  const document = openApiDocument(routes.operations, { title: "optimizer", version: options.version })
+  const html = docsPage(document)
+  app.get("/openapi.json", (c) => c.json(document))
+  app.get("/docs", (c) => c.html(html))
+
+  app.notFound((c) => errorResponse(c, 404, "NOT_FOUND", "Not Found"))
+  app.onError((err, c) => {
+    logLine("error", "unhandled error", { request_id: c.get("requestId"), error: String(err?.stack ?? err) })
+    return errorResponse(c, 500, "INTERNAL_ERROR", "Internal Server Error")
+  })
+  return { app, routes, document }
+}

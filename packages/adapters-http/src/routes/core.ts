@@ -1,0 +1,39 @@
+/**
+ * The original's `main.py` endpoints and `/get-metrics` (ORIGINAL.md §1.2, §1.3 item 6).
+ */
+import { Effect } from "effect"
+import { Health, Metrics, type AppServices } from "@optimizer/core"
+import { errorResponse, type Routes } from "../http.ts"
+
+export const coreRoutes = (routes: Routes<AppServices>) =>
+  routes
+    .add({ method: "get", path: "/", role: "public", tag: "core", summary: "Liveness banner", returns: '{"message": "Optimizer Backend is running!"}' }, () =>
+      Effect.succeed({ message: "Optimizer Backend is running!" })
+    )
+    .add(
+      {
+        method: "get",
+        path: "/health",
+        role: "public",
+        tag: "core",
+        summary: "Health: 200 when the database answers a ping within 2 s, else 503",
+        returns: '{"status": "ok"}'
+      },
+      ({ c }) =>
+        Health.use((h) => h.databaseAnswers).pipe(
+          Effect.map((ok) =>
+            ok ? { status: "ok" } : errorResponse(c, 503, "DATABASE_UNAVAILABLE", "database did not answer within 2 s")
+          )
+        )
+    )
+    .add(
+      {
+        method: "get",
+        path: "/get-metrics",
+        role: "viewer",
+        tag: "core",
+        summary: "Row counts of six tables: [total, last 24 hours, last 7 days]",
+        returns: "blacklist, whitelist, monitor, main_database, api_voluum_conversions, api_hlr_live_numbers: each [total, last_24_hours, last_7_days]"
+      },
+      () => Metrics.use((m) => m.tableCounts)
+    )

@@ -1,0 +1,179 @@
+/**
+ * API keys with roles (SPEC.md §3.5).
+ *
+ * A key is `opt_<8-char prefix>_<43-char secret>` (256 random bits). Only its SHA-256 is stored: a
+ * random key of that length needs no slow password hash (nothing to brute-force), and a fast hash
+ * lets every request be authenticated without a bcrypt-class cost. The prefix is stored in clear so
+ * operators can tell keys apart in `keys list` and revoke by prefix.
+ *
+ * Roles are ordered: viewer (read) < operator (uploads, processing, syncs, jobs) < admin (list
+ * imports, exports, decryption, keys).
+ *
+ * Authentication results are cached in memory for `CACHE_TTL_MS`, so a busy endpoint does not pay a
+ * database round trip per request; a revoked key therefore stops working within that time on other
+ * processes (at once on the process that revoked it).
+ */
+import { createHash, randomBytes } from "node:crypto"
+import { Context, Effect, Layer, Option, Schema } from "effect"
+import { SqlClient } from "effect/sql"
+import { toDatabaseError } from "../platform/Database.ts"
+import { NotFound, ValidationError, type DatabaseError } from "../platform/Errors.ts"
+
+export const Role = Schema.Literals(["viewer", "operator", "admin"])
+export type Role = typeof Role.Type
+
+const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 }
+
+/** Does a key of role `have` satisfy an endpoint that needs `need`? */
+export const roleAllows = (have: Role, need: Role): boolean => RANK[have] >= RANK[need]
+
+export interface ApiKeyInfo {
+  readonly id: string
+  readonly name: string
+  readonly role: Role
+  readonly prefix: string
+  readonly createdAt: Date
+  readonly lastUsedAt: Date | null
+  readonly revokedAt: Date | null
+}
+
+export interface CreatedApiKey extends ApiKeyInfo {
+  /** The key itself: shown once, never stored. */
+  readonly key: string
+}
+
+export interface Principal {
+  readonly keyId: string
+  readonly name: string
+  readonly role: Role
+}
+
+const CACHE_TTL_MS = 10_000
+const LAST_USED_RESOLUTION_MS = 60_000
+
+export const hashApiKey = (key: string): string => createHash("sha256").update(key).digest("hex")
+
+const KEY_SHAPE = /^opt_[A-Za-z0-9]{8}_[A-Za-z0-9_-]{43}$/
+
+const newKey = (): { key: string; prefix: string } => {
+  const prefix = randomBytes(6).toString("base64url").replace(/[-_]/g, "x").slice(0, 8)
+  return { key: `opt_${prefix}_${randomBytes(32).toString("base64url")}`, prefix }
+}
+
+interface KeyRow {
+  id: string
+  name: string
+  role: Role
+  key_prefix: string
+  created_at: Date
+  last_used_at: Date | null
+  revoked_at: Date | null
+}
+
+const toInfo = (r: KeyRow): ApiKeyInfo => ({
+  id: r.id,
+  name: r.name,
+  role: r.role,
+  prefix: r.key_prefix,
+  createdAt: r.created_at,
+  lastUsedAt: r.last_used_at,
+  revokedAt: r.revoked_at
+})
+
+export class ApiKeys extends Context.Service<
+  ApiKeys,
+  {
+    readonly create: (input: { name: string; role: Role }) => Effect.Effect<CreatedApiKey, DatabaseError | ValidationError>
+    readonly list: (options?: { includeRevoked?: boolean }) => Effect.Effect<ReadonlyArray<ApiKeyInfo>, DatabaseError>
+    /** Revokes by id or by prefix. */
+    readonly revoke: (idOrPrefix: string) => Effect.Effect<ApiKeyInfo, DatabaseError | NotFound>
+    /** The principal of a presented key, or none when it is unknown or revoked. */
+    readonly authenticate: (key: string) => Effect.Effect<Option.Option<Principal>, DatabaseError>
+    /** Creates an admin key when no active key exists (the quick start prints it once). */
+    readonly ensureBootstrapAdmin: Effect.Effect<Option.Option<CreatedApiKey>, DatabaseError>
+  }
+>()("@optimizer/core/auth/ApiKeys") {
+  static readonly layer = Layer.effect(
+    ApiKeys,
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const cache = new Map<string, { principal: Option.Option<Principal>; until: number }>()
+      const lastUsedWritten = new Map<string, number>()
+
+      const create = Effect.fn("ApiKeys.create")(function* (input: { name: string; role: Role }) {
+        const name = input.name.trim()
+        if (name === "" || name.length > 100) {
+          return yield* new ValidationError({ message: "a key name of 1 to 100 characters is required", field: "name" })
+        }
+        if (!Schema.is(Role)(input.role)) {
+          return yield* new ValidationError({ message: "role must be viewer, operator or admin", field: "role" })
+        }
+        const { key, prefix } = newKey()
+        const rows = yield* sql<KeyRow>`
+          INSERT INTO api_keys (name, role, key_prefix, key_hash)
+          VALUES (${name}, ${input.role}, ${prefix}, ${hashApiKey(key)})
+          RETURNING id, name, role, key_prefix, created_at, last_used_at, revoked_at`.pipe(
+          Effect.mapError(toDatabaseError)
+        )
+        return { ...toInfo(rows[0]!), key }
+      })
+
+      const list = Effect.fn("ApiKeys.list")(function* (options?: { includeRevoked?: boolean }) {
+        const rows = yield* sql<KeyRow>`
+          SELECT id, name, role, key_prefix, created_at, last_used_at, revoked_at FROM api_keys
+          WHERE ${options?.includeRevoked ? sql`true` : sql`revoked_at IS NULL`}
+          ORDER BY created_at`.pipe(Effect.mapError(toDatabaseError))
+        return rows.map(toInfo)
+      })
+
+      const revoke = Effect.fn("ApiKeys.revoke")(function* (idOrPrefix: string) {
+        const isUuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(idOrPrefix)
+        const rows = yield* sql<KeyRow & { key_hash: string }>`
+          UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
+          WHERE ${isUuid ? sql`id = ${idOrPrefix}::uuid` : sql`key_prefix = ${idOrPrefix}`}
+          RETURNING id, name, role, key_prefix, key_hash, created_at, last_used_at, revoked_at`.pipe(
+          Effect.mapError(toDatabaseError)
+        )
+        const row = rows[0]
+        if (row === undefined) return yield* new NotFound({ message: `no API key with id or prefix "${idOrPrefix}"` })
+        cache.delete(row.key_hash)
+        return toInfo(row)
+      })
+
+      const authenticate = Effect.fn("ApiKeys.authenticate")(function* (key: string) {
+        if (!KEY_SHAPE.test(key)) return Option.none<Principal>()
+        const hash = hashApiKey(key)
+        const now = Date.now()
+        const cached = cache.get(hash)
+        if (cached !== undefined && cached.until > now) return cached.principal
+        const rows = yield* sql<{ id: string; name: string; role: Role }>`
+          SELECT id, name, role FROM api_keys WHERE key_hash = ${hash} AND revoked_at IS NULL`.pipe(
+          Effect.mapError(toDatabaseError)
+        )
+        const row = rows[0]
+        const principal: Option.Option<Principal> =
+          row === undefined ? Option.none() : Option.some({ keyId: row.id, name: row.name, role: row.role })
+        if (cache.size > 10_000) cache.clear()
+        cache.set(hash, { principal, until: now + CACHE_TTL_MS })
+        if (row !== undefined && (lastUsedWritten.get(row.id) ?? 0) + LAST_USED_RESOLUTION_MS < now) {
+          lastUsedWritten.set(row.id, now)
+          yield* sql`UPDATE api_keys SET last_used_at = now() WHERE id = ${row.id}`.pipe(Effect.ignore)
+        }
+        return principal
+      })
+
+      const ensureBootstrapAdmin = Effect.gen(function* () {
+        const rows = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM api_keys WHERE revoked_at IS NULL`.pipe(
+          Effect.mapError(toDatabaseError)
+        )
+        if ((rows[0]?.n ?? 0) > 0) return Option.none<CreatedApiKey>()
+        const created = yield* create({ name: "bootstrap-admin", role: "admin" }).pipe(
+          Effect.catchTag("ValidationError", (e) => Effect.die(e))
+        )
+        return Option.some(created)
+      })
+
+      return ApiKeys.of({ create, list, revoke, authenticate, ensureBootstrapAdmin })
+    })
+  )
+}

@@ -1,0 +1,14 @@
+/**
+ * @optimizer/core — the SDK. Every capability of the product as an Effect service with typed
+ * errors, plus the layers that wire them. Adapters (HTTP, CLI, SQS) and other services import
+ * from here; nothing runs at import time.
+ */
+export * from "./platform/Errors.ts"
+export * from "./platform/Config.ts"
+export * from "./platform/Database.ts"
+export * from "./platform/Logging.ts"
+export { migrate, loadMigrations, defaultMigrationsDir, type MigrationResult } from "./platform/Migrations.ts"
+export * from "./auth/ApiKeys.ts"
+export * from "./metrics/Metrics.ts"
+export * from "./platform/Health.ts"
+export * from "./AppLayer.ts"
