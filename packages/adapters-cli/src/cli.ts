@@ -7,6 +7,8 @@ import { serveCommand, startCommand } from "./commands/processes.ts"
 export { VERSION } from "./version.ts"
 
 export const rootCommand = Command.make("optimizer").pipe(
-  Command.withDescription("optimizer: phone lists, list cleaning, HLR, Voluum, MessageWhiz and Ongage for SMS marketing"),
+  Command.withDescription(
+    "optimizer: phone lists, list cleaning, HLR, Voluum, MessageWhiz and Ongage for SMS marketing"
+  ),
   Command.withSubcommands([startCommand, serveCommand, migrateCommand, keysCommand])
 )

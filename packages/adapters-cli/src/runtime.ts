@@ -22,8 +22,14 @@ export const settingsWithDatabase = Effect.gen(function* () {
   if (settings.database !== undefined) return settings
   const server = yield* Effect.acquireRelease(
     Effect.tryPromise({
-      try: () => startEmbeddedPostgres({ dataDir: EMBEDDED_DATA_DIR, port: EMBEDDED_PORT, log: (l) => process.stderr.write(`${l}\n`) }),
-      catch: (cause) => new Error(`could not start the embedded PostgreSQL: ${(cause as Error)?.message ?? String(cause)}`)
+      try: () =>
+        startEmbeddedPostgres({
+          dataDir: EMBEDDED_DATA_DIR,
+          port: EMBEDDED_PORT,
+          log: (l) => process.stderr.write(`${l}\n`)
+        }),
+      catch: (cause) =>
+        new Error(`could not start the embedded PostgreSQL: ${(cause as Error)?.message ?? String(cause)}`)
     }),
     (s) => Effect.promise(() => s.stop())
   )

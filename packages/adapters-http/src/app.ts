@@ -9,15 +9,19 @@ import type { AppServices } from "@optimizer/core"
 import { errorResponse, Routes, type AppEnv } from "./http.ts"
 import { accessLog, authenticate, requestId } from "./middleware.ts"
 import { docsPage, openApiDocument } from "./openapi.ts"
-import { logLine } from "./log.ts"
+import { configureHttpLog, logLine } from "./log.ts"
 import { coreRoutes } from "./routes/core.ts"
+import { keyRoutes } from "./routes/keys.ts"
 
 export interface AppOptions {
   readonly corsOrigins: ReadonlyArray<string>
   readonly version: string
+  /** Request-log format and minimum level (the process's LOG_FORMAT / LOG_LEVEL). */
+  readonly log?: { readonly pretty: boolean; readonly level: string }
 }
 
 export const makeApp = (runtime: ManagedRuntime.ManagedRuntime<AppServices, unknown>, options: AppOptions) => {
+  if (options.log) configureHttpLog(options.log)
   const app = new Hono<AppEnv>()
   app.use(requestId)
   app.use(accessLog)
@@ -35,6 +39,7 @@ export const makeApp = (runtime: ManagedRuntime.ManagedRuntime<AppServices, unkn
 
   const routes = new Routes<AppServices>(app, runtime)
   coreRoutes(routes)
+  keyRoutes(routes)
 
   const document = openApiDocument(routes.operations, { title: "optimizer", version: options.version })
   const html = docsPage(document)

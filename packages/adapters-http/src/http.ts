@@ -97,7 +97,12 @@ export class Routes<R> {
         // The auth middleware has already answered 401 for a missing/invalid key on non-public paths.
         if (principal === undefined) return errorResponse(c, 401, "UNAUTHORIZED", "Not authenticated: send an API key")
         if (!roleAllows(principal.role, spec.role)) {
-          return errorResponse(c, 403, "FORBIDDEN", `This endpoint needs the ${spec.role} role; the key has ${principal.role}`)
+          return errorResponse(
+            c,
+            403,
+            "FORBIDDEN",
+            `This endpoint needs the ${spec.role} role; the key has ${principal.role}`
+          )
         }
       }
       let query = undefined as Q
@@ -118,7 +123,14 @@ export class Routes<R> {
         if (Exit.isFailure(exit)) return this.validationFailure(c, "body", exit.cause)
         body = exit.value
       }
-      const effect = handler({ c, query, body, params: c.req.param() as Record<string, string>, principal, requestId: c.get("requestId") })
+      const effect = handler({
+        c,
+        query,
+        body,
+        params: c.req.param() as Record<string, string>,
+        principal,
+        requestId: c.get("requestId")
+      })
       return this.run(c, effect)
     })
     return this
@@ -144,7 +156,11 @@ export class Routes<R> {
       const tag = typeof e._tag === "string" ? e._tag : "Unknown"
       const mapped = httpErrorOf(tag)
       if (mapped === INTERNAL || mapped.status >= 500) {
-        logLine("error", "request failed", { request_id: c.get("requestId"), error: tag, cause: Cause.pretty(exit.cause) })
+        logLine("error", "request failed", {
+          request_id: c.get("requestId"),
+          error: tag,
+          cause: Cause.pretty(exit.cause)
+        })
       }
       const detail = mapped === INTERNAL ? "Internal Server Error" : (e.message ?? tag)
       return errorResponse(c, mapped.status, mapped.code, detail)
@@ -152,14 +168,19 @@ export class Routes<R> {
     if (Cause.hasInterruptsOnly(exit.cause)) {
       return errorResponse(c, 499 as 400, "CLIENT_CLOSED", "the request was cancelled")
     }
-    logLine("error", "request failed with a defect", { request_id: c.get("requestId"), cause: Cause.pretty(exit.cause) })
+    logLine("error", "request failed with a defect", {
+      request_id: c.get("requestId"),
+      cause: Cause.pretty(exit.cause)
+    })
     return errorResponse(c, 500, INTERNAL.code, "Internal Server Error")
   }
 }
 
 /** FastAPI-style query booleans: true/false, 1/0, yes/no, on/off (case-insensitive). */
 export const QueryBoolean = Schema.String.pipe(
-  Schema.check(Schema.isPattern(/^(true|false|1|0|yes|no|on|off)$/i, { message: "Expected a boolean (true or false)" })),
+  Schema.check(
+    Schema.isPattern(/^(true|false|1|0|yes|no|on|off)$/i, { message: "Expected a boolean (true or false)" })
+  ),
   Schema.decodeTo(Schema.Boolean, {
     decode: SchemaGetter.transform((s: string) => /^(true|1|yes|on)$/i.test(s)),
     encode: SchemaGetter.transform((b: boolean) => String(b))

@@ -15,7 +15,11 @@ export const configureHttpLog = (options: { pretty: boolean; level: string }) =>
   minimumLevel = LEVELS[options.level.toLowerCase()] ?? 2
 }
 
-export const logLine = (level: "debug" | "info" | "warn" | "error", message: string, fields: Record<string, unknown>) => {
+export const logLine = (
+  level: "debug" | "info" | "warn" | "error",
+  message: string,
+  fields: Record<string, unknown>
+) => {
   if ((LEVELS[level] ?? 2) < minimumLevel) return
   const line = pretty
     ? `${new Date().toISOString()} ${level.toUpperCase()} ${message} ${Object.entries(fields)

@@ -47,12 +47,16 @@ const presentedKey = (authorization: string | undefined, apiKey: string | undefi
  * 401 here; a request without a key continues and each non-public route answers 401 itself (so
  * `/`, `/health` and the docs stay open and unknown paths stay 404).
  */
-export const authenticate = <R>(runtime: ManagedRuntime.ManagedRuntime<R | ApiKeys, unknown>): MiddlewareHandler<AppEnv> =>
+export const authenticate =
+  <R>(runtime: ManagedRuntime.ManagedRuntime<R | ApiKeys, unknown>): MiddlewareHandler<AppEnv> =>
   async (c, next) => {
     const key = presentedKey(c.req.header("authorization"), c.req.header("x-api-key"))
     if (key === undefined) return next()
-    const result = await runtime.runPromiseExit(ApiKeys.use((keys) => keys.authenticate(key)).pipe(Effect.map(Option.getOrUndefined)))
-    if (result._tag === "Failure") return errorResponse(c, 503, "DATABASE_ERROR", "Could not check the API key: the database did not answer")
+    const result = await runtime.runPromiseExit(
+      ApiKeys.use((keys) => keys.authenticate(key)).pipe(Effect.map(Option.getOrUndefined))
+    )
+    if (result._tag === "Failure")
+      return errorResponse(c, 503, "DATABASE_ERROR", "Could not check the API key: the database did not answer")
     if (result.value === undefined) return errorResponse(c, 401, "UNAUTHORIZED", "Invalid or revoked API key")
     c.set("principal", result.value)
     return next()

@@ -22,7 +22,10 @@ const rewriteRefs = (value: unknown): unknown => {
 
 const toOpenApiPath = (path: string) => path.replace(/:([A-Za-z0-9_]+)/g, "{$1}")
 
-export const openApiDocument = (operations: ReadonlyArray<OpenApiOperation>, info: { title: string; version: string }) => {
+export const openApiDocument = (
+  operations: ReadonlyArray<OpenApiOperation>,
+  info: { title: string; version: string }
+) => {
   const paths: Record<string, Json> = {}
   const components: Json = {}
   const schemaOf = (schema: Schema.Top): Json => {
@@ -60,7 +63,10 @@ export const openApiDocument = (operations: ReadonlyArray<OpenApiOperation>, inf
       operation.description = `${spec.description ? spec.description + "\n\n" : ""}Requires the **${spec.role}** role.`
     }
     if (spec.body) {
-      operation.requestBody = { required: true, content: { "application/json": { schema: schemaOf(spec.body as Schema.Top) } } }
+      operation.requestBody = {
+        required: true,
+        content: { "application/json": { schema: schemaOf(spec.body as Schema.Top) } }
+      }
     } else if (spec.upload) {
       operation.requestBody = {
         required: true,
@@ -106,13 +112,17 @@ export const docsPage = (doc: ReturnType<typeof openApiDocument>): string => {
       const body = op.requestBody
         ? `<details><summary>request body</summary><pre>${escapeHtml(JSON.stringify((op.requestBody as Json).content, null, 2))}</pre></details>`
         : ""
-      const role = op["x-required-role"] ? `<span class="role">${escapeHtml(String(op["x-required-role"]))}</span>` : `<span class="role public">public</span>`
+      const role = op["x-required-role"]
+        ? `<span class="role">${escapeHtml(String(op["x-required-role"]))}</span>`
+        : `<span class="role public">public</span>`
       const html = `<div class="op"><div><span class="m ${method}">${method.toUpperCase()}</span> <code class="path">${escapeHtml(path)}</code> ${role}</div>
 <p>${escapeHtml(String(op.summary ?? ""))}</p>${op.description ? `<p class="desc">${escapeHtml(String(op.description))}</p>` : ""}${params ? `<ul>${params}</ul>` : ""}${body}</div>`
       byTag.set(tag, [...(byTag.get(tag) ?? []), html])
     }
   }
-  const sections = [...byTag.entries()].map(([tag, ops]) => `<h2 id="${escapeHtml(tag)}">${escapeHtml(tag)}</h2>${ops.join("")}`).join("")
+  const sections = [...byTag.entries()]
+    .map(([tag, ops]) => `<h2 id="${escapeHtml(tag)}">${escapeHtml(tag)}</h2>${ops.join("")}`)
+    .join("")
   const toc = [...byTag.keys()].map((t) => `<a href="#${escapeHtml(t)}">${escapeHtml(t)}</a>`).join(" · ")
   return `<!doctype html><html><head><meta charset="utf-8"><title>${escapeHtml(doc.info.title)} API</title>
 <style>body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1000px;padding:0 1rem;color:#222}

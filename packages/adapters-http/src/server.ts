@@ -24,27 +24,30 @@ export const startHttpServer = (
   return new Promise((resolve, reject) => {
     let server: ServerType
     const onError = (e: Error) => reject(e)
-    server = serve({ fetch: app.fetch, port: options.port, hostname: options.hostname ?? "0.0.0.0" }, (info: AddressInfo) => {
-      server.off("error", onError)
-      const host = options.hostname && options.hostname !== "0.0.0.0" ? options.hostname : "127.0.0.1"
-      resolve({
-        port: info.port,
-        url: `http://${host}:${info.port}`,
-        close: (drainMs = 10_000) =>
-          new Promise<void>((done) => {
-            const s = server as import("node:http").Server
-            const timer = setTimeout(() => {
-              s.closeAllConnections?.()
-              done()
-            }, drainMs)
-            s.close(() => {
-              clearTimeout(timer)
-              done()
+    server = serve(
+      { fetch: app.fetch, port: options.port, hostname: options.hostname ?? "0.0.0.0" },
+      (info: AddressInfo) => {
+        server.off("error", onError)
+        const host = options.hostname && options.hostname !== "0.0.0.0" ? options.hostname : "127.0.0.1"
+        resolve({
+          port: info.port,
+          url: `http://${host}:${info.port}`,
+          close: (drainMs = 10_000) =>
+            new Promise<void>((done) => {
+              const s = server as import("node:http").Server
+              const timer = setTimeout(() => {
+                s.closeAllConnections?.()
+                done()
+              }, drainMs)
+              s.close(() => {
+                clearTimeout(timer)
+                done()
+              })
+              s.closeIdleConnections?.()
             })
-            s.closeIdleConnections?.()
-          })
-      })
-    })
+        })
+      }
+    )
     server.once("error", onError)
   })
 }

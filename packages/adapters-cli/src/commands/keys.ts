@@ -44,7 +44,10 @@ const list = Command.make(
 
 const revoke = Command.make(
   "revoke",
-  { key: Argument.String("id-or-prefix").pipe(Argument.withDescription("the key's id or its 8-character prefix")), json },
+  {
+    key: Argument.String("id-or-prefix").pipe(Argument.withDescription("the key's id or its 8-character prefix")),
+    json
+  },
   ({ key, json }) =>
     withServices(
       Effect.gen(function* () {

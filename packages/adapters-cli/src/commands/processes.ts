@@ -7,7 +7,7 @@
 import { Console, Effect, Layer, ManagedRuntime, Option, Redacted } from "effect"
 import { Command, Flag } from "effect/cli"
 import { ApiKeys, appLayer, type AppServices, type AppSettings } from "@optimizer/core"
-import { configureHttpLog, startHttpServer } from "@optimizer/adapters-http"
+import { startHttpServer } from "@optimizer/adapters-http"
 import { runMigrations } from "./migrate.ts"
 import { settingsWithDatabase } from "../runtime.ts"
 import { VERSION } from "../version.ts"
@@ -27,8 +27,15 @@ const scopedRuntime = (settings: AppSettings) =>
 const httpServer = (runtime: ManagedRuntime.ManagedRuntime<AppServices, unknown>, settings: AppSettings) =>
   Effect.acquireRelease(
     Effect.tryPromise({
-      try: () => startHttpServer(runtime, { port: settings.port, corsOrigins: settings.corsOrigins, version: VERSION }),
-      catch: (cause) => new Error(`could not listen on port ${settings.port}: ${(cause as Error)?.message ?? String(cause)}`)
+      try: () =>
+        startHttpServer(runtime, {
+          port: settings.port,
+          corsOrigins: settings.corsOrigins,
+          version: VERSION,
+          log: httpLogOptions(settings)
+        }),
+      catch: (cause) =>
+        new Error(`could not listen on port ${settings.port}: ${(cause as Error)?.message ?? String(cause)}`)
     }),
     (server) =>
       Effect.gen(function* () {
@@ -37,42 +44,37 @@ const httpServer = (runtime: ManagedRuntime.ManagedRuntime<AppServices, unknown>
       })
   )
 
-const configureLogs = (settings: AppSettings) =>
-  configureHttpLog({
-    pretty: settings.logFormat === "pretty" || (settings.logFormat === "auto" && process.stderr.isTTY === true),
-    level: settings.logLevel
-  })
+const httpLogOptions = (settings: AppSettings) => ({
+  pretty: settings.logFormat === "pretty" || (settings.logFormat === "auto" && process.stderr.isTTY === true),
+  level: settings.logLevel
+})
 
-export const startCommand = Command.make(
-  "start",
-  {},
-  () =>
-    Effect.scoped(
-      Effect.gen(function* () {
-        const settings = yield* settingsWithDatabase
-        configureLogs(settings)
-        const migration = yield* runMigrations(Redacted.value(settings.database!.url))
-        if (migration.applied.length > 0) yield* Console.error(`applied migrations: ${migration.applied.join(", ")}`)
-        const runtime = yield* scopedRuntime(settings)
-        const bootstrap = yield* Effect.tryPromise(() => runtime.runPromise(ApiKeys.use((k) => k.ensureBootstrapAdmin)))
-        if (Option.isSome(bootstrap)) {
-          yield* Console.log(
-            [
-              "",
-              "No API key existed, so an admin key was created. It is shown only now — store it:",
-              "",
-              `  ${bootstrap.value.key}`,
-              "",
-              "Use it as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'; create more with 'npx optimizer keys create --role viewer'.",
-              ""
-            ].join("\n")
-          )
-        }
-        const server = yield* httpServer(runtime, settings)
-        yield* Console.log(`optimizer ${VERSION} listening on ${server.url} (docs: ${server.url}/docs)`)
-        return yield* Effect.never
-      })
-    )
+export const startCommand = Command.make("start", {}, () =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const settings = yield* settingsWithDatabase
+      const migration = yield* runMigrations(Redacted.value(settings.database!.url))
+      if (migration.applied.length > 0) yield* Console.error(`applied migrations: ${migration.applied.join(", ")}`)
+      const runtime = yield* scopedRuntime(settings)
+      const bootstrap = yield* Effect.tryPromise(() => runtime.runPromise(ApiKeys.use((k) => k.ensureBootstrapAdmin)))
+      if (Option.isSome(bootstrap)) {
+        yield* Console.log(
+          [
+            "",
+            "No API key existed, so an admin key was created. It is shown only now — store it:",
+            "",
+            `  ${bootstrap.value.key}`,
+            "",
+            "Use it as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'; create more with 'npx optimizer keys create --role viewer'.",
+            ""
+          ].join("\n")
+        )
+      }
+      const server = yield* httpServer(runtime, settings)
+      yield* Console.log(`optimizer ${VERSION} listening on ${server.url} (docs: ${server.url}/docs)`)
+      return yield* Effect.never
+    })
+  )
 ).pipe(Command.withDescription("Quick start: migrate, then serve HTTP with the worker and scheduler in one process"))
 
 export const serveCommand = Command.make(
@@ -84,7 +86,6 @@ export const serveCommand = Command.make(
     Effect.scoped(
       Effect.gen(function* () {
         const settings = yield* settingsWithDatabase
-        configureLogs(settings)
         if (migrate) yield* runMigrations(Redacted.value(settings.database!.url))
         const runtime = yield* scopedRuntime(settings)
         const server = yield* httpServer(runtime, settings)

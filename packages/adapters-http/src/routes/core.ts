@@ -7,8 +7,16 @@ import { errorResponse, type Routes } from "../http.ts"
 
 export const coreRoutes = (routes: Routes<AppServices>) =>
   routes
-    .add({ method: "get", path: "/", role: "public", tag: "core", summary: "Liveness banner", returns: '{"message": "Optimizer Backend is running!"}' }, () =>
-      Effect.succeed({ message: "Optimizer Backend is running!" })
+    .add(
+      {
+        method: "get",
+        path: "/",
+        role: "public",
+        tag: "core",
+        summary: "Liveness banner",
+        returns: '{"message": "Optimizer Backend is running!"}'
+      },
+      () => Effect.succeed({ message: "Optimizer Backend is running!" })
     )
     .add(
       {
@@ -33,7 +41,8 @@ export const coreRoutes = (routes: Routes<AppServices>) =>
         role: "viewer",
         tag: "core",
         summary: "Row counts of six tables: [total, last 24 hours, last 7 days]",
-        returns: "blacklist, whitelist, monitor, main_database, api_voluum_conversions, api_hlr_live_numbers: each [total, last_24_hours, last_7_days]"
+        returns:
+          "blacklist, whitelist, monitor, main_database, api_voluum_conversions, api_hlr_live_numbers: each [total, last_24_hours, last_7_days]"
       },
       () => Metrics.use((m) => m.tableCounts)
     )

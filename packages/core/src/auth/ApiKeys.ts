@@ -83,7 +83,10 @@ const toInfo = (r: KeyRow): ApiKeyInfo => ({
 export class ApiKeys extends Context.Service<
   ApiKeys,
   {
-    readonly create: (input: { name: string; role: Role }) => Effect.Effect<CreatedApiKey, DatabaseError | ValidationError>
+    readonly create: (input: {
+      name: string
+      role: Role
+    }) => Effect.Effect<CreatedApiKey, DatabaseError | ValidationError>
     readonly list: (options?: { includeRevoked?: boolean }) => Effect.Effect<ReadonlyArray<ApiKeyInfo>, DatabaseError>
     /** Revokes by id or by prefix. */
     readonly revoke: (idOrPrefix: string) => Effect.Effect<ApiKeyInfo, DatabaseError | NotFound>

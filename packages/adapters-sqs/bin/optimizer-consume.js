@@ -1,0 +1,7 @@
+#!/usr/bin/env node
+// The SQS live-events consumer's entry point (also `npx optimizer consume`). Nothing in this
+// package runs at import: only this file starts the consumer.
+import { existsSync } from "node:fs"
+
+const source = new URL("../src/main.ts", import.meta.url)
+await import(existsSync(source) ? source.href : new URL("../dist/main.js", import.meta.url).href)

@@ -1,0 +1,115 @@
+/**
+ * The foundation as the frontend sees it: the original's first endpoints with their exact shapes,
+ * API keys and roles, the FastAPI-compatible error body, the OpenAPI document and docs page.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { call, startTestApp, type TestApp } from "./support/app.ts"
+
+let app: TestApp
+let admin: string
+let viewer: string
+
+beforeAll(async () => {
+  app = await startTestApp({ CORS_ORIGINS: "https://frontend.example" })
+  admin = await app.createKey("admin")
+  viewer = await app.createKey("viewer")
+})
+afterAll(() => app.close())
+
+describe("original endpoints", () => {
+  it("GET / answers the original banner without a key", async () => {
+    const res = await call(app.url, undefined, "/")
+    expect(res.status).toBe(200)
+    expect(await res.json()).toEqual({ message: "Optimizer Backend is running!" })
+  })
+
+  it("GET /health answers ok when the database answers", async () => {
+    const res = await call(app.url, undefined, "/health")
+    expect(res.status).toBe(200)
+    expect(await res.json()).toEqual({ status: "ok" })
+  })
+
+  it("GET /get-metrics gives the six tables, each [total, last 24 hours, last 7 days]", async () => {
+    const res = await call(app.url, viewer, "/get-metrics")
+    expect(res.status).toBe(200)
+    const body = (await res.json()) as Record<string, Array<number>>
+    expect(Object.keys(body).sort()).toEqual(
+      ["api_hlr_live_numbers", "api_voluum_conversions", "blacklist", "main_database", "monitor", "whitelist"].sort()
+    )
+    for (const triple of Object.values(body)) expect(triple).toEqual([0, 0, 0])
+  })
+})
+
+describe("API keys and roles", () => {
+  it("answers 401 without a key, with a FastAPI-style body", async () => {
+    const res = await call(app.url, undefined, "/get-metrics")
+    expect(res.status).toBe(401)
+    const body = (await res.json()) as Record<string, string>
+    expect(body.detail).toMatch(/API key/)
+    expect(body.code).toBe("UNAUTHORIZED")
+    expect(body.request_id).toBe(res.headers.get("x-request-id"))
+  })
+
+  it("answers 401 for an unknown key, by either header", async () => {
+    const bogus = "opt_abcdefgh_" + "x".repeat(43)
+    expect((await call(app.url, bogus, "/get-metrics")).status).toBe(401)
+    expect((await fetch(`${app.url}/get-metrics`, { headers: { "x-api-key": bogus } })).status).toBe(401)
+  })
+
+  it("accepts X-API-Key as well as Authorization: Bearer", async () => {
+    expect((await fetch(`${app.url}/get-metrics`, { headers: { "x-api-key": viewer } })).status).toBe(200)
+  })
+
+  it("answers 403 when a viewer calls an admin-only endpoint", async () => {
+    const res = await call(app.url, viewer, "/api-keys")
+    expect(res.status).toBe(403)
+    expect(((await res.json()) as { detail: string }).detail).toMatch(/admin/)
+    expect((await call(app.url, admin, "/api-keys")).status).toBe(200)
+  })
+
+  it("a revoked key stops working at once", async () => {
+    const created = (await (
+      await call(app.url, admin, "/api-keys", { json: { name: "temp", role: "viewer" } })
+    ).json()) as {
+      key: string
+      id: string
+    }
+    expect((await call(app.url, created.key, "/get-metrics")).status).toBe(200)
+    expect((await call(app.url, admin, `/api-keys/${created.id}/revoke`, { method: "POST" })).status).toBe(200)
+    expect((await call(app.url, created.key, "/get-metrics")).status).toBe(401)
+  })
+
+  it("validates request bodies and names the field", async () => {
+    const res = await call(app.url, admin, "/api-keys", { json: { name: "x", role: "superuser" } })
+    expect(res.status).toBe(400)
+    expect(((await res.json()) as { detail: string }).detail).toMatch(/role/)
+  })
+})
+
+describe("edges", () => {
+  it("unknown paths are 404 with the error body", async () => {
+    const res = await call(app.url, admin, "/no-such-thing")
+    expect(res.status).toBe(404)
+    expect(await res.json()).toMatchObject({ detail: "Not Found", code: "NOT_FOUND" })
+  })
+
+  it("CORS allows the configured frontend origin", async () => {
+    const res = await fetch(`${app.url}/get-metrics`, {
+      method: "OPTIONS",
+      headers: { origin: "https://frontend.example", "access-control-request-method": "GET" }
+    })
+    expect(res.headers.get("access-control-allow-origin")).toBe("https://frontend.example")
+  })
+
+  it("serves the OpenAPI document and a docs page generated from the routes", async () => {
+    const doc = (await (await call(app.url, undefined, "/openapi.json")).json()) as {
+      openapi: string
+      paths: Record<string, Record<string, { parameters?: unknown; requestBody?: unknown }>>
+    }
+    expect(doc.openapi).toBe("3.1.0")
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/", "/health", "/get-metrics", "/api-keys"]))
+    expect(doc.paths["/api-keys"]!.post!.requestBody).toBeDefined()
+    const html = await (await call(app.url, undefined, "/docs")).text()
+    expect(html).toContain("/get-metrics")
+  })
+})

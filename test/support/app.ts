@@ -1,0 +1,67 @@
+/**
+ * The HTTP app on a real loopback port over a database of its own, as the frontend would reach it.
+ *
+ *   const app = await startTestApp({ AES_KEY: "…" })
+ *   const admin = await app.createKey("admin")
+ *   await fetch(`${app.url}/get-metrics`, { headers: { authorization: `Bearer ${admin}` } })
+ *   afterAll(() => app.close())
+ */
+import { Effect, Layer, ManagedRuntime, Result } from "effect"
+import { ApiKeys, appLayer, parseSettings, type AppServices, type Env, type Role } from "@optimizer/core"
+import { startHttpServer } from "@optimizer/adapters-http"
+import { createTestDatabase, type TestDatabase } from "./database.ts"
+
+export interface TestApp {
+  readonly url: string
+  readonly db: TestDatabase
+  readonly runtime: ManagedRuntime.ManagedRuntime<AppServices, unknown>
+  readonly createKey: (role: Role) => Promise<string>
+  readonly close: () => Promise<void>
+}
+
+export const startTestApp = async (env: Env = {}): Promise<TestApp> => {
+  const db = await createTestDatabase()
+  const parsed = parseSettings({ LOG_LEVEL: "Warn", ...env, DATABASE_URL: db.url })
+  if (Result.isFailure(parsed)) throw new Error(parsed.failure.message)
+  const runtime = ManagedRuntime.make(appLayer(parsed.success) as Layer.Layer<AppServices, unknown>)
+  const server = await startHttpServer(runtime, {
+    port: 0,
+    hostname: "127.0.0.1",
+    corsOrigins: parsed.success.corsOrigins,
+    version: "test",
+    log: { pretty: false, level: parsed.success.logLevel }
+  })
+  return {
+    url: server.url,
+    db,
+    runtime,
+    createKey: (role) =>
+      runtime.runPromise(ApiKeys.use((k) => k.create({ name: `test-${role}`, role })).pipe(Effect.map((k) => k.key))),
+    close: async () => {
+      await server.close(1000)
+      await runtime.dispose()
+      await db.drop()
+    }
+  }
+}
+
+/** fetch with an API key; JSON body when `json` is given. */
+export const call = (
+  base: string,
+  key: string | undefined,
+  path: string,
+  init: { method?: string; json?: unknown; headers?: Record<string, string>; body?: string | Uint8Array | FormData | Blob } = {}
+) => {
+  const headers: Record<string, string> = { ...(init.headers ?? {}) }
+  if (key !== undefined) headers.authorization = `Bearer ${key}`
+  let body = init.body
+  if (init.json !== undefined) {
+    headers["content-type"] = "application/json"
+    body = JSON.stringify(init.json)
+  }
+  return fetch(`${base}${path}`, {
+    method: init.method ?? (body === undefined ? "GET" : "POST"),
+    headers,
+    ...(body === undefined ? {} : { body })
+  })
+}
