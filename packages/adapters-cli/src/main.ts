@@ -5,7 +5,11 @@
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Cause, Effect, Option } from "effect"
 import { Command } from "effect/cli"
+import { existsSync } from "node:fs"
 import { rootCommand, VERSION } from "./cli.ts"
+
+// Operators keep settings in ./.env (see .env.example); variables already in the environment win.
+if (existsSync(".env")) process.loadEnvFile(".env")
 
 const program = Command.run(rootCommand, { version: VERSION }).pipe(
   Effect.provide(NodeServices.layer),
