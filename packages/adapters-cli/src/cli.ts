@@ -2,7 +2,8 @@
 import { Command } from "effect/cli"
 import { keysCommand } from "./commands/keys.ts"
 import { migrateCommand } from "./commands/migrate.ts"
-import { serveCommand, startCommand } from "./commands/processes.ts"
+import { jobsCommand } from "./commands/jobs.ts"
+import { schedulerCommand, serveCommand, startCommand, workerCommand } from "./commands/processes.ts"
 
 export { VERSION } from "./version.ts"
 
@@ -10,5 +11,13 @@ export const rootCommand = Command.make("optimizer").pipe(
   Command.withDescription(
     "optimizer: phone lists, list cleaning, HLR, Voluum, MessageWhiz and Ongage for SMS marketing"
   ),
-  Command.withSubcommands([startCommand, serveCommand, migrateCommand, keysCommand])
+  Command.withSubcommands([
+    startCommand,
+    serveCommand,
+    workerCommand,
+    schedulerCommand,
+    migrateCommand,
+    keysCommand,
+    jobsCommand
+  ])
 )

@@ -3,7 +3,8 @@
  * `--json`), logs and errors on stderr; exits 1 when a command fails, 2 on a usage error.
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Cause, Effect, Option } from "effect"
+import { Cause, Effect, Option, Result } from "effect"
+import { loggingLayer, parseSettings } from "@optimizer/core"
 import { Command } from "effect/cli"
 import { existsSync } from "node:fs"
 import { rootCommand, VERSION } from "./cli.ts"
@@ -11,8 +12,14 @@ import { rootCommand, VERSION } from "./cli.ts"
 // Operators keep settings in ./.env (see .env.example); variables already in the environment win.
 if (existsSync(".env")) process.loadEnvFile(".env")
 
+// The command's own logs (start-up, shutdown) use the product's masked logger; a bad setting is
+// reported by the command itself, so fall back to defaults here.
+const parsed = parseSettings(process.env)
+const logging = loggingLayer(Result.isSuccess(parsed) ? parsed.success : { logFormat: "auto", logLevel: "Info" })
+
 const program = Command.run(rootCommand, { version: VERSION }).pipe(
   Effect.provide(NodeServices.layer),
+  Effect.provide(logging),
   Effect.catchCause((cause) =>
     Effect.sync(() => {
       if (Cause.hasInterruptsOnly(cause)) return

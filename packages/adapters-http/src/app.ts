@@ -11,6 +11,7 @@ import { accessLog, authenticate, requestId } from "./middleware.ts"
 import { docsPage, openApiDocument } from "./openapi.ts"
 import { configureHttpLog, logLine } from "./log.ts"
 import { coreRoutes } from "./routes/core.ts"
+import { jobRoutes } from "./routes/jobs.ts"
 import { keyRoutes } from "./routes/keys.ts"
 
 export interface AppOptions {
@@ -40,6 +41,7 @@ export const makeApp = (runtime: ManagedRuntime.ManagedRuntime<AppServices, unkn
   const routes = new Routes<AppServices>(app, runtime)
   coreRoutes(routes)
   keyRoutes(routes)
+  jobRoutes(routes)
 
   const document = openApiDocument(routes.operations, { title: "optimizer", version: options.version })
   const html = docsPage(document)

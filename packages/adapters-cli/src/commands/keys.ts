@@ -4,7 +4,7 @@ import { ApiKeys } from "@optimizer/core"
 import { printJson, printLines, printTable } from "../output.ts"
 import { withServices } from "../runtime.ts"
 
-const json = Flag.Boolean("json").pipe(Flag.withDescription("print the result as JSON"))
+const json = Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("print the result as JSON"))
 
 const create = Command.make(
   "create",
@@ -31,7 +31,7 @@ const create = Command.make(
 
 const list = Command.make(
   "list",
-  { json, all: Flag.Boolean("all").pipe(Flag.withDescription("include revoked keys")) },
+  { json, all: Flag.Boolean("all").pipe(Flag.withDefault(false), Flag.withDescription("include revoked keys")) },
   ({ json, all }) =>
     withServices(
       Effect.gen(function* () {

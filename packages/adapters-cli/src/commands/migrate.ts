@@ -13,7 +13,7 @@ export const runMigrations = Effect.fn("runMigrations")(function* (url: string) 
 
 export const migrateCommand = Command.make(
   "migrate",
-  { json: Flag.Boolean("json").pipe(Flag.withDescription("print the result as JSON")) },
+  { json: Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("print the result as JSON")) },
   ({ json }) =>
     Effect.scoped(
       Effect.gen(function* () {

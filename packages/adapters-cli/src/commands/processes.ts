@@ -4,19 +4,19 @@
  * SIGTERM/SIGINT interrupt the command: the server stops accepting, drains, and every resource
  * is released before exit.
  */
-import { Console, Effect, Layer, ManagedRuntime, Option, Redacted } from "effect"
+import { Console, Effect, Exit, Layer, ManagedRuntime, Option, Redacted, Scope } from "effect"
 import { Command, Flag } from "effect/cli"
-import { ApiKeys, appLayer, type AppServices, type AppSettings } from "@optimizer/core"
+import { ApiKeys, appLayer, runWorkers, type AppServices, type AppSettings, type ProcessRole } from "@optimizer/core"
 import { startHttpServer } from "@optimizer/adapters-http"
 import { runMigrations } from "./migrate.ts"
 import { settingsWithDatabase } from "../runtime.ts"
 import { VERSION } from "../version.ts"
 
 /** A runtime holding every core service for the life of the scope. */
-const scopedRuntime = (settings: AppSettings) =>
+const scopedRuntime = (settings: AppSettings, role: ProcessRole) =>
   Effect.acquireRelease(
     Effect.gen(function* () {
-      const runtime = ManagedRuntime.make(appLayer(settings) as Layer.Layer<AppServices, unknown>)
+      const runtime = ManagedRuntime.make(appLayer(settings, { role }) as Layer.Layer<AppServices, unknown>)
       // Build the layers now, so a bad setting or an unreachable database fails start-up, not the first request.
       yield* Effect.tryPromise({ try: () => runtime.runPromise(Effect.void), catch: (cause) => cause })
       return runtime
@@ -49,13 +49,27 @@ const httpLogOptions = (settings: AppSettings) => ({
   level: settings.logLevel
 })
 
+/** Registers every job handler on the runtime; they stop (and hand back unfinished jobs) when the scope closes. */
+const workers = (runtime: ManagedRuntime.ManagedRuntime<AppServices, unknown>) =>
+  Effect.acquireRelease(
+    Effect.tryPromise({
+      try: async () => {
+        const scope = await runtime.runPromise(Scope.make())
+        const queues = await runtime.runPromise(runWorkers().pipe(Scope.provide(scope)))
+        return { scope, queues }
+      },
+      catch: (cause) => new Error(`could not start the worker: ${(cause as Error)?.message ?? String(cause)}`)
+    }),
+    ({ scope }) => Effect.promise(() => runtime.runPromise(Scope.close(scope, Exit.void)))
+  ).pipe(Effect.map(({ queues }) => queues))
+
 export const startCommand = Command.make("start", {}, () =>
   Effect.scoped(
     Effect.gen(function* () {
       const settings = yield* settingsWithDatabase
       const migration = yield* runMigrations(Redacted.value(settings.database!.url))
       if (migration.applied.length > 0) yield* Console.error(`applied migrations: ${migration.applied.join(", ")}`)
-      const runtime = yield* scopedRuntime(settings)
+      const runtime = yield* scopedRuntime(settings, "all")
       const bootstrap = yield* Effect.tryPromise(() => runtime.runPromise(ApiKeys.use((k) => k.ensureBootstrapAdmin)))
       if (Option.isSome(bootstrap)) {
         yield* Console.log(
@@ -80,17 +94,45 @@ export const startCommand = Command.make("start", {}, () =>
 export const serveCommand = Command.make(
   "serve",
   {
-    migrate: Flag.Boolean("migrate").pipe(Flag.withDescription("apply pending migrations before serving"))
+    migrate: Flag.Boolean("migrate").pipe(
+      Flag.withDefault(false),
+      Flag.withDescription("apply pending migrations before serving")
+    )
   },
   ({ migrate }) =>
     Effect.scoped(
       Effect.gen(function* () {
         const settings = yield* settingsWithDatabase
         if (migrate) yield* runMigrations(Redacted.value(settings.database!.url))
-        const runtime = yield* scopedRuntime(settings)
+        const runtime = yield* scopedRuntime(settings, "api")
         const server = yield* httpServer(runtime, settings)
         yield* Console.log(`optimizer ${VERSION} listening on ${server.url}`)
         return yield* Effect.never
       })
     )
 ).pipe(Command.withDescription("Serve the HTTP API (stateless; run as many as you like)"))
+
+export const workerCommand = Command.make("worker", {}, () =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const settings = yield* settingsWithDatabase
+      const runtime = yield* scopedRuntime(settings, "worker")
+      const queues = yield* workers(runtime)
+      yield* Console.error(
+        `optimizer ${VERSION} worker running: ${queues.length === 0 ? "no job queues" : queues.join(", ")}`
+      )
+      return yield* Effect.never
+    })
+  )
+).pipe(Command.withDescription("Run durable jobs (cleaning, HLR, exports, syncs); run as many as you like"))
+
+export const schedulerCommand = Command.make("scheduler", {}, () =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const settings = yield* settingsWithDatabase
+      yield* scopedRuntime(settings, "scheduler")
+      yield* Console.error(`optimizer ${VERSION} scheduler running (one active across all scheduler processes)`)
+      return yield* Effect.never
+    })
+  )
+).pipe(Command.withDescription("Run the cron schedules; any number may run, each tick fires once"))

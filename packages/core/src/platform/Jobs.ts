@@ -356,8 +356,7 @@ export class Jobs extends Context.Service<
               superviseIntervalSeconds: timings.superviseIntervalSeconds,
               monitorIntervalSeconds: timings.superviseIntervalSeconds,
               cronMonitorIntervalSeconds: timings.cronIntervalSeconds,
-              cronWorkerIntervalSeconds: Math.max(1, Math.min(5, Math.round(timings.cronIntervalSeconds))),
-              openTelemetry: { enabled: false }
+              cronWorkerIntervalSeconds: Math.max(1, Math.min(5, Math.round(timings.cronIntervalSeconds)))
             })
             // An "error" event without a listener would crash the process; these are logged, never thrown.
             boss.on("error", (error) =>
@@ -683,7 +682,13 @@ export class Jobs extends Context.Service<
                   Effect.runPromiseWith(handlerContext)(
                     Effect.forEach(jobs, (job) =>
                       runAttempt(queue, job, handler, handlerContext, stopping.signal)
-                    ).pipe(Effect.map((results) => results.flat()))
+                    ).pipe(
+                      Effect.map((results) => results.flat()),
+                      // pg-boss fails the job (a retry); the reconciliation then shows it queued again.
+                      Effect.tapError((error) =>
+                        Effect.logError("could not record a job's outcome; it will be retried", error.message)
+                      )
+                    )
                   )
               )
             ),
@@ -708,21 +713,23 @@ export class Jobs extends Context.Service<
         data?: Record<string, unknown>,
         scheduleOptions?: { readonly tz?: string; readonly key?: string }
       ) {
-        yield* ensureQueue(queue)
         const key = scheduleOptions?.key ?? "default"
-        yield* Effect.tryPromise({
-          try: () =>
-            boss.schedule(queue, cron, data ?? {}, {
-              key,
-              tz: scheduleOptions?.tz ?? "UTC",
-              // One run of a schedule at a time: an occurrence while the previous one is queued or running is dropped.
-              singletonKey: `schedule:${key}`
-            }),
+        const tz = scheduleOptions?.tz ?? "UTC"
+        // pg-boss's own parser, without a database round trip: a bad expression or zone is the caller's mistake.
+        yield* Effect.try({
+          try: () => boss.previewSchedule(cron, { tz, count: 1 }),
           catch: (cause) =>
-            isAssertion(cause)
-              ? new ValidationError({ message: `invalid schedule "${cron}": ${messageOf(cause)}`, field: "cron" })
-              : fail(`could not schedule "${queue}"`)(cause)
+            new ValidationError({ message: `invalid schedule "${cron}" (${tz}): ${messageOf(cause)}`, field: "cron" })
         })
+        yield* ensureQueue(queue)
+        yield* call(`could not schedule "${queue}"`, () =>
+          boss.schedule(queue, cron, data ?? {}, {
+            key,
+            tz,
+            // One run of a schedule at a time: an occurrence while the previous one is queued or running is dropped.
+            singletonKey: `schedule:${key}`
+          })
+        )
       })
 
       const unschedule = Effect.fn("Jobs.unschedule")(function* (queue: string, key?: string) {

@@ -1,0 +1,73 @@
+/**
+ * Reading the CSV files operators upload for the lists, as a stream of rows (arrays of trimmed
+ * cells), without holding the file in memory.
+ *
+ * - A UTF-8 byte-order mark is dropped (the original did not, so a BOM-prefixed `phone` header did
+ *   not match; ORIGINAL.md §7.2).
+ * - A file whose first bytes contain a NUL byte is binary (a spreadsheet, an image), not CSV:
+ *   `UnreadableFile`. So is a quoting error the parser cannot recover from, reported with its line.
+ * - Blank lines are skipped; rows may have fewer or more cells than the header.
+ */
+import { parse } from "csv-parse"
+import { Stream } from "effect"
+import { Readable } from "node:stream"
+import { pipeline } from "node:stream/promises"
+import type { FileBody } from "../platform/FileStore.ts"
+import { UnreadableFile } from "../platform/Errors.ts"
+
+/** How many leading bytes are checked for NUL. */
+const SNIFF_BYTES = 8192
+
+class BinaryContent extends Error {}
+
+async function* checkedBytes(body: FileBody): AsyncGenerator<Uint8Array | string> {
+  const source: Iterable<Uint8Array | string> | AsyncIterable<Uint8Array | string> =
+    typeof body === "string" || body instanceof Uint8Array ? [body] : body
+  let sniffed = 0
+  for await (const chunk of source) {
+    if (sniffed < SNIFF_BYTES) {
+      if (typeof chunk === "string") {
+        if (chunk.slice(0, SNIFF_BYTES - sniffed).includes("\u0000")) throw new BinaryContent()
+      } else if (chunk.subarray(0, SNIFF_BYTES - sniffed).includes(0)) {
+        throw new BinaryContent()
+      }
+      sniffed += chunk.length
+    }
+    yield chunk
+  }
+}
+
+const unreadable = (cause: unknown): UnreadableFile => {
+  if (cause instanceof UnreadableFile) return cause
+  if (cause instanceof BinaryContent) {
+    return new UnreadableFile({ message: "the file is not a CSV text file (it contains binary data)" })
+  }
+  const error = cause as { message?: string; lines?: number }
+  return new UnreadableFile({
+    message: `the file is not valid CSV${error.lines === undefined ? "" : ` (line ${error.lines})`}: ${error.message ?? String(cause)}`
+  })
+}
+
+/** The rows of a CSV body, each an array of trimmed cells; the header row, if any, is the first. */
+export const csvRows = (body: FileBody): Stream.Stream<ReadonlyArray<string>, UnreadableFile> =>
+  Stream.suspend(() => {
+    const parser = parse({
+      bom: true,
+      relax_column_count: true,
+      skip_empty_lines: true,
+      trim: true,
+      // A single cell of a runaway quote must not take all memory.
+      max_record_size: 1024 * 1024
+    })
+    const source = Readable.from(checkedBytes(body), { objectMode: false })
+    // Errors of the source reach the parser (and the consumer) through pipeline.
+    pipeline(source, parser).catch(() => undefined)
+    return Stream.fromAsyncIterable(parser as AsyncIterable<Array<string>>, unreadable)
+  })
+
+/** A header cell as the original compared it: trimmed, lower-case, without spaces and underscores. */
+export const normaliseHeader = (cell: string): string =>
+  cell
+    .trim()
+    .toLowerCase()
+    .replace(/[\s_]+/g, "")
