@@ -23,7 +23,8 @@
  * - A server left running by a process that died (SIGKILL) is stopped with `pg_ctl stop -m fast`
  *   (as `postgres` when root) and started afresh; a server that a live process runs for the same
  *   data directory (`optimizer start` next to `optimizer keys create`) is reused, and `stop()` then
- *   leaves it running.
+ *   leaves it running. A process that exits without calling `stop()` still asks its server to shut
+ *   down (SIGINT from an `exit` hook); only SIGKILL leaves one behind.
  * - First run: initdb with a random password kept in `<dataDir>/password` (mode 600, never logged),
  *   then the database `optimizer` is created when missing (checked on every start).
  *
@@ -194,13 +195,15 @@ const execText = (file: string, args: ReadonlyArray<string>): Promise<string> =>
     })
   })
 
+/** Whether <pid> runs (a zombie, exited but not yet reaped by its new parent, does not). */
 const isAlive = (pid: number): boolean => {
   try {
     process.kill(pid, 0)
-    return true
   } catch (e) {
-    return errnoCode(e) === "EPERM"
+    if (errnoCode(e) !== "EPERM") return false
   }
+  const stat = readProc(pid, "stat")
+  return stat === undefined || stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z"
 }
 
 const readProc = (pid: number, file: string): string | undefined => {
@@ -220,10 +223,19 @@ const parentPid = (pid: number): number | undefined => {
   return Number.isInteger(ppid) ? ppid : undefined
 }
 
-/** Whether <pid> is a PostgreSQL server process (true where /proc cannot tell). */
-const isPostgresProcess = (pid: number): boolean => {
+/**
+ * Whether <pid> is the server of <pgdata> (a postmaster works in its data directory), so that a pid
+ * reused after a reboot (another program, or another cluster's process) is never signalled.
+ */
+const isServerOf = async (pid: number, pgdata: string): Promise<boolean> => {
   const comm = readProc(pid, "comm")
-  return comm === undefined || comm.trim() === "postgres"
+  if (comm === undefined) return true // no /proc: trust the lock file, as PostgreSQL does
+  if (comm.trim() !== "postgres") return false
+  const real = await fs.realpath(pgdata).catch(() => pgdata)
+  const cwd = await fs.readlink(`/proc/${pid}/cwd`).catch(() => undefined)
+  if (cwd !== undefined) return cwd === real
+  const cmdline = (readProc(pid, "cmdline") ?? "").split("\0")
+  return cmdline.includes(pgdata) || cmdline.includes(real)
 }
 
 const waitUntilGone = async (pid: number, timeoutMs: number): Promise<boolean> => {
@@ -384,14 +396,21 @@ const hydrateSymlinks = async (packageRoot: string, log: (line: string) => void)
 
 const binariesUsable = async (packageRoot: string, binaries: Binaries, runAs: RunAs) => {
   const blocked = await firstBlockedFolder(path.join(packageRoot, "native"), runAs)
-  if (blocked !== undefined) return { ok: false as const, why: `${describeBlocked(blocked)} is not traversable` }
+  if (blocked !== undefined)
+    return {
+      ok: false as const,
+      why: `${describeBlocked(blocked)} is not traversable`,
+      fix: `chmod o+x ${blocked.folder}`
+    }
   for (const dir of ["bin", "lib", "share"]) {
     const st = await fs.stat(path.join(packageRoot, "native", dir))
-    if (!permits(st, runAs, 5)) return { ok: false as const, why: `native/${dir} is not readable` }
+    if (!permits(st, runAs, 5))
+      return { ok: false as const, why: `native/${dir} is not readable`, fix: `chmod -R a+rX ${packageRoot}` }
   }
   for (const file of Object.values(binaries)) {
     const st = await fs.stat(file)
-    if (!permits(st, runAs, 5)) return { ok: false as const, why: `${file} is not executable` }
+    if (!permits(st, runAs, 5))
+      return { ok: false as const, why: `${file} is not executable`, fix: `chmod -R a+rX ${packageRoot}` }
   }
   return { ok: true as const }
 }
@@ -439,7 +458,7 @@ const usableBinaries = async (runAs: RunAs, log: (line: string) => void): Promis
     )
   }
   log(
-    `the binaries under ${packageRoot} cannot be run by the OS user "${runAs.name}" (${inPlace.why}): copying them to ${copyRoot} (once, ~60 MB). To run them in place instead: chmod o+x on that folder.`
+    `the binaries under ${packageRoot} cannot be run by the OS user "${runAs.name}" (${inPlace.why}): copying them to ${copyRoot} (once, ~60 MB). To run them in place instead: ${inPlace.fix}.`
   )
   const staging = `${copyRoot}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`
   try {
@@ -718,9 +737,11 @@ const spawnServer = async (
       stdio: ["ignore", fd.fd, fd.fd],
       ...(runAs.switchUser ? { uid: runAs.uid, gid: runAs.gid } : {})
     })
-  } finally {
+  } catch (e) {
     await fd.close()
+    throw spawnFailure(binaries.postgres, runAs, e)
   }
+  // listeners before any await: a failed spawn (EACCES) emits `error` on the next tick
   let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined
   let spawnError: unknown
   child.on("error", (e) => (spawnError = e))
@@ -730,6 +751,7 @@ const spawnServer = async (
       resolve()
     })
   )
+  await fd.close() // the child has its own copy of the descriptor
   child.unref()
 
   // A process that exits without stop() still asks the server to shut down (fast) on its way out.
@@ -818,15 +840,16 @@ export const startEmbeddedPostgres = async (options: EmbeddedPostgresOptions): P
 
   for (let attempt = 0; ; attempt++) {
     const running = await readPidFile(pgdata)
-    if (running !== undefined && isAlive(running.pid) && isPostgresProcess(running.pid)) {
+    if (running !== undefined && isAlive(running.pid) && (await isServerOf(running.pid, pgdata))) {
       const ppid = parentPid(running.pid)
       const ownedByLiveProcess = ppid !== undefined && ppid > 1 && existsSync(ownerFile(dataDir, ppid))
       if (ownedByLiveProcess) {
         // e.g. `optimizer keys create` next to a running `optimizer start`
-        const url = urlFor(running.port)
+        const runningPort = Number.isInteger(running.port) && running.port > 0 ? running.port : port
+        const url = urlFor(runningPort)
         await ensureDatabase(url, Date.now() + START_TIMEOUT_MS)
-        log(`reusing the server that process ${ppid} runs for ${dataDir} on port ${running.port} (pid ${running.pid})`)
-        return { url, dataDir, port: running.port, reused: true, stop: async () => {} }
+        log(`reusing the server that process ${ppid} runs for ${dataDir} on port ${runningPort} (pid ${running.pid})`)
+        return { url, dataDir, port: runningPort, reused: true, stop: async () => {} }
       }
       await stopLeftover(binaries, pgdata, running.pid, runAs, log)
     } else if (running !== undefined && isAlive(running.pid)) {

@@ -57,10 +57,16 @@ const query = async (url: string, sql: string): Promise<Array<Record<string, unk
 const postmasterPid = (dataDir: string): number =>
   Number(readFileSync(path.join(dataDir, "pgdata", "postmaster.pid"), "utf8").split("\n")[0])
 
+/** Running, and not a zombie (exited, not yet reaped by its new parent). */
 const isAlive = (pid: number): boolean => {
   try {
     process.kill(pid, 0)
-    return true
+  } catch {
+    return false
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z"
   } catch {
     return false
   }

@@ -1,0 +1,118 @@
+/**
+ * Phone lists: import 1,000,000 numbers typed in messy formats (`+44 7400 123456`, `0044…`,
+ * `447…`, `07…` with a GB hint, `+44 (0)…`, French and German numbers) into the blacklist through
+ * the real service — normalise, stage by COPY, upsert, move off the other lists, audit — with
+ * 10 % of them already on the whitelist or the monitor list, so 100,000 moves happen.
+ *
+ * Target (issue "Phone numbers, the three lists…"): >= 150,000 rows/s, peak RSS < 300 MB.
+ */
+import { Effect, Layer, ManagedRuntime, Result, Stream } from "effect"
+import pg from "pg"
+import { Lists } from "../../packages/core/src/lists/Lists.ts"
+import type { ListEntry, RawListRow } from "../../packages/core/src/lists/ListSchemas.ts"
+import { AppConfig, parseSettings } from "../../packages/core/src/platform/Config.ts"
+import { DatabaseLayer } from "../../packages/core/src/platform/Database.ts"
+import { perSecond, withPeakRss, type Benchmark } from "./support.ts"
+
+const ROWS = 1_000_000
+
+/** The i-th number: its canonical key and how an operator's file might spell it. */
+const numberAt = (i: number): { key: string; typed: string } => {
+  const country = i % 10
+  if (country === 8) {
+    const rest = String((i * 7) % 100_000_000).padStart(8, "0")
+    return { key: `336${rest}`, typed: `+33 6 ${rest.slice(0, 2)} ${rest.slice(2, 4)} ${rest.slice(4, 6)} ${rest.slice(6)}` }
+  }
+  if (country === 9) {
+    const rest = String((i * 7) % 100_000_000).padStart(8, "0")
+    return { key: `49151${rest}`, typed: `+49 151 ${rest}` }
+  }
+  // GB mobiles 07400 000000 – 07599 999999; i * 7 mod 2e8 is unique for every i below 2e8.
+  const national = `7${String(400_000_000 + ((i * 7) % 200_000_000))}`
+  const key = `44${national}`
+  switch (Math.floor(i / 10) % 5) {
+    case 0:
+      return { key, typed: `+44 ${national.slice(0, 4)} ${national.slice(4)}` }
+    case 1:
+      return { key, typed: `0044${national}` }
+    case 2:
+      return { key, typed: key }
+    case 3:
+      return { key, typed: `0${national.slice(0, 4)} ${national.slice(4, 7)} ${national.slice(7)}` }
+    default:
+      return { key, typed: `+44 (0)${national}` }
+  }
+}
+
+/** Every tenth number is already listed: half on the whitelist, half on the monitor list. */
+const preListed = (list: "whitelist" | "monitor"): Array<ListEntry> => {
+  const out: Array<ListEntry> = []
+  for (let i = list === "whitelist" ? 3 : 13; i < ROWS; i += 20) {
+    out.push({ phone: numberAt(i).key, source: "VOLUUM", reason: "OS_VERSION", metrics: { clicks: 1, visits: 2 } })
+  }
+  return out
+}
+
+function* typedRows(): Generator<RawListRow> {
+  for (let i = 0; i < ROWS; i++) yield { phone: numberAt(i).typed, reason: "BENCH", source: "bench" }
+}
+
+export const listsBenchmark: Benchmark = {
+  name: "lists",
+  description: "import 1M messy-format numbers into the blacklist (normalise + upsert + moves + audit), 10 % moved",
+  run: async (server) => {
+    const url = await server.freshDatabase()
+    const parsed = parseSettings({ DATABASE_URL: url, LOG_LEVEL: "Warn" })
+    if (Result.isFailure(parsed)) throw parsed.failure
+    const runtime = ManagedRuntime.make(
+      Lists.layer.pipe(Layer.provide(DatabaseLayer), Layer.provide(Layer.succeed(AppConfig, parsed.success)))
+    )
+    try {
+      await runtime.runPromise(
+        Effect.gen(function* () {
+          const lists = yield* Lists
+          yield* lists.applyEntries("whitelist", preListed("whitelist"), { actor: "bench", mode: "classification" })
+          yield* lists.applyEntries("monitor", preListed("monitor"), { actor: "bench", mode: "classification" })
+        })
+      )
+      const started = performance.now()
+      const { value: counts, peakRssMb } = await withPeakRss(() =>
+        runtime.runPromise(
+          Lists.use((lists) =>
+            lists.importNumbers("blacklist", Stream.fromIterable(typedRows()), {
+              actor: "bench",
+              mode: "manual",
+              defaultCountry: "GB"
+            })
+          )
+        )
+      )
+      const ms = performance.now() - started
+
+      // What a user would check: every number on exactly one list, one audit row per change.
+      const client = new pg.Client({ connectionString: url })
+      await client.connect()
+      const check = await client.query<{ blacklist: number; whitelist: number; monitor: number; audit: number }>(
+        `SELECT (SELECT count(*) FROM blacklist)::int AS blacklist, (SELECT count(*) FROM whitelist)::int AS whitelist,
+                (SELECT count(*) FROM monitor)::int AS monitor,
+                (SELECT count(*) FROM list_audit WHERE actor = 'bench' AND to_list = 'blacklist')::int AS audit`
+      )
+      await client.end()
+      const db = check.rows[0]!
+      return {
+        "rows": counts.total,
+        "rows/s (normalise + upsert + moves + audit)": perSecond(counts.total, ms),
+        "seconds": Number((ms / 1000).toFixed(2)),
+        "peak RSS MB": peakRssMb,
+        "added": counts.added,
+        "moved": counts.moved,
+        "invalid": counts.invalid,
+        "blacklist rows after": db.blacklist,
+        "whitelist + monitor rows after": db.whitelist + db.monitor,
+        "audit rows written": db.audit
+      }
+    } finally {
+      await runtime.dispose()
+    }
+  }
+}
