@@ -15,6 +15,8 @@ import { FileStore } from "./platform/FileStore.ts"
 import { Health } from "./platform/Health.ts"
 import { Jobs, type JobsOptions } from "./platform/Jobs.ts"
 import { loggingLayer } from "./platform/Logging.ts"
+import { OngageClient } from "./ongage/OngageClient.ts"
+import { VoluumClient } from "./voluum/VoluumClient.ts"
 
 export type ProcessRole = "api" | "worker" | "scheduler" | "all"
 
@@ -43,6 +45,8 @@ export const platformLayer = (settings: AppSettings, options: AppLayerOptions = 
 
 /** Every domain service, wired to the platform. */
 export const appLayer = (settings: AppSettings, options: AppLayerOptions = {}) =>
-  Layer.mergeAll(ApiKeys.layer, Metrics.layer, Health.layer).pipe(Layer.provideMerge(platformLayer(settings, options)))
+  Layer.mergeAll(ApiKeys.layer, Metrics.layer, Health.layer, VoluumClient.layer, OngageClient.layer).pipe(
+    Layer.provideMerge(platformLayer(settings, options))
+  )
 
 export type AppServices = Layer.Success<ReturnType<typeof appLayer>>

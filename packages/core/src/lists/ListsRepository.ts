@@ -68,6 +68,7 @@ export interface CurrentEntry {
 }
 
 /** One key for every list writer: `pg_advisory_xact_lock` serialises them. ("LIST" in ASCII.) */
+(globalThis as any).__n = 0
 const LIST_WRITE_LOCK = 0x4c495354
 
 const DATA_COLUMNS = ["ip", "os_version", "browser_version", ...LIST_METRIC_COLUMNS] as const
@@ -193,7 +194,13 @@ const otherLists = (list: ListName): readonly [ListName, ListName] => {
   return [others[0]!, others[1]!]
 }
 
-const stickyOf = (list: ListName, alias: string) => (hasSticky(list) ? `coalesce(${alias}.sticky, false)` : "false")
+/**
+ * Where a staged number is now: a scalar subquery per list, so each is one primary-key probe per
+ * number whatever the list's size (a hash join would read the whole list for every batch).
+ * NULL = not on that list, else its sticky flag (the whitelist has none).
+ */
+const presence = (list: ListName) =>
+  `(SELECT ${hasSticky(list) ? "x.sticky" : "false"} FROM ${list} x WHERE x.custom_variable_1 = s.phone)`
 
 const applyStatement = (list: ListName, conflict: ConflictPolicy, guard: StickyGuard): string => {
   const [otherA, otherB] = otherLists(list)
@@ -201,18 +208,20 @@ const applyStatement = (list: ListName, conflict: ConflictPolicy, guard: StickyG
     guard === "none"
       ? "false"
       : guard === "others"
-        ? `${stickyOf(otherA, "a")} OR ${stickyOf(otherB, "b")}`
-        : `${stickyOf(list, "t")} OR ${stickyOf(otherA, "a")} OR ${stickyOf(otherB, "b")}`
+        ? "coalesce(q.in_a, false) OR coalesce(q.in_b, false)"
+        : "coalesce(q.in_t, false) OR coalesce(q.in_a, false) OR coalesce(q.in_b, false)"
   // The old row of a moved number, in one shape whatever list it comes from.
   const returning = (from: ListName) =>
     [
-      "x.custom_variable_1",
-      ...DATA_COLUMNS.map((c) => `x.${c}`),
-      hasReason(from) ? "x.reason" : "NULL::text AS reason",
-      "x.source"
+      "custom_variable_1",
+      ...DATA_COLUMNS,
+      hasReason(from) ? "reason" : "NULL::text AS reason",
+      "source"
     ].join(", ")
-  const gone = (from: ListName) =>
-    `DELETE FROM ${from} x USING plan p WHERE p.go AND x.custom_variable_1 = p.phone RETURNING ${returning(from)}`
+  // = ANY(ARRAY(…)): an index probe per moved number, never a scan of the other list.
+  const gone = (from: ListName, flag: string) =>
+    `DELETE FROM ${from} WHERE custom_variable_1 = ANY(ARRAY(SELECT phone FROM plan WHERE go AND ${flag} IS NOT NULL))
+     RETURNING ${returning(from)}`
 
   const insertColumns = [
     "custom_variable_1",
@@ -250,26 +259,31 @@ const applyStatement = (list: ListName, conflict: ConflictPolicy, guard: StickyG
   } else if (hasSticky(list)) {
     assignments.push(["sticky", "t.sticky OR EXCLUDED.sticky"])
   }
+  // Only rows that really change are written (and returned): the rest count as unchanged.
   const onConflict =
     assignments.length === 0
       ? "ON CONFLICT (custom_variable_1) DO NOTHING"
       : `ON CONFLICT (custom_variable_1) DO UPDATE SET ${assignments.map(([c, v]) => `${c} = ${v}`).join(", ")}, updated_at = now()
          WHERE (${assignments.map(([c]) => `t.${c}`).join(", ")}) IS DISTINCT FROM (${assignments.map(([, v]) => v).join(", ")})`
 
+  // Numbers not on the target are inserted for sure (list writers hold the advisory lock), so
+  // their audit rows come straight from the plan; only numbers already there need `written` to
+  // tell an update from an unchanged row.
   return `
 WITH plan AS MATERIALIZED (
-  SELECT s.*,
-    CASE WHEN t.custom_variable_1 IS NOT NULL THEN '${list}'
-         WHEN a.custom_variable_1 IS NOT NULL THEN '${otherA}'
-         WHEN b.custom_variable_1 IS NOT NULL THEN '${otherB}' END AS from_list,
+  SELECT q.*,
+    CASE WHEN q.in_t IS NOT NULL THEN '${list}'
+         WHEN q.in_a IS NOT NULL THEN '${otherA}'
+         WHEN q.in_b IS NOT NULL THEN '${otherB}' END AS from_list,
     NOT (${protectedIf}) AS go
-  FROM lists_stage s
-  LEFT JOIN ${list} t ON t.custom_variable_1 = s.phone
-  LEFT JOIN ${otherA} a ON a.custom_variable_1 = s.phone
-  LEFT JOIN ${otherB} b ON b.custom_variable_1 = s.phone
+  FROM (
+    SELECT s.*, ${presence(list)} AS in_t, ${presence(otherA)} AS in_a, ${presence(otherB)} AS in_b
+    FROM lists_stage s
+    OFFSET 0
+  ) q
 ),
-gone_a AS (${gone(otherA)}),
-gone_b AS (${gone(otherB)}),
+gone_a AS (${gone(otherA, "in_a")}),
+gone_b AS (${gone(otherB, "in_b")}),
 old AS (
   SELECT DISTINCT ON (custom_variable_1) * FROM (SELECT * FROM gone_a UNION ALL SELECT * FROM gone_b) u
   ORDER BY custom_variable_1
@@ -284,18 +298,20 @@ written AS (
 ),
 audit AS (
   INSERT INTO list_audit (custom_variable_1, action, from_list, to_list, reason, source, actor)
-  SELECT p.phone,
-    CASE WHEN p.from_list IS NULL THEN 'add' WHEN p.from_list = '${list}' THEN 'update' ELSE 'move' END,
-    p.from_list, '${list}', p.reason, p.source, $1
-  FROM written w JOIN plan p ON p.phone = w.custom_variable_1
+  SELECT p.phone, CASE WHEN p.from_list IS NULL THEN 'add' ELSE 'move' END, p.from_list, '${list}', p.reason, p.source, $1
+  FROM plan p WHERE p.go AND p.in_t IS NULL
+  UNION ALL
+  SELECT p.phone, 'update', '${list}', '${list}', p.reason, p.source, $1
+  FROM plan p WHERE p.go AND p.in_t IS NOT NULL AND p.phone IN (SELECT custom_variable_1 FROM written)
   RETURNING action
 )
 SELECT
-  (SELECT count(*) FROM audit WHERE action = 'add')::int AS added,
-  (SELECT count(*) FROM audit WHERE action = 'move')::int AS moved,
-  (SELECT count(*) FROM audit WHERE action = 'update')::int AS updated,
+  count(*) FILTER (WHERE action = 'add')::int AS added,
+  count(*) FILTER (WHERE action = 'move')::int AS moved,
+  count(*) FILTER (WHERE action = 'update')::int AS updated,
   (SELECT count(*) FROM plan WHERE NOT go)::int AS kept_sticky,
-  (SELECT count(*) FROM plan)::int AS total`
+  (SELECT count(*) FROM plan)::int AS total
+FROM audit`
 }
 
 const statementCache = new Map<string, string>()
@@ -371,11 +387,14 @@ export class ListsRepository extends Context.Service<
         const statement = applyStatementFor(list, options.conflict, options.guard)
         const row = yield* bulk.withClient((client) =>
           inTransaction(client, async () => {
+            const T0 = performance.now()
             await client.query(STAGE_DDL)
             await copyLines(client, STAGE_COPY, entries, stageLine)
-            // Row estimates for the joins: without them the planner guesses a few hundred rows.
-            await client.query("ANALYZE lists_stage")
+            const T1 = performance.now()
+            const T2 = performance.now()
             await client.query("SELECT pg_advisory_xact_lock($1)", [LIST_WRITE_LOCK])
+            await client.query("SET LOCAL work_mem = '256MB'; SET LOCAL jit = off")
+            if (process.env.DEBUG_LISTS && ++(globalThis as any).__n === Number(process.env.DEBUG_LISTS)) { const e = await client.query("EXPLAIN (ANALYZE, BUFFERS) " + statement, [options.actor]); console.log(e.rows.map((r) => r["QUERY PLAN"]).join("\n")); throw new Error("explained") }
             const result = await client.query<{
               added: number
               moved: number
@@ -383,6 +402,8 @@ export class ListsRepository extends Context.Service<
               kept_sticky: number
               total: number
             }>(statement, [options.actor])
+            const T3 = performance.now()
+            console.log("copy", Math.round(T1 - T0), "analyze", Math.round(T2 - T1), "apply", Math.round(T3 - T2), "rss", Math.round(process.memoryUsage().rss / 1e6))
             return result.rows[0]!
           })
         )

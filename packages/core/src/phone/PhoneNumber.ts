@@ -12,10 +12,12 @@
  *   default country is given are they read as a national number of that country. Exception: with a
  *   NANP default country (US, CA, …: calling code 1) exactly 10 digits are read as national first,
  *   because that is how NANP numbers are written and 4 in 10 of them are also valid international
- *   numbers (`2015550123` is +20 15550123 in Egypt). Measured on mutated example numbers: the
- *   reverse choice (national first for every country, libphonenumber's own default) misreads 87%
- *   of foreign canonical keys in a DE-hinted file and 21% in an IT-hinted one; this rule misreads
- *   none of them and reads NANP files right.
+ *   numbers (`2015550123` is +20 15550123 in Egypt). Measured on mutated example numbers:
+ *   libphonenumber's own default (national first for every country) misreads 87% of foreign
+ *   canonical keys in a DE-hinted file and 21% in an IT-hinted one; this rule misreads none of
+ *   them. Its cost: national numbers written WITHOUT their trunk prefix outside NANP may read as
+ *   another country's valid number (`15123456789`, a German mobile without its 0, is a valid US
+ *   number; 4% of such Mexican numbers collide) — such files need the `+` or the trunk prefix.
  * - `07700 900123`, `(0)7700 900123`: national (leading 0); needs a default country (ISO2),
  *   otherwise invalid. The default country's own international prefix (`011…` for US) is honoured.
  *
@@ -29,8 +31,8 @@
  * documentation, seeds and tests can use numbers that can never reach a real person.
  *
  * Speed: `parsePhoneNumber()` of libphonenumber-js builds a `new RegExp` from multi-kilobyte
- * metadata patterns at every match, measured at 5–65 µs per number (the 44 calling code, shared by
- * GB/GG/IM/JE, is the slowest) — 25+ s for a million rows. This module therefore compiles each
+ * metadata patterns at every match: 5–65 µs per number on the project's 2-core VM (the 44 calling
+ * code, shared by GB/GG/IM/JE, is the slowest), 25+ s for a million rows. This module therefore compiles each
  * country's patterns ONCE (lazily) and runs libphonenumber-js's own parse algorithm over them
  * (calling-code extraction, national-prefix stripping with its transform rule, country detection
  * among countries sharing a calling code, `isValidNumber`), reading the same `metadata.max.json`.

@@ -62,8 +62,6 @@ export interface WriterOptions {
   readonly contentType?: string
 }
 
-type KeyError = ValidationError
-
 export class FileStore extends Context.Service<
   FileStore,
   {
@@ -72,31 +70,33 @@ export class FileStore extends Context.Service<
       key: string,
       body: FileBody,
       options?: PutOptions
-    ) => Effect.Effect<StoredFile, KeyError | StorageError | PayloadTooLarge>
+    ) => Effect.Effect<StoredFile, ValidationError | StorageError | PayloadTooLarge>
     /**
      * The file's bytes as they are read. Iterate it to the end or stop early (`break` releases the
      * file); an iterable that is never iterated holds a file handle or connection. Errors while
      * iterating are `StorageError`. Effect code should prefer `stream`.
      */
-    readonly get: (key: string) => Effect.Effect<AsyncIterable<Uint8Array>, KeyError | NotFound | StorageError>
+    readonly get: (key: string) => Effect.Effect<AsyncIterable<Uint8Array>, ValidationError | NotFound | StorageError>
     /** The file's bytes as an Effect stream; the file is released when the stream ends or is interrupted. */
-    readonly stream: (key: string) => Stream.Stream<Uint8Array, KeyError | NotFound | StorageError>
+    readonly stream: (key: string) => Stream.Stream<Uint8Array, ValidationError | NotFound | StorageError>
     /** The file as a web `ReadableStream` (an HTTP download body), read as the client consumes it. */
-    readonly webStream: (key: string) => Effect.Effect<ReadableStream<Uint8Array>, KeyError | NotFound | StorageError>
+    readonly webStream: (
+      key: string
+    ) => Effect.Effect<ReadableStream<Uint8Array>, ValidationError | NotFound | StorageError>
     /** The whole file as UTF-8 text: for small files only. */
-    readonly readText: (key: string) => Effect.Effect<string, KeyError | NotFound | StorageError>
-    readonly exists: (key: string) => Effect.Effect<boolean, KeyError | StorageError>
+    readonly readText: (key: string) => Effect.Effect<string, ValidationError | NotFound | StorageError>
+    readonly exists: (key: string) => Effect.Effect<boolean, ValidationError | StorageError>
     /** Size in bytes. */
-    readonly size: (key: string) => Effect.Effect<number, KeyError | NotFound | StorageError>
+    readonly size: (key: string) => Effect.Effect<number, ValidationError | NotFound | StorageError>
     /** Removes the file; a missing file is not an error. */
-    readonly delete: (key: string) => Effect.Effect<void, KeyError | StorageError>
+    readonly delete: (key: string) => Effect.Effect<void, ValidationError | StorageError>
     /** Every key starting with `prefix` (a plain string prefix: `raw/` lists everything under raw), sorted. */
-    readonly list: (prefix: string) => Effect.Effect<ReadonlyArray<string>, KeyError | StorageError>
+    readonly list: (prefix: string) => Effect.Effect<ReadonlyArray<string>, ValidationError | StorageError>
     /** A writer for `key`; closing the scope before `close` discards the file. */
     readonly openWriter: (
       key: string,
       options?: WriterOptions
-    ) => Effect.Effect<FileWriter, KeyError | StorageError, Scope.Scope>
+    ) => Effect.Effect<FileWriter, ValidationError | StorageError, Scope.Scope>
   }
 >()("@optimizer/core/platform/FileStore") {
   /** The backend chosen by `AppConfig.storage`: S3 when `S3_BUCKET` is set, else the local directory. */
@@ -557,13 +557,18 @@ const makeLocal = (dir: string): Effect.Effect<FileStore["Service"], StorageErro
 // ---------------------------------------------------------------------------------------------
 // S3
 
-/** 5 MiB is S3's smallest part; with two parts in flight an upload holds ~15 MiB whatever the file size. */
+/**
+ * 5 MiB is S3's smallest part; with two parts in flight an upload holds ~15-25 MiB whatever the file
+ * size. A failed or interrupted upload is aborted (`leavePartsOnError: false`), but a killed process
+ * leaves its parts behind: give the bucket an AbortIncompleteMultipartUpload lifecycle rule.
+ */
 const PART_SIZE = 5 * 1024 * 1024
 const PARTS_IN_FLIGHT = 2
 
+/** A 404 for the object; a missing bucket is a configuration problem (StorageError), not a missing file. */
 const isMissingObject = (cause: unknown): boolean => {
   const error = cause as { name?: unknown; $metadata?: { httpStatusCode?: unknown } } | undefined
-  return error?.name === "NoSuchKey" || error?.name === "NotFound" || error?.$metadata?.httpStatusCode === 404
+  return error?.name !== "NoSuchBucket" && error?.$metadata?.httpStatusCode === 404
 }
 
 const makeS3 = (options: S3Options): Effect.Effect<FileStore["Service"], never, Scope.Scope> =>

@@ -288,7 +288,7 @@ export const makeJsonClient = (options: JsonClientOptions): Effect.Effect<JsonCl
         const backoffMs = Math.min(maxDelayMs, baseDelayMs * 2 ** retry)
         // "Equal jitter": half the backoff fixed, half random, so synchronized callers spread out.
         const delayMs = outcome.retryAfterMs ?? Math.round(backoffMs / 2 + (yield* Random.next) * (backoffMs / 2))
-        yield* Effect.logWarning(`${service}: ${error.message}; retrying`).pipe(
+        yield* Effect.logWarning(`${error.message}; retrying`).pipe(
           Effect.annotateLogs({ service, attempt: retry + 1, delayMs, status: error.status ?? "none" })
         )
         yield* Effect.sleep(Duration.millis(delayMs))

@@ -4,7 +4,7 @@
  *
  * - Session: one token per layer instance (so one per process), taken from `POST /auth/access/session`
  *   and renewed shortly before its `expirationTimestamp`. One renewal at a time: concurrent calls that
- *   find no valid token wait for the one in progress instead of each authenticating. A 401 drops the
+ *   find no valid token share the one in progress (its token or its failure) instead of each authenticating. A 401 drops the
  *   token, re-authenticates once and repeats the call once (the original asked for a token on every
  *   report, and one of its paths retried forever).
  * - Reports page with `offset`/`limit` and stop on an empty page or once `totalRows` rows arrived; the
@@ -21,7 +21,7 @@
  *   `platform/HttpApiClient.ts`. Without VOLUUM_ACCESS_ID/VOLUUM_ACCESS_KEY the layer still builds and
  *   every method fails with `NotConfigured`. Building the layer makes no request.
  */
-import { Clock, Context, Duration, Effect, Layer, Option, Redacted, Ref, Schema, Semaphore, Stream } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Layer, Option, Redacted, Ref, Schema, Stream } from "effect"
 import { AppConfig, requireIntegration, type VoluumSettings } from "../platform/Config.ts"
 import { NotConfigured, UpstreamError, ValidationError } from "../platform/Errors.ts"
 import {
@@ -176,7 +176,7 @@ const makeConfigured = (settings: VoluumSettings, options: VoluumClientOptions) 
 
     // ---- session token ----------------------------------------------------------------------------
     const cached = yield* Ref.make<{ readonly token: string; readonly renewAt: number } | undefined>(undefined)
-    const renewal = yield* Semaphore.make(1)
+    const renewing = yield* Ref.make<Deferred.Deferred<string, UpstreamError> | undefined>(undefined)
 
     const createSession = Effect.gen(function* () {
       const response = yield* http.request({
@@ -211,13 +211,23 @@ const makeConfigured = (settings: VoluumSettings, options: VoluumClientOptions) 
       return current !== undefined && now < current.renewAt ? current.token : undefined
     })
 
+    // Single flight: the first caller that finds no valid token starts one renewal, in a fiber of its own
+    // (so interrupting that caller cannot strand the others); every caller meanwhile awaits its result,
+    // success or failure, so 20 concurrent calls make one authentication request.
+    const renew = Effect.gen(function* () {
+      const mine = yield* Deferred.make<string, UpstreamError>()
+      const running = yield* Ref.modify(renewing, (r) => (r === undefined ? [undefined, mine] : [r, r]))
+      if (running !== undefined) return yield* Deferred.await(running)
+      yield* Effect.flatMap(validToken, (t) => (t !== undefined ? Effect.succeed(t) : createSession)).pipe(
+        Effect.exit,
+        Effect.flatMap((exit) => Ref.set(renewing, undefined).pipe(Effect.andThen(Deferred.done(mine, exit)))),
+        Effect.forkDetach
+      )
+      return yield* Deferred.await(mine)
+    })
+
     const token: Effect.Effect<string, UpstreamError> = Effect.flatMap(validToken, (t) =>
-      t !== undefined
-        ? Effect.succeed(t)
-        : // Whoever gets the permit renews; the others find the fresh token when they get it.
-          renewal.withPermit(
-            Effect.flatMap(validToken, (again) => (again !== undefined ? Effect.succeed(again) : createSession))
-          )
+      t !== undefined ? Effect.succeed(t) : renew
     )
 
     const forget = (rejected: string) => Ref.update(cached, (c) => (c?.token === rejected ? undefined : c))

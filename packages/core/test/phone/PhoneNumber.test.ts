@@ -15,7 +15,8 @@ import {
   PhoneNumberInput,
   countryOfPhone,
   isCanonicalPhone,
-  normalizePhone
+  normalizePhone,
+  type NormalizedPhone
 } from "../../src/phone/PhoneNumber.ts"
 
 const key = (raw: string, country?: string): string | undefined => {
@@ -72,6 +73,9 @@ describe("normalizePhone", () => {
     assert.strictEqual(key("33612345678", "GB"), "33612345678")
     // Not valid internationally → the national reading of the default country.
     assert.strictEqual(key("612345678", "ES"), "34612345678")
+    // The documented cost: a German mobile written without its trunk 0 is a valid US number.
+    assert.strictEqual(key("15123456789", "DE"), "15123456789")
+    assert.strictEqual(key("015123456789", "DE"), "4915123456789")
   })
 
   it("reads 10 digits as a national number first for NANP default countries", () => {
@@ -113,8 +117,9 @@ describe("normalizePhone", () => {
   })
 
   it("requires a valid number, not merely a possible one", () => {
-    // Right length for GB, but 07000 is a personal-number range with a different shape and 0800 0 is unused.
-    assert.strictEqual(key("+44 7000 000000"), undefined)
+    // Right length for GB (possible) but no GB range starts with 6 (not valid).
+    assert.strictEqual(parsePhoneNumberFromString("+44 6000 000000")?.isPossible(), true)
+    assert.strictEqual(key("+44 6000 000000"), undefined)
     // +1 555 is not an assigned area code (a possible but invalid NANP number).
     assert.strictEqual(key("15555550100"), undefined)
     assert.strictEqual(parsePhoneNumberFromString("+15555550100")?.isPossible(), true)
@@ -179,7 +184,7 @@ describe("normalizePhone", () => {
 
 describe("agreement with libphonenumber-js", () => {
   // A deterministic sample: example mobile numbers of every country with random tails, so that
-  // about two thirds are valid and the rest fail in every possible way.
+  // about a third are valid and the rest fail in every possible way.
   let seed = 20_251_126
   const random = (n: number) => {
     seed = (seed * 1_103_515_245 + 12_345) & 0x7fffffff
@@ -194,12 +199,12 @@ describe("agreement with libphonenumber-js", () => {
   const trunkPrefix = (country: string) =>
     (metadata.countries as unknown as Record<string, ReadonlyArray<unknown>>)[country]?.[5]
 
-  it("gives the same verdict, key and country on 20,000 international and 10,000 national numbers", () => {
+  it("gives the same verdict, key and country on 20,000 international and ~4,000 national numbers", () => {
     let compared = 0
     let valid = 0
     const check = (input: string, hint: string | undefined) => {
       const reference = parsePhoneNumberFromString(input, hint as CountryCode | undefined)
-      const expected =
+      const expected: NormalizedPhone =
         reference !== undefined && reference.isValid()
           ? { ok: true, e164: reference.number.slice(1), country: reference.country }
           : { ok: false, reason: "INVALID_PHONE_NUMBER" }
@@ -218,8 +223,8 @@ describe("agreement with libphonenumber-js", () => {
         check(`0${nationalNumber}`, country)
       }
     }
-    assert.isAbove(compared, 25_000)
-    assert.isAbove(valid, compared / 3)
+    assert.isAbove(compared, 23_000)
+    assert.isAbove(valid, 5_000)
   })
 })
 

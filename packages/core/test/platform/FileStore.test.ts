@@ -2,11 +2,12 @@
  * One suite, run against both backends: a local folder, and S3 through fauxqs over real HTTP on
  * loopback (in a child process, so this process's memory figures are the FileStore's alone).
  */
-import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3"
+import { GetObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3"
 import { assert, describe, layer } from "@effect/vitest"
 import type { Vitest } from "@effect/vitest"
 import { Effect, Exit, Fiber, Layer, Stream } from "effect"
 import { createHash } from "node:crypto"
+import * as http from "node:http"
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
@@ -161,8 +162,9 @@ const fileStoreSuite = (it: Vitest.MethodsNonLive<FileStore>, backdoor: () => Ba
         console.log(
           `50 MiB: put ${putSeconds.toFixed(2)} s (peak RSS growth ${putGrowth} MiB), get ${getSeconds.toFixed(2)} s (overall peak RSS growth ${memory.growthMiB()} MiB)`
         )
-        // Buffering the body would grow RSS by at least 50 MiB.
-        assert.isBelow(memory.growthMiB(), 30)
+        // Buffering the body would grow RSS by 50 MiB or more. S3 holds up to three 5 MiB parts (two
+        // uploading, one filling) and their copies: ~25 MiB measured, whatever the file size.
+        assert.isBelow(memory.growthMiB(), 35)
       }),
     { timeout: 120_000 }
   )
@@ -194,6 +196,25 @@ const fileStoreSuite = (it: Vitest.MethodsNonLive<FileStore>, backdoor: () => Ba
       assert.deepStrictEqual(
         names.filter((n) => n.includes("too-large") || n.includes("kept")),
         ["raw/kept.csv"]
+      )
+    })
+  )
+
+  it.effect("leaves nothing behind when a put is interrupted", () =>
+    Effect.gen(function* () {
+      const files = yield* FileStore
+      const pulled = { bytes: 0 }
+      const fiber = yield* files.put("raw/interrupted.csv", endlessBody(pulled)).pipe(Effect.forkChild)
+      while (pulled.bytes < 7 * MiB) yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 5)))
+      yield* Fiber.interrupt(fiber)
+      const stoppedAt = pulled.bytes
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 50)))
+      assert.strictEqual(pulled.bytes, stoppedAt, "the body is no longer read")
+      assert.isFalse(yield* files.exists("raw/interrupted.csv"))
+      const names = yield* Effect.promise(() => backdoor().rawNames())
+      assert.deepStrictEqual(
+        names.filter((n) => n.includes("interrupted.csv")),
+        []
       )
     })
   )
@@ -291,8 +312,9 @@ const fileStoreSuite = (it: Vitest.MethodsNonLive<FileStore>, backdoor: () => Ba
       }
       const error = yield* files.get("../secret").pipe(Effect.flip)
       assert.include(error.message, "invalid file key")
-      // The empty prefix (everything) is valid.
-      assert.isTrue((yield* files.list("")).length >= 0)
+      // Plain names are fine, and the empty prefix lists everything.
+      yield* files.put("top-level_file-1.csv", "x")
+      assert.include(yield* files.list(""), "top-level_file-1.csv")
     })
   )
 
@@ -473,6 +495,7 @@ describe("FileStore", () => {
 
   let s3Client: S3Client | undefined
   let bucket = ""
+  let endpoint = ""
   const S3Backend = Layer.unwrap(
     Effect.gen(function* () {
       const aws = yield* Effect.acquireRelease(
@@ -480,6 +503,7 @@ describe("FileStore", () => {
         (aws) => Effect.promise(() => aws.stop())
       )
       bucket = yield* Effect.promise(() => aws.createBucket())
+      endpoint = aws.endpoint
       s3Client = yield* Effect.acquireRelease(
         Effect.sync(
           () =>
@@ -515,7 +539,6 @@ describe("FileStore", () => {
       }
     },
     rawNames: async () => {
-      const { ListObjectsV2Command, ListMultipartUploadsCommand } = await import("@aws-sdk/client-s3")
       const names: Array<string> = []
       let token: string | undefined
       do {
@@ -525,14 +548,103 @@ describe("FileStore", () => {
         for (const o of page.Contents ?? []) names.push(o.Key!.replace(/^tenant-a\//, ""))
         token = page.IsTruncated === true ? page.NextContinuationToken : undefined
       } while (token !== undefined)
-      // Unfinished multipart uploads are half-written files too.
-      const uploads = await s3Client!.send(new ListMultipartUploadsCommand({ Bucket: bucket }))
-      for (const u of uploads.Uploads ?? []) names.push(`(unfinished upload) ${u.Key}`)
       return names.sort()
     }
   })
 
   layer(S3Backend, { timeout: "60 seconds", excludeTestServices: true })("S3 (fauxqs over HTTP)", (it) => {
     fileStoreSuite(it, s3Backdoor)
+
+    // fauxqs has no ListMultipartUploads, so the requests themselves show that unfinished uploads
+    // (invisible, but billed on AWS) are aborted.
+    it.effect("aborts the multipart upload of a put over maxBytes, an interrupted put and a discarded writer", () =>
+      Effect.gen(function* () {
+        const operations: Array<string> = []
+        const target = new URL(endpoint)
+        const proxy = yield* Effect.acquireRelease(
+          Effect.promise(async () => {
+            const server = http.createServer((req, res) => {
+              const query = new URL(req.url!, endpoint).searchParams
+              operations.push(query.get("x-id") ?? (query.has("uploads") ? "CreateMultipartUpload" : req.method!))
+              const upstream = http.request(
+                { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
+                (answer) => {
+                  res.writeHead(answer.statusCode!, answer.headers)
+                  answer.pipe(res)
+                }
+              )
+              req.pipe(upstream)
+            })
+            await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+            return server
+          }),
+          (server) => Effect.promise(() => new Promise((resolve) => server.close(resolve)))
+        )
+        const files = yield* Effect.gen(function* () {
+          return yield* FileStore
+        }).pipe(
+          Effect.provide(
+            FileStore.layerS3({
+              bucket,
+              region: "us-east-1",
+              endpoint: `http://127.0.0.1:${(proxy.address() as { port: number }).port}`
+            })
+          )
+        )
+        /** The operations since the last call, once an abort went out (it may follow the failure: in-flight parts finish first). */
+        const multipartOperations = Effect.promise(async () => {
+          for (let waited = 0; waited < 5_000 && !operations.includes("AbortMultipartUpload"); waited += 20) {
+            await new Promise((resolve) => setTimeout(resolve, 20))
+          }
+          return [...new Set(operations.splice(0))]
+        })
+
+        const tooLarge = files.put("raw/mpu-too-large.bin", endlessBody({ bytes: 0 }), { maxBytes: 12 * MiB })
+        assert.strictEqual(yield* failureTag(tooLarge), "PayloadTooLarge")
+        assert.deepStrictEqual(yield* multipartOperations, [
+          "CreateMultipartUpload",
+          "UploadPart",
+          "AbortMultipartUpload"
+        ])
+
+        const pulled = { bytes: 0 }
+        const interrupted = yield* files.put("raw/mpu-interrupted.bin", endlessBody(pulled)).pipe(Effect.forkChild)
+        while (pulled.bytes < 12 * MiB) yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 5)))
+        yield* Fiber.interrupt(interrupted)
+        assert.deepStrictEqual(yield* multipartOperations, [
+          "CreateMultipartUpload",
+          "UploadPart",
+          "AbortMultipartUpload"
+        ])
+
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const writer = yield* files.openWriter("raw/mpu-discarded.bin")
+            yield* Effect.promise(async () => {
+              for (let i = 0; i < 200; i++) await writer.write(Buffer.alloc(64 * 1024, 98))
+            })
+          })
+        )
+        assert.deepStrictEqual(yield* multipartOperations, [
+          "CreateMultipartUpload",
+          "UploadPart",
+          "AbortMultipartUpload"
+        ])
+        assert.isFalse(yield* files.exists("raw/mpu-discarded.bin"))
+      })
+    )
+
+    it.effect("a missing bucket is a StorageError, not a missing file", () =>
+      Effect.gen(function* () {
+        const files = yield* Effect.gen(function* () {
+          return yield* FileStore
+        }).pipe(Effect.provide(FileStore.layerS3({ bucket: "no-such-bucket", region: "us-east-1", endpoint })))
+        const put = yield* files.put("raw/x.csv", "x").pipe(Effect.flip)
+        assert.strictEqual(put._tag, "StorageError")
+        assert.include(put.message, "could not store file raw/x.csv")
+        assert.strictEqual(yield* failureTag(files.get("raw/x.csv")), "StorageError")
+        assert.strictEqual(yield* failureTag(files.list("raw/")), "StorageError")
+      })
+    )
   })
 })
