@@ -8,6 +8,9 @@
  */
 import { Layer } from "effect"
 import { ApiKeys } from "./auth/ApiKeys.ts"
+import { Classifier } from "./classification/Classifier.ts"
+import { RiskyOperators } from "./classification/RiskyOperators.ts"
+import { Encryption } from "./encryption/Encryption.ts"
 import { Metrics } from "./metrics/Metrics.ts"
 import { AppConfig, type AppSettings } from "./platform/Config.ts"
 import { DatabaseLayer } from "./platform/Database.ts"
@@ -45,8 +48,15 @@ export const platformLayer = (settings: AppSettings, options: AppLayerOptions = 
 
 /** Every domain service, wired to the platform. */
 export const appLayer = (settings: AppSettings, options: AppLayerOptions = {}) =>
-  Layer.mergeAll(ApiKeys.layer, Metrics.layer, Health.layer, VoluumClient.layer, OngageClient.layer).pipe(
-    Layer.provideMerge(platformLayer(settings, options))
-  )
+  Layer.mergeAll(
+    ApiKeys.layer,
+    Metrics.layer,
+    Health.layer,
+    VoluumClient.layer,
+    OngageClient.layer,
+    Encryption.layer,
+    Classifier.layer,
+    RiskyOperators.layer
+  ).pipe(Layer.provideMerge(platformLayer(settings, options)))
 
 export type AppServices = Layer.Success<ReturnType<typeof appLayer>>

@@ -403,7 +403,7 @@ export class ListsRepository extends Context.Service<
               total: number
             }>(statement, [options.actor])
             const T3 = performance.now()
-            console.log("copy", Math.round(T1 - T0), "analyze", Math.round(T2 - T1), "apply", Math.round(T3 - T2), "rss", Math.round(process.memoryUsage().rss / 1e6))
+            console.log("copy", Math.round(T1 - T0), "analyze", Math.round(T2 - T1), "apply", Math.round(T3 - T2), "mem", JSON.stringify(Object.fromEntries(Object.entries(process.memoryUsage()).map(([k, v]) => [k, Math.round(v / 1e6)]))))
             return result.rows[0]!
           })
         )

@@ -42,13 +42,7 @@ beforeAll(async () => {
   client = new pg.Client({ connectionString: db.url })
   await client.connect()
   voluum = await startFakeVoluum()
-  runtime = makeRuntime({
-    DATABASE_URL: db.url,
-    AES_KEY: TEST_AES_KEY,
-    VOLUUM_API_URL: voluum.url,
-    VOLUUM_ACCESS_ID: voluum.state.credentials.accessId,
-    VOLUUM_ACCESS_KEY: voluum.state.credentials.accessKey
-  }) as ManagedRuntime.ManagedRuntime<LiveEvents, unknown>
+  runtime = makeRuntime(voluumEnv()) as ManagedRuntime.ManagedRuntime<LiveEvents, unknown>
 })
 
 afterAll(async () => {
@@ -56,6 +50,14 @@ afterAll(async () => {
   await voluum?.close()
   await client?.end()
   await db?.drop()
+})
+
+const voluumEnv = (): Env => ({
+  DATABASE_URL: db.url,
+  AES_KEY: TEST_AES_KEY,
+  VOLUUM_API_URL: voluum.url,
+  VOLUUM_ACCESS_ID: voluum.state.credentials.accessId,
+  VOLUUM_ACCESS_KEY: voluum.state.credentials.accessKey
 })
 
 const commit = (messages: ReadonlyArray<IncomingMessage>): Promise<BatchOutcome> =>
@@ -295,29 +297,41 @@ describe("LiveEvents.commitBatch", () => {
   })
 
   it("resolves offer and campaign names, refreshing them from Voluum once when an id is unknown", async () => {
-    await client.query("INSERT INTO voluum_offers (offer_id, offer_name) VALUES ('offer-known', 'Known offer')")
-    voluum.state.offers.push({ offerId: "offer-new", offerName: "New offer" })
-    voluum.state.campaigns.push({ campaignId: "camp-new", campaignName: "Marketing 1 - France - AB" })
-    const [p1, p2, p3] = [freshPhone(), freshPhone(), freshPhone()]
-    const first = await commit([
-      message(snsBody(clickEvent({ phone: p1, offerId: "offer-known", campaignId: "camp-new" }))),
-      message(snsBody(clickEvent({ phone: p2, offerId: "offer-new", campaignId: "camp-none" })))
-    ])
-    const offerCalls = voluum.state.requests.filter((r) => r.query.get("groupBy") === "offer").length
-    await commit([message(snsBody(clickEvent({ phone: p3, offerId: "offer-unheard-of" })))])
-    expect(first.failed).toEqual([])
-    expect(voluum.state.requests.filter((r) => r.query.get("groupBy") === "offer").length).toBe(offerCalls)
-    expect(offerCalls).toBeGreaterThan(0)
-    expect(
-      await rows(
-        "SELECT custom_variable_1, offer_name, campaign_name FROM voluum_live_events WHERE custom_variable_1 = ANY($1) ORDER BY 1",
-        [[p1, p2, p3]]
+    // A consumer of its own (its once-per-interval clock starts now), on tables last refreshed 2 hours ago.
+    const consumer = makeRuntime(voluumEnv()) as ManagedRuntime.ManagedRuntime<LiveEvents, unknown>
+    try {
+      await client.query(
+        "INSERT INTO voluum_offers (offer_id, offer_name, updated_at) VALUES ('offer-known', 'Known offer', now() - interval '2 hours')"
       )
-    ).toEqual([
-      { custom_variable_1: p1, offer_name: "Known offer", campaign_name: "Marketing 1 - France - AB" },
-      { custom_variable_1: p2, offer_name: "New offer", campaign_name: null },
-      { custom_variable_1: p3, offer_name: null, campaign_name: "Marketing 1 - France - AB" }
-    ])
+      voluum.state.offers.push({ offerId: "offer-new", offerName: "New offer" })
+      voluum.state.campaigns.push({ campaignId: "camp-new", campaignName: "Marketing 1 - France - AB" })
+      const offerCalls = () => voluum.state.requests.filter((r) => r.query.get("groupBy") === "offer").length
+      const callsBefore = offerCalls()
+      const [p1, p2, p3] = [freshPhone(), freshPhone(), freshPhone()]
+      const run = (messages: ReadonlyArray<IncomingMessage>) =>
+        consumer.runPromise(LiveEvents.use((live) => live.commitBatch(messages)))
+      const first = await run([
+        message(snsBody(clickEvent({ phone: p1, offerId: "offer-known", campaignId: "camp-new" }))),
+        message(snsBody(clickEvent({ phone: p2, offerId: "offer-new", campaignId: "camp-none" })))
+      ])
+      const callsAfterFirst = offerCalls()
+      await run([message(snsBody(clickEvent({ phone: p3, offerId: "offer-unheard-of", campaignId: "camp-new" })))])
+      expect(first.failed).toEqual([])
+      expect(callsAfterFirst).toBeGreaterThan(callsBefore)
+      expect(offerCalls()).toBe(callsAfterFirst) // still unknown, but refreshed less than an interval ago
+      expect(
+        await rows(
+          "SELECT custom_variable_1, offer_name, campaign_name FROM voluum_live_events WHERE custom_variable_1 = ANY($1) ORDER BY 1",
+          [[p1, p2, p3]]
+        )
+      ).toEqual([
+        { custom_variable_1: p1, offer_name: "Known offer", campaign_name: "Marketing 1 - France - AB" },
+        { custom_variable_1: p2, offer_name: "New offer", campaign_name: null },
+        { custom_variable_1: p3, offer_name: null, campaign_name: "Marketing 1 - France - AB" }
+      ])
+    } finally {
+      await consumer.dispose()
+    }
   })
 
   it("fails messages with tokens when AES_KEY is not configured, and stores the rest", async () => {
