@@ -16,31 +16,33 @@ import { perSecond, withPeakRss, type Benchmark } from "./support.ts"
 
 const ROWS = 1_000_000
 
-/** The i-th number: its canonical key and how an operator's file might spell it. */
-const numberAt = (i: number): { key: string; typed: string } => {
+/** The i-th number's canonical key. */
+const keyAt = (i: number): string => {
   const country = i % 10
-  if (country === 8) {
-    const rest = String((i * 7) % 100_000_000).padStart(8, "0")
-    return { key: `336${rest}`, typed: `+33 6 ${rest.slice(0, 2)} ${rest.slice(2, 4)} ${rest.slice(4, 6)} ${rest.slice(6)}` }
-  }
-  if (country === 9) {
-    const rest = String((i * 7) % 100_000_000).padStart(8, "0")
-    return { key: `49151${rest}`, typed: `+49 151 ${rest}` }
-  }
+  if (country === 8) return `336${String((i * 7) % 100_000_000).padStart(8, "0")}`
+  if (country === 9) return `49151${String((i * 7) % 100_000_000).padStart(8, "0")}`
   // GB mobiles 07400 000000 – 07599 999999; i * 7 mod 2e8 is unique for every i below 2e8.
-  const national = `7${String(400_000_000 + ((i * 7) % 200_000_000))}`
-  const key = `44${national}`
+  return `447${400_000_000 + ((i * 7) % 200_000_000)}`
+}
+
+/** The i-th number as an operator's file might spell it. */
+const typedAt = (i: number): string => {
+  const key = keyAt(i)
+  const country = i % 10
+  if (country === 8) return `+33 6 ${key.slice(3, 5)} ${key.slice(5, 7)} ${key.slice(7, 9)} ${key.slice(9)}`
+  if (country === 9) return `+49 151 ${key.slice(5)}`
+  const national = key.slice(2)
   switch (Math.floor(i / 10) % 5) {
     case 0:
-      return { key, typed: `+44 ${national.slice(0, 4)} ${national.slice(4)}` }
+      return `+44 ${national.slice(0, 4)} ${national.slice(4)}`
     case 1:
-      return { key, typed: `0044${national}` }
+      return `0044${national}`
     case 2:
-      return { key, typed: key }
+      return key
     case 3:
-      return { key, typed: `0${national.slice(0, 4)} ${national.slice(4, 7)} ${national.slice(7)}` }
+      return `0${national.slice(0, 4)} ${national.slice(4, 7)} ${national.slice(7)}`
     default:
-      return { key, typed: `+44 (0)${national}` }
+      return `+44 (0)${national}`
   }
 }
 
@@ -48,13 +50,13 @@ const numberAt = (i: number): { key: string; typed: string } => {
 const preListed = (list: "whitelist" | "monitor"): Array<ListEntry> => {
   const out: Array<ListEntry> = []
   for (let i = list === "whitelist" ? 3 : 13; i < ROWS; i += 20) {
-    out.push({ phone: numberAt(i).key, source: "VOLUUM", reason: "OS_VERSION", metrics: { clicks: 1, visits: 2 } })
+    out.push({ phone: keyAt(i), source: "VOLUUM", reason: "OS_VERSION", metrics: { clicks: 1, visits: 2 } })
   }
   return out
 }
 
 function* typedRows(): Generator<RawListRow> {
-  for (let i = 0; i < ROWS; i++) yield { phone: numberAt(i).typed, reason: "BENCH", source: "bench" }
+  for (let i = 0; i < ROWS; i++) yield { phone: typedAt(i), reason: "BENCH", source: "bench" }
 }
 
 export const listsBenchmark: Benchmark = {

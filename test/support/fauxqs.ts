@@ -6,6 +6,8 @@
  *   afterAll(() => aws.stop())
  *   const bucket = await aws.createBucket()
  *   const { queueUrl, deadLetterQueueUrl } = await aws.createQueueWithDeadLetter("jobs", { maxReceiveCount: 2 })
+ *   const topicArn = await aws.createTopic()
+ *   await aws.subscribeQueue(topicArn, queueArn, { raw: true })   // SNS → SQS fan-out, enveloped or raw
  *   new SQSClient({ endpoint: aws.endpoint, region: aws.region, credentials: aws.credentials })
  *   new S3Client({ ..., forcePathStyle: true })   // fauxqs serves buckets by path only
  *
@@ -16,6 +18,7 @@
  * memory, so use it when a test measures this process's memory.
  */
 import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3"
+import { CreateTopicCommand, SNSClient, SubscribeCommand } from "@aws-sdk/client-sns"
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs"
 import { spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
@@ -63,6 +66,10 @@ export interface Fauxqs {
     name?: string,
     options?: QueueAttributes & { readonly maxReceiveCount?: number }
   ) => Promise<QueueWithDeadLetter>
+  /** Creates an SNS topic (a unique name when none is given) and returns its ARN. */
+  readonly createTopic: (name?: string) => Promise<string>
+  /** Subscribes a queue to a topic: SNS envelopes in the body, or the bare message with `raw` (RawMessageDelivery). */
+  readonly subscribeQueue: (topicArn: string, queueArn: string, options?: { readonly raw?: boolean }) => Promise<void>
   readonly stop: () => Promise<void>
 }
 
@@ -122,6 +129,7 @@ export const startFauxqs = async (options: FauxqsOptions = {}): Promise<Fauxqs> 
   const clientConfig = { endpoint, region, credentials: { ...CREDENTIALS } }
   const s3 = new S3Client({ ...clientConfig, forcePathStyle: true })
   const sqs = new SQSClient(clientConfig)
+  const sns = new SNSClient(clientConfig)
 
   const createBucket = async (name = uniqueName("bucket")) => {
     await s3.send(new CreateBucketCommand({ Bucket: name }))
@@ -162,6 +170,20 @@ export const startFauxqs = async (options: FauxqsOptions = {}): Promise<Fauxqs> 
     return { ...queue, deadLetterQueueUrl: deadLetter.queueUrl, deadLetterQueueArn: deadLetter.queueArn }
   }
 
+  const createTopic = async (name = uniqueName("topic")) =>
+    (await sns.send(new CreateTopicCommand({ Name: name }))).TopicArn!
+
+  const subscribeQueue = async (topicArn: string, queueArn: string, options?: { readonly raw?: boolean }) => {
+    await sns.send(
+      new SubscribeCommand({
+        TopicArn: topicArn,
+        Protocol: "sqs",
+        Endpoint: queueArn,
+        ...(options?.raw === true ? { Attributes: { RawMessageDelivery: "true" } } : {})
+      })
+    )
+  }
+
   const restore = (name: "AWS_ACCESS_KEY_ID" | "AWS_SECRET_ACCESS_KEY", value: string | undefined) => {
     if (value === undefined) delete process.env[name]
     else process.env[name] = value
@@ -173,6 +195,7 @@ export const startFauxqs = async (options: FauxqsOptions = {}): Promise<Fauxqs> 
     stopped = true
     s3.destroy()
     sqs.destroy()
+    sns.destroy()
     restore("AWS_ACCESS_KEY_ID", savedEnv.id)
     restore("AWS_SECRET_ACCESS_KEY", savedEnv.secret)
     await server.stop()
@@ -185,6 +208,8 @@ export const startFauxqs = async (options: FauxqsOptions = {}): Promise<Fauxqs> 
     createBucket,
     createQueue,
     createQueueWithDeadLetter,
+    createTopic,
+    subscribeQueue,
     stop
   }
 }

@@ -1,9 +1,16 @@
 /** The command tree. Each domain adds its commands in `commands/<domain>.ts`. */
 import { Command } from "effect/cli"
+import { cleanCommand, filesCommand } from "./commands/cleaning.ts"
 import { keysCommand } from "./commands/keys.ts"
 import { migrateCommand } from "./commands/migrate.ts"
 import { jobsCommand } from "./commands/jobs.ts"
+import { classifyCommand } from "./commands/classify.ts"
+import { decryptCommand, encryptCommand } from "./commands/encryption.ts"
+import { exportCommand } from "./commands/export.ts"
 import { schedulerCommand, serveCommand, startCommand, workerCommand } from "./commands/processes.ts"
+import { consumeCommand } from "./commands/consume.ts"
+import { runsCommand } from "./commands/runs.ts"
+import { regSearchCommand, smartCleaningCommand, voluumCommand } from "./commands/voluum.ts"
 
 export { VERSION } from "./version.ts"
 
@@ -16,8 +23,19 @@ export const rootCommand = Command.make("optimizer").pipe(
     serveCommand,
     workerCommand,
     schedulerCommand,
+    consumeCommand,
+    runsCommand,
     migrateCommand,
     keysCommand,
-    jobsCommand
+    jobsCommand,
+    cleanCommand,
+    filesCommand,
+    encryptCommand,
+    decryptCommand,
+    classifyCommand,
+    exportCommand,
+    voluumCommand,
+    smartCleaningCommand,
+    regSearchCommand
   ])
 )

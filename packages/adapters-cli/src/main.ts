@@ -3,7 +3,7 @@
  * `--json`), logs and errors on stderr; exits 1 when a command fails, 2 on a usage error.
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Cause, Effect, Option, Result } from "effect"
+import { Cause, Effect, Exit, Option, Result } from "effect"
 import { loggingLayer, parseSettings } from "@optimizer/core"
 import { Command } from "effect/cli"
 import { existsSync } from "node:fs"
@@ -35,4 +35,10 @@ const program = Command.run(rootCommand, { version: VERSION }).pipe(
   )
 )
 
-NodeRuntime.runMain(program, { disableErrorReporting: true })
+// SIGTERM/SIGINT interrupt the command, which then stops gracefully (drains, commits what it holds):
+// that is a clean stop, exit 0 (the default would be 130).
+NodeRuntime.runMain(program, {
+  disableErrorReporting: true,
+  teardown: (exit, onExit) =>
+    onExit(Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause) ? 1 : Number(process.exitCode ?? 0))
+})

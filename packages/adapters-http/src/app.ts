@@ -10,9 +10,16 @@ import { errorResponse, Routes, type AppEnv } from "./http.ts"
 import { accessLog, authenticate, requestId } from "./middleware.ts"
 import { docsPage, openApiDocument } from "./openapi.ts"
 import { configureHttpLog, logLine } from "./log.ts"
+import { cleaningRoutes } from "./routes/cleaning.ts"
 import { coreRoutes } from "./routes/core.ts"
 import { jobRoutes } from "./routes/jobs.ts"
 import { keyRoutes } from "./routes/keys.ts"
+import { listRoutes } from "./routes/lists.ts"
+import { voluumRoutes } from "./routes/voluum.ts"
+import { encryptionRoutes } from "./routes/encryption.ts"
+import { exportRoutes } from "./routes/exports.ts"
+import { recordRoutes } from "./routes/records.ts"
+import { schedulerRoutes } from "./routes/scheduler.ts"
 
 export interface AppOptions {
   readonly corsOrigins: ReadonlyArray<string>
@@ -41,7 +48,14 @@ export const makeApp = (runtime: ManagedRuntime.ManagedRuntime<AppServices, unkn
   const routes = new Routes<AppServices>(app, runtime)
   coreRoutes(routes)
   keyRoutes(routes)
+  listRoutes(routes)
   jobRoutes(routes)
+  cleaningRoutes(routes)
+  voluumRoutes(routes)
+  encryptionRoutes(routes)
+  exportRoutes(routes)
+  recordRoutes(routes)
+  schedulerRoutes(routes)
 
   const document = openApiDocument(routes.operations, { title: "optimizer", version: options.version })
   const html = docsPage(document)

@@ -24,6 +24,7 @@ const TABLE: Record<string, { readonly status: ContentfulStatusCode; readonly co
   PayloadTooLarge: { status: 413, code: "PAYLOAD_TOO_LARGE" },
   UnreadableFile: { status: 422, code: "UNREADABLE_FILE" },
   UpstreamError: { status: 502, code: "UPSTREAM_ERROR" },
+  SyncJobFailed: { status: 502, code: "SYNC_FAILED" },
   NotConfigured: { status: 503, code: "NOT_CONFIGURED" },
   DatabaseError: { status: 500, code: "DATABASE_ERROR" },
   StorageError: { status: 500, code: "STORAGE_ERROR" }

@@ -1,5 +1,10 @@
+/**
+ * The consumer process (`optimizer-consume`, `npx optimizer consume`). SIGTERM/SIGINT interrupt it:
+ * it stops receiving, commits and deletes what it has in hand, and exits 0 — a stop, not a failure.
+ * A bad setting or an unreachable queue exits 1 with the reason on stderr.
+ */
 import { NodeRuntime } from "@effect/platform-node"
-import { Effect } from "effect"
+import { Cause, Effect, Exit } from "effect"
 import { runConsumer } from "./Consumer.ts"
 
 NodeRuntime.runMain(
@@ -11,5 +16,9 @@ NodeRuntime.runMain(
       })
     )
   ),
-  { disableErrorReporting: true }
+  {
+    disableErrorReporting: true,
+    teardown: (exit, onExit) =>
+      onExit(Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause) ? (process.exitCode === 1 ? 1 : 0) : 1)
+  }
 )

@@ -8,9 +8,18 @@
  */
 import { Layer } from "effect"
 import { ApiKeys } from "./auth/ApiKeys.ts"
+import { Cleaning } from "./cleaning/Cleaning.ts"
 import { Classifier } from "./classification/Classifier.ts"
 import { RiskyOperators } from "./classification/RiskyOperators.ts"
 import { Encryption } from "./encryption/Encryption.ts"
+import { EncryptionFiles } from "./encryption/EncryptionFiles.ts"
+import { Exports } from "./exports/Exports.ts"
+import { Records } from "./records/Records.ts"
+import { LiveEvents } from "./live-events/LiveEvents.ts"
+import { Lists } from "./lists/Lists.ts"
+import { ManualImports } from "./lists/ManualImports.ts"
+import { ScheduledOperations } from "./scheduler/ScheduledOperations.ts"
+import { Scheduler } from "./scheduler/Scheduler.ts"
 import { Metrics } from "./metrics/Metrics.ts"
 import { AppConfig, type AppSettings } from "./platform/Config.ts"
 import { DatabaseLayer } from "./platform/Database.ts"
@@ -20,6 +29,11 @@ import { Jobs, type JobsOptions } from "./platform/Jobs.ts"
 import { loggingLayer } from "./platform/Logging.ts"
 import { OngageClient } from "./ongage/OngageClient.ts"
 import { VoluumClient } from "./voluum/VoluumClient.ts"
+import { ConversionsSync } from "./voluum/ConversionsSync.ts"
+import { RegSearch } from "./voluum/RegSearch.ts"
+import { ReportsSync } from "./voluum/ReportsSync.ts"
+import { SmartCleaning } from "./voluum/SmartCleaning.ts"
+import { VoluumSyncJobs } from "./voluum/VoluumJobs.ts"
 
 export type ProcessRole = "api" | "worker" | "scheduler" | "all"
 
@@ -46,6 +60,30 @@ export const platformLayer = (settings: AppSettings, options: AppLayerOptions = 
   )
 }
 
+/** Live events and what they need beyond the platform (shared instances: layers are memoised by reference). */
+const liveEventsLayer = LiveEvents.layer.pipe(
+  Layer.provide(Layer.mergeAll(Lists.layer, Classifier.layer, Encryption.layer, VoluumClient.layer))
+)
+
+/** The Voluum syncs, smart cleaning and REG search, and what they need beyond the platform. */
+const voluumLayer = Layer.mergeAll(
+  ReportsSync.layer,
+  ConversionsSync.layer,
+  VoluumSyncJobs.layer,
+  SmartCleaning.layer,
+  RegSearch.layer
+).pipe(
+  Layer.provide(Layer.mergeAll(Lists.layer, Classifier.layer, Encryption.layer, VoluumClient.layer, OngageClient.layer))
+)
+
+/** The SQS consumer process: live events over the database pools, without the jobs engine. */
+export const consumerLayer = (settings: AppSettings) =>
+  liveEventsLayer.pipe(
+    Layer.provideMerge(DatabaseLayer),
+    Layer.provideMerge(Layer.succeed(AppConfig, settings)),
+    Layer.provideMerge(loggingLayer(settings))
+  )
+
 /** Every domain service, wired to the platform. */
 export const appLayer = (settings: AppSettings, options: AppLayerOptions = {}) =>
   Layer.mergeAll(
@@ -55,8 +93,17 @@ export const appLayer = (settings: AppSettings, options: AppLayerOptions = {}) =
     VoluumClient.layer,
     OngageClient.layer,
     Encryption.layer,
+    EncryptionFiles.layer,
+    Records.layer,
+    Exports.layer,
     Classifier.layer,
-    RiskyOperators.layer
+    RiskyOperators.layer,
+    Lists.layer,
+    ManualImports.layer,
+    Cleaning.layer,
+    liveEventsLayer,
+    voluumLayer,
+    Scheduler.layer.pipe(Layer.provide(ScheduledOperations.layer))
   ).pipe(Layer.provideMerge(platformLayer(settings, options)))
 
 export type AppServices = Layer.Success<ReturnType<typeof appLayer>>

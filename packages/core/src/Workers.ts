@@ -5,8 +5,12 @@
  */
 import { Effect, type Scope } from "effect"
 import type { AppServices } from "./AppLayer.ts"
+import { CLEANING_QUEUE, Cleaning } from "./cleaning/Cleaning.ts"
+import { ENCRYPTION_FILE_QUEUE, EncryptionFiles } from "./encryption/EncryptionFiles.ts"
+import { EXPORT_QUEUE, Exports } from "./exports/Exports.ts"
 import type { DatabaseError } from "./platform/Errors.ts"
 import { Jobs, type RunningJob } from "./platform/Jobs.ts"
+import { VOLUUM_JOB_HANDLERS } from "./voluum/VoluumJobs.ts"
 
 export interface JobHandler {
   readonly queue: string
@@ -15,7 +19,18 @@ export interface JobHandler {
   readonly run: (job: RunningJob) => Effect.Effect<unknown, unknown, AppServices>
 }
 
-export const JOB_HANDLERS: ReadonlyArray<JobHandler> = []
+export const JOB_HANDLERS: ReadonlyArray<JobHandler> = [
+  // One list cleans at a time anyway (the partial unique index one_processing_file_only).
+  { queue: CLEANING_QUEUE, concurrency: 1, run: (job) => Cleaning.use((cleaning) => cleaning.runJob(job)) },
+  {
+    queue: ENCRYPTION_FILE_QUEUE,
+    // One file processes at a time anyway (the partial unique index).
+    concurrency: 1,
+    run: (job) => EncryptionFiles.use((files) => files.process(job))
+  },
+  { queue: EXPORT_QUEUE, run: (job) => Exports.use((exports) => exports.process(job)) },
+  ...VOLUUM_JOB_HANDLERS
+]
 
 /** Registers every handler on this process's jobs engine; they run until the scope closes. */
 export const runWorkers = (

@@ -6,7 +6,15 @@
  */
 import { Console, Effect, Exit, Layer, ManagedRuntime, Option, Redacted, Scope } from "effect"
 import { Command, Flag } from "effect/cli"
-import { ApiKeys, appLayer, runWorkers, type AppServices, type AppSettings, type ProcessRole } from "@optimizer/core"
+import {
+  ApiKeys,
+  appLayer,
+  runWorkers,
+  Scheduler,
+  type AppServices,
+  type AppSettings,
+  type ProcessRole
+} from "@optimizer/core"
 import { startHttpServer } from "@optimizer/adapters-http"
 import { runMigrations } from "./migrate.ts"
 import { settingsWithDatabase } from "../runtime.ts"
@@ -63,6 +71,20 @@ const workers = (runtime: ManagedRuntime.ManagedRuntime<AppServices, unknown>) =
     ({ scope }) => Effect.promise(() => runtime.runPromise(Scope.close(scope, Exit.void)))
   ).pipe(Effect.map(({ queues }) => queues))
 
+/** Registers the cron schedules and runs their jobs here; any number of processes may do so, each tick runs once. */
+const schedules = (runtime: ManagedRuntime.ManagedRuntime<AppServices, unknown>) =>
+  Effect.acquireRelease(
+    Effect.tryPromise({
+      try: async () => {
+        const scope = await runtime.runPromise(Scope.make())
+        const definitions = await runtime.runPromise(Scheduler.use((s) => s.start).pipe(Scope.provide(scope)))
+        return { scope, definitions }
+      },
+      catch: (cause) => new Error(`could not start the scheduler: ${(cause as Error)?.message ?? String(cause)}`)
+    }),
+    ({ scope }) => Effect.promise(() => runtime.runPromise(Scope.close(scope, Exit.void)))
+  ).pipe(Effect.map(({ definitions }) => definitions))
+
 export const startCommand = Command.make("start", {}, () =>
   Effect.scoped(
     Effect.gen(function* () {
@@ -84,6 +106,7 @@ export const startCommand = Command.make("start", {}, () =>
           ].join("\n")
         )
       }
+      yield* schedules(runtime)
       const server = yield* httpServer(runtime, settings)
       yield* Console.log(`optimizer ${VERSION} listening on ${server.url} (docs: ${server.url}/docs)`)
       return yield* Effect.never
@@ -130,8 +153,15 @@ export const schedulerCommand = Command.make("scheduler", {}, () =>
   Effect.scoped(
     Effect.gen(function* () {
       const settings = yield* settingsWithDatabase
-      yield* scopedRuntime(settings, "scheduler")
-      yield* Console.error(`optimizer ${VERSION} scheduler running (one active across all scheduler processes)`)
+      const runtime = yield* scopedRuntime(settings, "scheduler")
+      const definitions = yield* schedules(runtime)
+      yield* Console.error(
+        `optimizer ${VERSION} scheduler running (one active across all scheduler processes): ${
+          definitions.length === 0
+            ? "disabled (SCHEDULER_ENABLED=false)"
+            : definitions.map((d) => `${d.name} "${d.cron}"`).join(", ")
+        }`
+      )
       return yield* Effect.never
     })
   )

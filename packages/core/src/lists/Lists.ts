@@ -16,13 +16,10 @@
 import { Context, Effect, Layer, Option, Stream } from "effect"
 import { countryByCallingCode } from "../phone/CallingCodes.ts"
 import { normalizePhone } from "../phone/PhoneNumber.ts"
-import type { DatabaseError } from "../platform/Errors.ts"
-import { UnreadableFile, ValidationError } from "../platform/Errors.ts"
+import { DatabaseError, UnreadableFile, ValidationError } from "../platform/Errors.ts"
 import type { FileBody } from "../platform/FileStore.ts"
 import { csvRows, normaliseHeader } from "./ListCsv.ts"
 import {
-  addCounts,
-  emptyCounts,
   LIST_NAMES,
   type ApplyCounts,
   type ApplyOptions,
@@ -34,10 +31,7 @@ import {
   type RawListRow,
   type RemoveResult
 } from "./ListSchemas.ts"
-import { ListsRepository, type BatchOptions, type StagedEntry } from "./ListsRepository.ts"
-
-/** Rows per COPY + transaction: big enough to amortise the statement, small enough to keep memory flat. */
-export const LIST_BATCH_ROWS = 50_000
+import { LIST_BATCH_ROWS, ListsRepository, type BatchOptions } from "./ListsRepository.ts"
 
 const HISTORY_LIMIT = 100
 const INVALID_SAMPLES = 20
@@ -70,66 +64,32 @@ const batchOptions = (options: ApplyOptions): BatchOptions => {
   }
 }
 
-const stickyFor = (list: ListName, entry: ListEntry, options: ApplyOptions): boolean => {
-  if (list === "whitelist") return false
-  if (options.sticky !== undefined) return options.sticky
-  if (options.mode === "manual") return list === "blacklist"
-  if (options.mode === "hlr") return list === "blacklist" && STICKY_HLR_REASONS.has(entry.reason ?? "")
-  return false
+const stickyFor = (list: ListName, options: ApplyOptions): ((entry: Omit<ListEntry, "phone">) => boolean) => {
+  const never = () => false
+  const always = () => true
+  if (list === "whitelist") return never
+  if (options.sticky !== undefined) return options.sticky ? always : never
+  if (options.mode === "manual") return list === "blacklist" ? always : never
+  if (options.mode === "hlr" && list === "blacklist") return (entry) => STICKY_HLR_REASONS.has(entry.reason ?? "")
+  return never
 }
 
-/** One entry per phone (the last one wins), with stickiness and the whitelist's country decided. */
-const stage = (
-  list: ListName,
-  entries: ReadonlyArray<ListEntry>,
-  options: ApplyOptions
-): Effect.Effect<ReadonlyArray<StagedEntry>, ValidationError> => {
-  const byPhone = new Map<string, StagedEntry>()
-  for (const entry of entries) {
-    if (typeof entry.phone !== "string" || !CANONICAL_KEY.test(entry.phone)) {
-      return Effect.fail(
-        new ValidationError({
-          message: `"${String(entry.phone).slice(0, 40)}" is not a canonical phone key (E.164 digits without "+"): normalise it first`,
-          field: "phone"
-        })
-      )
-    }
-    const staged: StagedEntry = {
-      ...entry,
-      sticky: stickyFor(list, entry, options),
-      ...(list === "whitelist" ? { countryCode: entry.countryCode ?? countryByCallingCode(entry.phone) ?? null } : {})
-    }
-    // delete + set moves a repeated phone to the end, so the batch keeps the order of last occurrences.
-    byPhone.delete(entry.phone)
-    byPhone.set(entry.phone, staged)
-  }
-  return Effect.succeed([...byPhone.values()])
-}
+const notCanonical = (phone: unknown) =>
+  new ValidationError({
+    message: `"${String(phone).slice(0, 40)}" is not a canonical phone key (E.164 digits without "+"): normalise it first`,
+    field: "phone"
+  })
 
-interface NormalisedChunk {
-  readonly entries: ReadonlyArray<ListEntry>
-  readonly total: number
-  readonly invalid: number
-  readonly invalidSamples: ReadonlyArray<string>
-}
+/** Errors thrown inside the write loop: a ValidationError stays one, anything else is the database's. */
+const asListError = (cause: unknown): ValidationError | DatabaseError =>
+  cause instanceof ValidationError
+    ? cause
+    : cause instanceof DatabaseError
+      ? cause
+      : new DatabaseError({ message: `database error: ${(cause as Error)?.message ?? String(cause)}`, cause })
 
-const normaliseChunk = (rows: ReadonlyArray<RawListRow>, defaultCountry: string | undefined): NormalisedChunk => {
-  const entries: Array<ListEntry> = []
-  const invalidSamples: Array<string> = []
-  let invalid = 0
-  for (const row of rows) {
-    const parsed = normalizePhone(row.phone, defaultCountry)
-    if (parsed.ok) {
-      entries.push(parsed.e164 === row.phone ? row : { ...row, phone: parsed.e164 })
-    } else {
-      invalid++
-      if (invalidSamples.length < INVALID_SAMPLES) invalidSamples.push(row.phone)
-    }
-  }
-  return { entries, total: rows.length, invalid, invalidSamples }
-}
-
-const emptyImport: ImportCounts = { ...emptyCounts, total: 0, invalid: 0, invalidSamples: [] }
+const canonicalKey = (entry: ListEntry): string | undefined =>
+  typeof entry.phone === "string" && CANONICAL_KEY.test(entry.phone) ? entry.phone : undefined
 
 /** Which cell of a header row holds what, for `importCsv`. */
 interface CsvColumns {
@@ -224,10 +184,57 @@ export class Lists extends Context.Service<
     Effect.gen(function* () {
       const repository = yield* ListsRepository
 
-      const applyBatch = (list: ListName, entries: ReadonlyArray<ListEntry>, options: ApplyOptions) =>
-        Effect.flatMap(stage(list, entries, options), (staged) =>
-          repository.applyBatch(list, staged, batchOptions(options))
+      /**
+       * Streams rows into the repository's sink: each row is normalised (`keyOf`) and rendered into
+       * the COPY of the current batch as it arrives, so memory stays flat whatever the input size.
+       * `strict`: a row without a key is an error (callers promised canonical keys) instead of a
+       * counted invalid row.
+       */
+      const writeRows = <Row extends Omit<ListEntry, "phone"> & { readonly phone: string }, E>(
+        list: ListName,
+        rows: Stream.Stream<Row, E>,
+        options: ApplyOptions,
+        keyOf: (row: Row) => string | undefined,
+        strict: boolean
+      ): Effect.Effect<ImportCounts, E | ValidationError | DatabaseError> =>
+        Effect.scoped(
+          Effect.gen(function* () {
+            const sink = yield* repository.openSink(list, batchOptions(options))
+            const sticky = stickyFor(list, options)
+            const whitelist = list === "whitelist"
+            let total = 0
+            let invalid = 0
+            const invalidSamples: Array<string> = []
+            const feed = async (chunk: ReadonlyArray<Row>) => {
+              for (const row of chunk) {
+                total++
+                const key = keyOf(row)
+                if (key === undefined) {
+                  if (strict) throw notCanonical(row.phone)
+                  invalid++
+                  if (invalidSamples.length < INVALID_SAMPLES) invalidSamples.push(String(row.phone))
+                  continue
+                }
+                const country = whitelist ? (row.countryCode ?? countryByCallingCode(key) ?? null) : null
+                const wait = sink.write(key, row, sticky(row), country)
+                if (wait !== undefined) await wait
+              }
+            }
+            yield* Stream.runForEachArray(rows, (chunk) =>
+              Effect.tryPromise({ try: () => feed(chunk), catch: asListError })
+            )
+            const counts = yield* Effect.tryPromise({ try: () => sink.finish(), catch: asListError })
+            return { ...counts, total, invalid, invalidSamples }
+          })
         )
+
+      const countsOnly = ({ added, moved, updated, unchanged, keptSticky }: ImportCounts): ApplyCounts => ({
+        added,
+        moved,
+        updated,
+        unchanged,
+        keptSticky
+      })
 
       const applyEntries = Effect.fn("Lists.applyEntries")(function* (
         list: ListName,
@@ -235,49 +242,26 @@ export class Lists extends Context.Service<
         options: ApplyOptions
       ) {
         yield* Effect.annotateCurrentSpan({ list, rows: entries.length, mode: options.mode, actor: options.actor })
-        let counts = emptyCounts
-        for (let i = 0; i < entries.length; i += LIST_BATCH_ROWS) {
-          counts = addCounts(counts, yield* applyBatch(list, entries.slice(i, i + LIST_BATCH_ROWS), options))
-        }
-        return counts
+        // All keys are checked before anything is written.
+        for (const entry of entries) if (canonicalKey(entry) === undefined) return yield* notCanonical(entry.phone)
+        return countsOnly(yield* writeRows(list, Stream.fromArray(entries), options, canonicalKey, true))
       })
 
       const applyStream = <E>(list: ListName, entries: Stream.Stream<ListEntry, E>, options: ApplyOptions) =>
-        entries.pipe(
-          Stream.grouped(LIST_BATCH_ROWS),
-          Stream.mapEffect((batch) => applyBatch(list, batch, options)),
-          Stream.runFold(() => emptyCounts, addCounts),
+        writeRows(list, entries, options, canonicalKey, true).pipe(
+          Effect.map(countsOnly),
           Effect.withSpan("Lists.applyStream", { attributes: { list, mode: options.mode, actor: options.actor } })
         )
 
-      const importNumbers = <E>(list: ListName, rows: Stream.Stream<RawListRow, E>, options: ImportOptions) =>
-        rows.pipe(
-          Stream.grouped(LIST_BATCH_ROWS),
-          Stream.map((batch) => normaliseChunk(batch, options.defaultCountry)),
-          // The next batch is normalised while the database writes this one.
-          Stream.buffer({ capacity: 1 }),
-          Stream.mapEffect((chunk) =>
-            Effect.map(
-              applyBatch(list, chunk.entries, options),
-              (counts): ImportCounts => ({
-                ...counts,
-                total: chunk.total,
-                invalid: chunk.invalid,
-                invalidSamples: chunk.invalidSamples
-              })
-            )
-          ),
-          Stream.runFold(
-            () => emptyImport,
-            (a: ImportCounts, b: ImportCounts): ImportCounts => ({
-              ...addCounts(a, b),
-              total: a.total + b.total,
-              invalid: a.invalid + b.invalid,
-              invalidSamples: [...a.invalidSamples, ...b.invalidSamples].slice(0, INVALID_SAMPLES)
-            })
-          ),
+      const importNumbers = <E>(list: ListName, rows: Stream.Stream<RawListRow, E>, options: ImportOptions) => {
+        const keyOf = (row: RawListRow) => {
+          const parsed = normalizePhone(row.phone, options.defaultCountry)
+          return parsed.ok ? parsed.e164 : undefined
+        }
+        return writeRows(list, rows, options, keyOf, false).pipe(
           Effect.withSpan("Lists.importNumbers", { attributes: { list, mode: options.mode, actor: options.actor } })
         )
+      }
 
       const importCsv = Effect.fn("Lists.importCsv")(function* (
         list: ListName,

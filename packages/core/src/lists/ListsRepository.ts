@@ -17,7 +17,7 @@
  * Table and column names in the SQL come from the constants below, never from input; values are
  * COPY-escaped or bound parameters.
  */
-import { Context, Effect, Layer, Option, Stream } from "effect"
+import { Context, Effect, Layer, Option, Stream, type Scope } from "effect"
 import { SqlClient } from "effect/sql"
 import type pg from "pg"
 import { from as copyFrom, to as copyTo } from "pg-copy-streams"
@@ -32,11 +32,6 @@ import {
   type ListEntry,
   type ListName
 } from "./ListSchemas.ts"
-
-/** An entry ready for the database: canonical phone, stickiness and whitelist country decided. */
-export interface StagedEntry extends ListEntry {
-  readonly sticky: boolean
-}
 
 /**
  * What happens to an entry already on the target list.
@@ -68,38 +63,45 @@ export interface CurrentEntry {
 }
 
 /** One key for every list writer: `pg_advisory_xact_lock` serialises them. ("LIST" in ASCII.) */
-(globalThis as any).__n = 0
+;(globalThis as any).__n = 0
 const LIST_WRITE_LOCK = 0x4c495354
 
 const DATA_COLUMNS = ["ip", "os_version", "browser_version", ...LIST_METRIC_COLUMNS] as const
-const TEXT_DATA = new Set<string>(["ip", "os_version", "browser_version", "cost_sources"])
 
 /** Columns a list has beyond the shared ones. */
 const hasReason = (list: ListName) => list !== "whitelist"
 const hasSticky = (list: ListName) => list !== "whitelist"
 const hasCountry = (list: ListName) => list === "whitelist"
 
-const STAGE_COLUMNS = [
-  "phone",
-  "reason",
-  "source",
-  "country_code",
-  "timestamp_created",
-  "sticky",
-  ...DATA_COLUMNS
-] as const
+/** The numeric metric columns; they travel packed in one staging column (see `stageLine`). */
+const NUMERIC_METRICS = LIST_METRIC_COLUMNS.filter((c) => c !== "cost_sources")
 
 const STAGE_DDL = `CREATE TEMP TABLE lists_stage (
+  seq integer NOT NULL,
   phone text NOT NULL,
   reason text,
   source text,
   country_code text,
   timestamp_created timestamptz,
   sticky boolean NOT NULL,
-  ${DATA_COLUMNS.map((c) => `${c} ${TEXT_DATA.has(c) ? "text" : "double precision"}`).join(",\n  ")}
+  ip text,
+  os_version text,
+  browser_version text,
+  cost_sources text,
+  metrics text
 ) ON COMMIT DROP`
 
-const STAGE_COPY = `COPY lists_stage (${STAGE_COLUMNS.join(", ")}) FROM STDIN`
+const STAGE_COPY = `COPY lists_stage (seq, phone, reason, source, country_code, timestamp_created, sticky, ip, os_version,
+  browser_version, cost_sources, metrics) FROM STDIN`
+
+/** The staged rows with their metrics unpacked into columns named like the lists'. */
+const stagedRows = (dedupe: boolean) => `(
+  SELECT s.seq, s.phone, s.reason, s.source, s.country_code, s.timestamp_created, s.sticky, s.ip, s.os_version,
+    s.browser_version, s.cost_sources,
+    ${NUMERIC_METRICS.map((c, i) => `m.v[${i + 1}] AS ${c}`).join(", ")}
+  FROM ${dedupe ? "(SELECT DISTINCT ON (phone) * FROM lists_stage ORDER BY phone, seq DESC)" : "lists_stage"} s
+  CROSS JOIN LATERAL (SELECT string_to_array(s.metrics, ',', '')::float8[] AS v) m
+)`
 
 // ---------------------------------------------------------------------------------------------
 // COPY text format
@@ -113,47 +115,53 @@ const escapeCopy = (value: string): string =>
 const textField = (value: string | null | undefined): string =>
   value === null || value === undefined ? "\\N" : escapeCopy(value)
 
-const numberField = (value: number | string | null | undefined): string =>
-  typeof value === "number" && Number.isFinite(value) ? String(value) : "\\N"
-
-const stageLine = (e: StagedEntry): string => {
+const stageLine = (
+  seq: number,
+  phone: string,
+  e: Omit<ListEntry, "phone">,
+  sticky: boolean,
+  country: string | null
+): string => {
   const m = e.metrics
   let line =
-    escapeCopy(e.phone) +
+    seq +
+    "\t" +
+    escapeCopy(phone) +
     "\t" +
     textField(e.reason) +
     "\t" +
     textField(e.source) +
     "\t" +
-    textField(e.countryCode) +
+    textField(country) +
     "\t" +
     (e.timestampCreated instanceof Date && !Number.isNaN(e.timestampCreated.getTime())
       ? e.timestampCreated.toISOString()
       : "\\N") +
     "\t" +
-    (e.sticky ? "t" : "f") +
+    (sticky ? "t" : "f") +
     "\t" +
     textField(e.ip) +
     "\t" +
     textField(e.osVersion) +
     "\t" +
     textField(e.browserVersion)
-  if (m === undefined) {
-    line += "\t\\N".repeat(LIST_METRIC_COLUMNS.length)
-  } else {
-    for (const column of LIST_METRIC_COLUMNS) {
-      line += "\t" + (column === "cost_sources" ? textField(m.cost_sources) : numberField(m[column]))
-    }
+  if (m === undefined) return line + "\t\\N\t\\N\n"
+  // The numeric metrics packed as "1,,2.5,…" (empty = NULL): one COPY field instead of 24.
+  let packed = ""
+  for (let i = 0; i < NUMERIC_METRICS.length; i++) {
+    const value = m[NUMERIC_METRICS[i]!]
+    if (i > 0) packed += ","
+    if (typeof value === "number" && Number.isFinite(value)) packed += String(value)
   }
-  return line + "\n"
+  return line + "\t" + textField(m.cost_sources) + "\t" + packed + "\n"
 }
 
 /** Streams lines into a `COPY … FROM STDIN`, ~256 KiB per write, honouring backpressure. */
-const copyLines = async <A>(
+const copyLines = async (
   client: pg.PoolClient,
   statement: string,
-  items: ReadonlyArray<A>,
-  line: (a: A) => string
+  count: number,
+  line: (index: number) => string
 ): Promise<void> => {
   const stream = client.query(copyFrom(statement))
   const done = new Promise<void>((resolve, reject) => {
@@ -161,8 +169,8 @@ const copyLines = async <A>(
     stream.on("error", reject)
   })
   let buffer = ""
-  for (const item of items) {
-    buffer += line(item)
+  for (let i = 0; i < count; i++) {
+    buffer += line(i)
     if (buffer.length >= 256 * 1024) {
       const more = stream.write(buffer)
       buffer = ""
@@ -202,7 +210,7 @@ const otherLists = (list: ListName): readonly [ListName, ListName] => {
 const presence = (list: ListName) =>
   `(SELECT ${hasSticky(list) ? "x.sticky" : "false"} FROM ${list} x WHERE x.custom_variable_1 = s.phone)`
 
-const applyStatement = (list: ListName, conflict: ConflictPolicy, guard: StickyGuard): string => {
+const applyStatement = (list: ListName, conflict: ConflictPolicy, guard: StickyGuard, dedupe: boolean): string => {
   const [otherA, otherB] = otherLists(list)
   const protectedIf =
     guard === "none"
@@ -212,12 +220,7 @@ const applyStatement = (list: ListName, conflict: ConflictPolicy, guard: StickyG
         : "coalesce(q.in_t, false) OR coalesce(q.in_a, false) OR coalesce(q.in_b, false)"
   // The old row of a moved number, in one shape whatever list it comes from.
   const returning = (from: ListName) =>
-    [
-      "custom_variable_1",
-      ...DATA_COLUMNS,
-      hasReason(from) ? "reason" : "NULL::text AS reason",
-      "source"
-    ].join(", ")
+    ["custom_variable_1", ...DATA_COLUMNS, hasReason(from) ? "reason" : "NULL::text AS reason", "source"].join(", ")
   // = ANY(ARRAY(…)): an index probe per moved number, never a scan of the other list.
   const gone = (from: ListName, flag: string) =>
     `DELETE FROM ${from} WHERE custom_variable_1 = ANY(ARRAY(SELECT phone FROM plan WHERE go AND ${flag} IS NOT NULL))
@@ -244,31 +247,42 @@ const applyStatement = (list: ListName, conflict: ConflictPolicy, guard: StickyG
     "now()"
   ]
 
-  // What an upsert may change, and to what.
+  // What an update of a number already on the target may change, and to what (`p` = the new entry).
   const assignments: Array<readonly [column: string, value: string]> = []
   if (conflict === "replace") {
-    for (const c of DATA_COLUMNS) assignments.push([c, `EXCLUDED.${c}`])
-    if (hasReason(list)) assignments.push(["reason", "EXCLUDED.reason"])
-    if (hasCountry(list)) assignments.push(["country_code", "EXCLUDED.country_code"])
+    for (const c of DATA_COLUMNS) assignments.push([c, `p.${c}`])
+    if (hasReason(list)) assignments.push(["reason", "p.reason"])
+    if (hasCountry(list)) assignments.push(["country_code", "p.country_code"])
   } else if (conflict === "merge") {
-    for (const c of DATA_COLUMNS) assignments.push([c, `coalesce(EXCLUDED.${c}, t.${c})`])
-    if (hasReason(list)) assignments.push(["reason", "coalesce(EXCLUDED.reason, t.reason)"])
-    assignments.push(["source", "coalesce(EXCLUDED.source, t.source)"])
-    if (hasCountry(list)) assignments.push(["country_code", "coalesce(EXCLUDED.country_code, t.country_code)"])
-    if (hasSticky(list)) assignments.push(["sticky", "EXCLUDED.sticky"])
+    for (const c of DATA_COLUMNS) assignments.push([c, `coalesce(p.${c}, t.${c})`])
+    if (hasReason(list)) assignments.push(["reason", "coalesce(p.reason, t.reason)"])
+    assignments.push(["source", "coalesce(p.source, t.source)"])
+    if (hasCountry(list)) assignments.push(["country_code", "coalesce(p.country_code, t.country_code)"])
+    if (hasSticky(list)) assignments.push(["sticky", "p.sticky"])
   } else if (hasSticky(list)) {
-    assignments.push(["sticky", "t.sticky OR EXCLUDED.sticky"])
+    assignments.push(["sticky", "t.sticky OR p.sticky"])
   }
   // Only rows that really change are written (and returned): the rest count as unchanged.
-  const onConflict =
+  const updated =
     assignments.length === 0
-      ? "ON CONFLICT (custom_variable_1) DO NOTHING"
-      : `ON CONFLICT (custom_variable_1) DO UPDATE SET ${assignments.map(([c, v]) => `${c} = ${v}`).join(", ")}, updated_at = now()
-         WHERE (${assignments.map(([c]) => `t.${c}`).join(", ")}) IS DISTINCT FROM (${assignments.map(([, v]) => v).join(", ")})`
+      ? ""
+      : `updated AS (
+  UPDATE ${list} t SET ${assignments.map(([c, v]) => `${c} = ${v}`).join(", ")}, updated_at = now()
+  FROM plan p
+  WHERE p.go AND p.in_t IS NOT NULL AND t.custom_variable_1 = p.phone
+    AND (${assignments.map(([c]) => `t.${c}`).join(", ")}) IS DISTINCT FROM (${assignments.map(([, v]) => v).join(", ")})
+  RETURNING t.custom_variable_1
+),`
+  const updatedAudit =
+    assignments.length === 0
+      ? ""
+      : `UNION ALL
+  SELECT p.phone, 'update', '${list}', '${list}', p.reason, p.source, $1
+  FROM plan p WHERE p.go AND p.in_t IS NOT NULL AND p.phone IN (SELECT custom_variable_1 FROM updated)`
 
-  // Numbers not on the target are inserted for sure (list writers hold the advisory lock), so
-  // their audit rows come straight from the plan; only numbers already there need `written` to
-  // tell an update from an unchanged row.
+  // New numbers are a plain INSERT, not an upsert (ON CONFLICT doubles the cost of an insert):
+  // list writers hold the advisory lock, so a number the plan did not find on the target cannot
+  // appear there before this statement ends. Their audit rows come straight from the plan.
   return `
 WITH plan AS MATERIALIZED (
   SELECT q.*,
@@ -278,7 +292,7 @@ WITH plan AS MATERIALIZED (
     NOT (${protectedIf}) AS go
   FROM (
     SELECT s.*, ${presence(list)} AS in_t, ${presence(otherA)} AS in_a, ${presence(otherB)} AS in_b
-    FROM lists_stage s
+    FROM ${stagedRows(dedupe)} s
     OFFSET 0
   ) q
 ),
@@ -288,21 +302,18 @@ old AS (
   SELECT DISTINCT ON (custom_variable_1) * FROM (SELECT * FROM gone_a UNION ALL SELECT * FROM gone_b) u
   ORDER BY custom_variable_1
 ),
-written AS (
-  INSERT INTO ${list} AS t (${insertColumns.join(", ")})
+inserted AS (
+  INSERT INTO ${list} (${insertColumns.join(", ")})
   SELECT ${insertValues.join(", ")}
   FROM plan p LEFT JOIN old o ON o.custom_variable_1 = p.phone
-  WHERE p.go
-  ${onConflict}
-  RETURNING t.custom_variable_1
+  WHERE p.go AND p.in_t IS NULL
 ),
+${updated}
 audit AS (
   INSERT INTO list_audit (custom_variable_1, action, from_list, to_list, reason, source, actor)
   SELECT p.phone, CASE WHEN p.from_list IS NULL THEN 'add' ELSE 'move' END, p.from_list, '${list}', p.reason, p.source, $1
   FROM plan p WHERE p.go AND p.in_t IS NULL
-  UNION ALL
-  SELECT p.phone, 'update', '${list}', '${list}', p.reason, p.source, $1
-  FROM plan p WHERE p.go AND p.in_t IS NOT NULL AND p.phone IN (SELECT custom_variable_1 FROM written)
+  ${updatedAudit}
   RETURNING action
 )
 SELECT
@@ -315,11 +326,11 @@ FROM audit`
 }
 
 const statementCache = new Map<string, string>()
-const applyStatementFor = (list: ListName, conflict: ConflictPolicy, guard: StickyGuard): string => {
-  const key = `${list}/${conflict}/${guard}`
+const applyStatementFor = (list: ListName, conflict: ConflictPolicy, guard: StickyGuard, dedupe: boolean): string => {
+  const key = `${list}/${conflict}/${guard}/${dedupe}`
   let statement = statementCache.get(key)
   if (statement === undefined) {
-    statement = applyStatement(list, conflict, guard)
+    statement = applyStatement(list, conflict, guard, dedupe)
     statementCache.set(key, statement)
   }
   return statement
@@ -342,15 +353,201 @@ SELECT custom_variable_1 AS phone, from_list AS list FROM audit`
 
 // ---------------------------------------------------------------------------------------------
 
+// ---------------------------------------------------------------------------------------------
+// The batch sink
+
+/** Rows per COPY + transaction: big enough to amortise the statement, small enough to keep memory flat. */
+export const LIST_BATCH_ROWS = 50_000
+
+/** COPY text is handed to the socket in pieces of about this many characters. */
+const WRITE_CHARS = 64 * 1024
+
+/**
+ * Receives a list write row by row and streams each row straight into a `COPY` on a staging
+ * table, so no batch is ever held in memory. Every `LIST_BATCH_ROWS` rows the batch's COPY ends
+ * and its apply statement runs and commits — while the next batch is already being copied on a
+ * second connection, so normalising and staging overlap the database's work.
+ */
+export interface ListSink {
+  /**
+   * Adds a row (`phone` a canonical key). Returns a Promise only when the caller must wait (the
+   * socket is full, or a batch boundary waits for the previous batch): hot loops stay synchronous.
+   */
+  readonly write: (
+    phone: string,
+    entry: Omit<ListEntry, "phone">,
+    sticky: boolean,
+    countryCode: string | null
+  ) => Promise<void> | undefined
+  /** Writes the last batch and returns the counts of all of them. */
+  readonly finish: () => Promise<ApplyCounts>
+}
+
+interface OpenBatch {
+  readonly client: pg.PoolClient
+  readonly copy: ReturnType<typeof copyFrom>
+  readonly done: Promise<void>
+  readonly seen: Set<string>
+  rows: number
+  duplicates: boolean
+  buffer: string
+}
+
+const applyResult = (row: {
+  added: number
+  moved: number
+  updated: number
+  kept_sticky: number
+  total: number
+}): ApplyCounts => ({
+  added: row.added,
+  moved: row.moved,
+  updated: row.updated,
+  unchanged: row.total - row.kept_sticky - row.added - row.moved - row.updated,
+  keptSticky: row.kept_sticky
+})
+
+const makeSink = (pool: pg.Pool, list: ListName, options: BatchOptions) => {
+  let open: OpenBatch | undefined
+  let opening: Promise<OpenBatch> | undefined
+  /** The previous batch's apply + commit, at most one at a time, in order. */
+  let applying: Promise<void> = Promise.resolve()
+  let counts: ApplyCounts = { added: 0, moved: 0, updated: 0, unchanged: 0, keptSticky: 0 }
+  let failure: unknown
+  const inUse = new Set<pg.PoolClient>()
+
+  const startBatch = async (): Promise<OpenBatch> => {
+    const client = await pool.connect()
+    inUse.add(client)
+    // JIT compilation of the apply statement costs seconds and saves nothing on a batch.
+    await client.query(`BEGIN; SET LOCAL jit = off; SET LOCAL work_mem = '64MB'; ${STAGE_DDL}`)
+    const copy = client.query(copyFrom(STAGE_COPY))
+    const done = new Promise<void>((resolve, reject) => {
+      copy.on("finish", resolve)
+      copy.on("error", reject)
+    })
+    // A failed COPY is noticed at the next write or at the end of the batch.
+    done.catch((error: unknown) => {
+      failure ??= error
+    })
+    return { client, copy, done, seen: new Set(), rows: 0, duplicates: false, buffer: "" }
+  }
+
+  const release = (client: pg.PoolClient, broken: boolean) => {
+    if (!inUse.delete(client)) return
+    client.release(broken ? true : undefined)
+  }
+
+  const applyBatch = async (batch: OpenBatch): Promise<void> => {
+    const statement = applyStatementFor(list, options.conflict, options.guard, batch.duplicates)
+    try {
+      await batch.client.query("SELECT pg_advisory_xact_lock($1)", [LIST_WRITE_LOCK])
+      if (process.env.DEBUG_LISTS && ++(globalThis as any).__n === Number(process.env.DEBUG_LISTS)) { const e = await batch.client.query("EXPLAIN (ANALYZE, BUFFERS, TIMING OFF) " + statement, [options.actor]); console.log(e.rows.map((r: any) => r["QUERY PLAN"]).join("\n")); throw new Error("explained") }
+      const T0 = performance.now()
+      const cpu = async () => { const pid = (await batch.client.query("select pg_backend_pid() p")).rows[0].p; const f = (await import("node:fs")).readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" "); return (Number(f[11]) + Number(f[12])) * 10 }
+      const C0 = process.env.DEBUG_LISTS ? await cpu() : 0
+      const result = await batch.client.query<{
+        added: number
+        moved: number
+        updated: number
+        kept_sticky: number
+        total: number
+      }>(statement, [options.actor])
+      const T1 = performance.now()
+      await batch.client.query("COMMIT")
+      if (process.env.DEBUG_LISTS) { const C1 = await cpu(); (globalThis as any).__cpu = ((globalThis as any).__cpu ?? 0) + C1 - C0; console.log("apply", Math.round(T1 - T0), "cpu ms", C1 - C0, "total cpu", (globalThis as any).__cpu, "node cpu", Math.round(process.cpuUsage().user / 1000)) }
+      const c = applyResult(result.rows[0]!)
+      counts = {
+        added: counts.added + c.added,
+        moved: counts.moved + c.moved,
+        updated: counts.updated + c.updated,
+        unchanged: counts.unchanged + c.unchanged,
+        keptSticky: counts.keptSticky + c.keptSticky
+      }
+      release(batch.client, false)
+    } catch (error) {
+      release(batch.client, true)
+      throw error
+    }
+  }
+
+  const endBatch = async (batch: OpenBatch): Promise<void> => {
+    open = undefined
+    batch.copy.end(batch.buffer)
+    batch.buffer = ""
+    await batch.done
+    // The previous batch commits first: applies stay in order, one at a time.
+    await applying
+    applying = applyBatch(batch)
+    applying.catch((error: unknown) => {
+      failure ??= error
+    })
+  }
+
+  const waitForDrain = (batch: OpenBatch) =>
+    new Promise<void>((resolve) => {
+      const wake = () => {
+        batch.copy.off("drain", wake)
+        batch.copy.off("error", wake)
+        resolve()
+      }
+      batch.copy.on("drain", wake)
+      batch.copy.on("error", wake)
+    })
+
+  const addTo = (batch: OpenBatch, line: string, phone: string): Promise<void> | undefined => {
+    if (batch.seen.has(phone)) batch.duplicates = true
+    else batch.seen.add(phone)
+    batch.buffer += line
+    batch.rows++
+    if (batch.rows >= LIST_BATCH_ROWS) return endBatch(batch)
+    if (batch.buffer.length >= WRITE_CHARS) {
+      const more = batch.copy.write(batch.buffer)
+      batch.buffer = ""
+      if (!more) return waitForDrain(batch)
+    }
+    return undefined
+  }
+
+  const write: ListSink["write"] = (phone, entry, sticky, countryCode) => {
+    if (failure !== undefined) return Promise.reject(failure)
+    if (open !== undefined) return addTo(open, stageLine(open.rows, phone, entry, sticky, countryCode), phone)
+    opening ??= startBatch()
+    return opening.then((batch) => {
+      opening = undefined
+      open = batch
+      return addTo(batch, stageLine(batch.rows, phone, entry, sticky, countryCode), phone)
+    })
+  }
+
+  const finish = async (): Promise<ApplyCounts> => {
+    if (failure !== undefined) throw failure
+    if (open !== undefined) await endBatch(open)
+    await applying
+    if (failure !== undefined) throw failure
+    return counts
+  }
+
+  /**
+   * Drops what is not committed (the scope closed early, or a write failed): the connections are
+   * closed, not reused — one may be in the middle of a COPY — and the server rolls them back.
+   */
+  const abort = () => {
+    for (const client of [...inUse]) release(client, true)
+  }
+
+  return { sink: { write, finish } satisfies ListSink, abort }
+}
+
 export class ListsRepository extends Context.Service<
   ListsRepository,
   {
     /** Writes one batch (phones unique) in one transaction. */
-    readonly applyBatch: (
-      list: ListName,
-      entries: ReadonlyArray<StagedEntry>,
-      options: BatchOptions
-    ) => Effect.Effect<ApplyCounts, DatabaseError>
+    /**
+     * A sink for one list write of any size (see `ListSink`). Closing the scope before `finish`
+     * resolves drops the batches not yet committed.
+     */
+    readonly openSink: (list: ListName, options: BatchOptions) => Effect.Effect<ListSink, never, Scope.Scope>
     /** Deletes the numbers from `lists`; one audit row per entry removed. */
     readonly remove: (
       phones: ReadonlyArray<string>,
@@ -377,44 +574,11 @@ export class ListsRepository extends Context.Service<
       const sql = yield* SqlClient.SqlClient
       const bulk = yield* PgBulk
 
-      const applyBatch = Effect.fn("ListsRepository.applyBatch")(function* (
-        list: ListName,
-        entries: ReadonlyArray<StagedEntry>,
-        options: BatchOptions
-      ) {
-        if (entries.length === 0) return { added: 0, moved: 0, updated: 0, unchanged: 0, keptSticky: 0 }
-        yield* Effect.annotateCurrentSpan({ list, rows: entries.length })
-        const statement = applyStatementFor(list, options.conflict, options.guard)
-        const row = yield* bulk.withClient((client) =>
-          inTransaction(client, async () => {
-            const T0 = performance.now()
-            await client.query(STAGE_DDL)
-            await copyLines(client, STAGE_COPY, entries, stageLine)
-            const T1 = performance.now()
-            const T2 = performance.now()
-            await client.query("SELECT pg_advisory_xact_lock($1)", [LIST_WRITE_LOCK])
-            await client.query("SET LOCAL work_mem = '256MB'; SET LOCAL jit = off")
-            if (process.env.DEBUG_LISTS && ++(globalThis as any).__n === Number(process.env.DEBUG_LISTS)) { const e = await client.query("EXPLAIN (ANALYZE, BUFFERS) " + statement, [options.actor]); console.log(e.rows.map((r) => r["QUERY PLAN"]).join("\n")); throw new Error("explained") }
-            const result = await client.query<{
-              added: number
-              moved: number
-              updated: number
-              kept_sticky: number
-              total: number
-            }>(statement, [options.actor])
-            const T3 = performance.now()
-            console.log("copy", Math.round(T1 - T0), "analyze", Math.round(T2 - T1), "apply", Math.round(T3 - T2), "mem", JSON.stringify(Object.fromEntries(Object.entries(process.memoryUsage()).map(([k, v]) => [k, Math.round(v / 1e6)]))))
-            return result.rows[0]!
-          })
-        )
-        return {
-          added: row.added,
-          moved: row.moved,
-          updated: row.updated,
-          unchanged: row.total - row.kept_sticky - row.added - row.moved - row.updated,
-          keptSticky: row.kept_sticky
-        }
-      })
+      const openSink = (list: ListName, options: BatchOptions) =>
+        Effect.acquireRelease(
+          Effect.sync(() => makeSink(bulk.pool, list, options)),
+          ({ abort }) => Effect.sync(abort)
+        ).pipe(Effect.map(({ sink }) => sink))
 
       const remove = Effect.fn("ListsRepository.remove")(function* (
         phones: ReadonlyArray<string>,
@@ -524,7 +688,12 @@ export class ListsRepository extends Context.Service<
         return yield* bulk.withClient((client) =>
           inTransaction(client, async () => {
             await client.query("CREATE TEMP TABLE main_database_stage (phone text NOT NULL) ON COMMIT DROP")
-            await copyLines(client, "COPY main_database_stage (phone) FROM STDIN", phones, (p) => escapeCopy(p) + "\n")
+            await copyLines(
+              client,
+              "COPY main_database_stage (phone) FROM STDIN",
+              phones.length,
+              (i) => escapeCopy(phones[i]!) + "\n"
+            )
             const result = await client.query(
               `INSERT INTO main_database (custom_variable_1)
                SELECT DISTINCT phone FROM main_database_stage ON CONFLICT (custom_variable_1) DO NOTHING`
@@ -553,7 +722,7 @@ export class ListsRepository extends Context.Service<
       })
 
       return ListsRepository.of({
-        applyBatch,
+        openSink,
         remove,
         current,
         history,

@@ -390,11 +390,15 @@ export class LiveEvents extends Context.Service<
             .withTransaction(
               Effect.gen(function* () {
                 const rows = group.flatMap((p) => p.rows)
+                const T0 = performance.now()
                 const { claimed, rawRows, written } = yield* repository.write(
                   group.map((p) => p.key),
                   rows
                 )
+                const T1 = performance.now()
                 const { classified, lists: listCounts } = yield* classify(written)
+                const T2 = performance.now()
+                if (process.env.DBG_TIMING) console.error("TIMING write", Math.round(T1 - T0), "classify", Math.round(T2 - T1), "rows", rows.length)
                 return { claimed, rawRows, written, classified, lists: listCounts }
               })
             )

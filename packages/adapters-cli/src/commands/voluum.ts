@@ -1,0 +1,302 @@
+/**
+ * Voluum from the command line:
+ *
+ *   npx optimizer voluum sync-reports --from 2025-05-01T00:00:00Z --to 2025-05-02T00:00:00Z [--json]
+ *   npx optimizer voluum sync-conversions --from … --to … [--json]
+ *   npx optimizer voluum offers|campaigns [--from … --to …] [--json]
+ *   npx optimizer smart-cleaning create --country GB [--from-date 2025-05-01] [--to-date …]
+ *   npx optimizer smart-cleaning upload clickers.csv | list [--status …] | process <id> --offer "Offer A" [--filter-regs]
+ *       [--filter-last-24h] [--wait] | download <id> [--out file.csv] | archive <id> | delete <id>
+ *   npx optimizer reg-search search --country GB [--from-date …] [--to-date …] | list | process <id> --offer … [--wait]
+ *       | download <id> [--out …] | archive <id> | delete <id>
+ *
+ * The syncs run in this process (the HTTP endpoints queue them as jobs); processing a smart-cleaning
+ * entry or a REG search queues a job, which a worker runs (`npx optimizer worker`, or the quick start);
+ * `--wait` waits for it and prints its outcome.
+ */
+import { createReadStream, createWriteStream } from "node:fs"
+import { stat } from "node:fs/promises"
+import { basename } from "node:path"
+import { Writable } from "node:stream"
+import { pipeline } from "node:stream/promises"
+import { Console, Effect, Option } from "effect"
+import { Argument, Command, Flag } from "effect/cli"
+import {
+  ConversionsSync,
+  Jobs,
+  NotFound,
+  RegSearch,
+  ReportsSync,
+  SmartCleaning,
+  StorageError,
+  VoluumClient,
+  type DownloadableFile,
+  type JobInfo
+} from "@optimizer/core"
+import { printJson, printLines, printTable } from "../output.ts"
+import { withServices } from "../runtime.ts"
+
+const json = Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("print the result as JSON"))
+const from = Flag.String("from").pipe(
+  Flag.withDescription("start of the window: an ISO date-time on a whole hour, e.g. 2025-05-01T00:00:00Z")
+)
+const to = Flag.String("to").pipe(Flag.withDescription("end of the window (exclusive), e.g. 2025-05-02T00:00:00Z"))
+const id = Argument.String("id").pipe(Argument.withDescription("the entry's id"))
+const country = Flag.String("country").pipe(Flag.withDescription("ISO2 country code, e.g. GB"))
+const fromDate = Flag.String("from-date").pipe(Flag.optional, Flag.withDescription("first day (YYYY-MM-DD, UTC)"))
+const toDate = Flag.String("to-date").pipe(Flag.optional, Flag.withDescription("last day, inclusive (YYYY-MM-DD, UTC)"))
+const status = Flag.String("status").pipe(Flag.optional, Flag.withDescription("only these statuses (comma-separated)"))
+const offers = Flag.String("offer").pipe(Flag.atLeast(1), Flag.withDescription("an offer name (repeat for several)"))
+const wait = Flag.Boolean("wait").pipe(
+  Flag.withDefault(false),
+  Flag.withDescription("wait for the processing job (a worker must be running) and print its outcome")
+)
+const out = Flag.String("out").pipe(Flag.optional, Flag.withDescription("where to write the file (default: stdout)"))
+
+const optional = <K extends string>(key: K, value: Option.Option<string>): { [P in K]?: string } =>
+  (Option.isSome(value) ? { [key]: value.value } : {}) as { [P in K]?: string }
+
+/** Polls a job until it ends; says on stderr what it waits for. */
+const waitForJob = (jobId: string) =>
+  Effect.gen(function* () {
+    const jobs = yield* Jobs
+    process.stderr.write(`waiting for job ${jobId} (run by a worker: npx optimizer worker, or npx optimizer start)\n`)
+    while (true) {
+      const found = yield* jobs.get(jobId)
+      if (Option.isNone(found)) return yield* new NotFound({ message: `no job with id ${jobId}` })
+      const job: JobInfo = found.value
+      if (job.state === "completed" || job.state === "failed" || job.state === "cancelled") return job
+      yield* Effect.sleep("500 millis")
+    }
+  })
+
+const writeDownload = (file: DownloadableFile, target: Option.Option<string>) =>
+  Effect.tryPromise({
+    try: async () => {
+      const destination = Option.isSome(target) ? createWriteStream(target.value) : process.stdout
+      const source = file.body as unknown as AsyncIterable<Uint8Array>
+      if (Option.isSome(target)) await pipeline(source, destination as Writable)
+      else for await (const chunk of source) process.stdout.write(chunk)
+    },
+    catch: (cause) => new StorageError({ message: `could not write the file: ${(cause as Error)?.message}`, cause })
+  }).pipe(
+    Effect.tap(() =>
+      Option.isSome(target) ? Console.error(`wrote ${file.filename} to ${target.value}`) : Effect.void
+    )
+  )
+
+const printResult = (asJson: boolean, value: object, lines: () => ReadonlyArray<string>) =>
+  asJson ? printJson(value) : printLines(...lines())
+
+// ---- voluum -------------------------------------------------------------------------------------
+
+const syncReports = Command.make("sync-reports", { from, to, json }, ({ from, to, json }) =>
+  withServices(
+    Effect.gen(function* () {
+      const result = yield* ReportsSync.use((s) => s.syncReports({ from, to }, { actor: "cli:voluum-sync-reports" }))
+      yield* printResult(json, result, () => [
+        `${result.from} → ${result.to}: ${result.rows_fetched} report rows, ${result.phones} phones`,
+        `blacklist ${result.row_counts.blacklist_rows}, whitelist ${result.row_counts.whitelist_rows}, monitor ${result.row_counts.monitor_rows}, unknown ${result.unknown_rows}`,
+        `invalid phones ${result.invalid_phones}, undecryptable tokens ${result.undecryptable_tokens}, sticky entries kept ${result.kept_sticky}`
+      ])
+    })
+  )
+).pipe(Command.withDescription("Sync the Voluum traffic-source reports of a window into the history and the lists"))
+
+const syncConversions = Command.make("sync-conversions", { from, to, json }, ({ from, to, json }) =>
+  withServices(
+    Effect.gen(function* () {
+      const result = yield* ConversionsSync.use((s) => s.syncConversions({ from, to }))
+      yield* printResult(json, result, () => [
+        `${result.from} → ${result.to}: ${result.fetched} conversions, ${result.inserted} new`,
+        `pushed to Ongage ${result.pushed}, failed ${result.push_failed}, invalid phones ${result.invalid_phones}, other countries ${result.other_countries}`,
+        `ongage: ${result.ongage}${result.ongage_error === undefined ? "" : ` (${result.ongage_error})`}`
+      ])
+    })
+  )
+).pipe(Command.withDescription("Sync the Voluum conversions of a window and push new converters to Ongage"))
+
+const entities = (kind: "offers" | "campaigns") =>
+  Command.make(
+    kind,
+    {
+      from: from.pipe(Flag.optional),
+      to: to.pipe(Flag.optional),
+      json
+    },
+    ({ from, to, json }) =>
+      withServices(
+        Effect.gen(function* () {
+          const window =
+            Option.isSome(from) && Option.isSome(to) ? { from: from.value, to: to.value } : undefined
+          const names = yield* VoluumClient.use((v) => (kind === "offers" ? v.offers(window) : v.campaigns(window)))
+          const rows = [...names].map(([entityId, name]) => ({ id: entityId, name }))
+          if (json) return yield* printJson(rows)
+          yield* printTable(rows, ["id", "name"])
+        })
+      )
+  ).pipe(
+    Command.withDescription(
+      `Voluum ${kind}: id → name, for those with traffic in the window (default: the last 90 days)`
+    )
+  )
+
+export const voluumCommand = Command.make("voluum").pipe(
+  Command.withDescription("Voluum: report and conversion syncs, offers and campaigns"),
+  Command.withSubcommands([syncReports, syncConversions, entities("offers"), entities("campaigns")])
+)
+
+// ---- smart cleaning -----------------------------------------------------------------------------
+
+const ENTRY_COLUMNS = [
+  "id",
+  "original_filename",
+  "status",
+  "record_count_total",
+  "record_count_clean",
+  "offer_count",
+  "uploaded_at",
+  "error_message"
+] as const
+
+const processed = (job: JobInfo, asJson: boolean) =>
+  asJson
+    ? printJson(job)
+    : printLines(
+        job.state === "completed"
+          ? `job ${job.id} completed: ${JSON.stringify(job.result)}`
+          : `job ${job.id} ${job.state}: ${job.error ?? ""}`
+      )
+
+const smartCreate = Command.make("create", { country, fromDate, toDate, json }, ({ country, fromDate, toDate, json }) =>
+  withServices(
+    Effect.gen(function* () {
+      const entry = yield* SmartCleaning.use((s) =>
+        s.createFromCountry({ countryCode: country, ...optional("fromDate", fromDate), ...optional("toDate", toDate) })
+      )
+      yield* printResult(json, entry, () => [
+        `${entry.id}  ${entry.original_filename}: ${entry.record_count_total} numbers, ${entry.offer_count} offers`,
+        ...entry.offers.split("^").filter((o) => o !== "").map((o) => `  offer: ${o}`)
+      ])
+    })
+  )
+).pipe(Command.withDescription("New smart-cleaning entry from the whitelist numbers of a country"))
+
+const smartUpload = Command.make(
+  "upload",
+  { file: Argument.String("file").pipe(Argument.withDescription("a .csv: phone, or phone,timestamp per line")), json },
+  ({ file, json }) =>
+    withServices(
+      Effect.gen(function* () {
+        yield* Effect.tryPromise({ try: () => stat(file), catch: () => new NotFound({ message: `no such file: ${file}` }) })
+        const entry = yield* SmartCleaning.use((s) => s.upload({ filename: basename(file), body: createReadStream(file) }))
+        yield* printResult(json, entry, () => [`${entry.id}  ${entry.original_filename}: ${entry.status}`])
+      })
+    )
+).pipe(Command.withDescription("New smart-cleaning entry from a CSV file"))
+
+const smartList = Command.make("list", { status, json }, ({ status, json }) =>
+  withServices(
+    Effect.gen(function* () {
+      const items = yield* SmartCleaning.use((s) => s.list(optional("status", status)))
+      if (json) return yield* printJson(items)
+      yield* printTable(items, [...ENTRY_COLUMNS])
+    })
+  )
+).pipe(Command.withDescription("Smart-cleaning entries, newest first"))
+
+const smartProcess = Command.make(
+  "process",
+  {
+    id,
+    offers,
+    filterRegs: Flag.Boolean("filter-regs").pipe(
+      Flag.withDefault(false),
+      Flag.withDescription("also remove numbers with a REG on the offers")
+    ),
+    filterLast24h: Flag.Boolean("filter-last-24h").pipe(
+      Flag.withDefault(false),
+      Flag.withDescription("also remove numbers with a live click on the offers in the last 24 hours")
+    ),
+    wait,
+    json
+  },
+  ({ id, offers, filterRegs, filterLast24h, wait, json }) =>
+    withServices(
+      Effect.gen(function* () {
+        const started = yield* SmartCleaning.use((s) => s.startProcessing(id, { offers, filterRegs, filterLast24h }))
+        if (!wait) return yield* printResult(json, started, () => [`processing ${id}: job ${started.job_id}`])
+        yield* processed(yield* waitForJob(started.job_id), json)
+      })
+    )
+).pipe(Command.withDescription("Remove the numbers that converted on the offers (a job)"))
+
+const smartDownload = Command.make("download", { id, out }, ({ id, out }) =>
+  withServices(Effect.flatMap(SmartCleaning.use((s) => s.download(id)), (file) => writeDownload(file, out)))
+).pipe(Command.withDescription("The processed list (phone[,timestamp] per line)"))
+
+const smartArchive = Command.make("archive", { id }, ({ id }) =>
+  withServices(SmartCleaning.use((s) => s.archive(id)).pipe(Effect.andThen(printLines(`archived ${id}`))))
+).pipe(Command.withDescription("Archive a smart-cleaning entry"))
+
+const smartDelete = Command.make("delete", { id }, ({ id }) =>
+  withServices(SmartCleaning.use((s) => s.remove(id)).pipe(Effect.andThen(printLines(`deleted ${id}`))))
+).pipe(Command.withDescription("Delete a smart-cleaning entry and its files"))
+
+export const smartCleaningCommand = Command.make("smart-cleaning").pipe(
+  Command.withDescription("Smart cleaning: clickers minus the numbers that already converted on chosen offers"),
+  Command.withSubcommands([smartCreate, smartUpload, smartList, smartProcess, smartDownload, smartArchive, smartDelete])
+)
+
+// ---- REG search ---------------------------------------------------------------------------------
+
+const regCreate = Command.make("search", { country, fromDate, toDate, json }, ({ country, fromDate, toDate, json }) =>
+  withServices(
+    Effect.gen(function* () {
+      const entry = yield* RegSearch.use((s) =>
+        s.search({ countryCode: country, ...optional("fromDate", fromDate), ...optional("toDate", toDate) })
+      )
+      yield* printResult(json, entry, () => [
+        `${entry.id}  ${entry.original_filename}: ${entry.offer_count} offers`,
+        ...entry.offers.split("^").map((o) => `  offer: ${o}`)
+      ])
+    })
+  )
+).pipe(Command.withDescription("New REG search for a country (offers with conversions in the window)"))
+
+const regList = Command.make("list", { status, json }, ({ status, json }) =>
+  withServices(
+    Effect.gen(function* () {
+      const items = yield* RegSearch.use((s) => s.list(optional("status", status)))
+      if (json) return yield* printJson(items)
+      yield* printTable(items, ["id", "original_filename", "country_code", "status", "record_count_clean", "offer_count", "uploaded_at", "error_message"])
+    })
+  )
+).pipe(Command.withDescription("REG searches, newest first"))
+
+const regProcess = Command.make("process", { id, offers, wait, json }, ({ id, offers, wait, json }) =>
+  withServices(
+    Effect.gen(function* () {
+      const started = yield* RegSearch.use((s) => s.startProcessing(id, { offers }))
+      if (!wait) return yield* printResult(json, started, () => [`processing ${id}: job ${started.job_id}`])
+      yield* processed(yield* waitForJob(started.job_id), json)
+    })
+  )
+).pipe(Command.withDescription("Find the numbers with a REG but no FTD on the offers (a job)"))
+
+const regDownload = Command.make("download", { id, out }, ({ id, out }) =>
+  withServices(Effect.flatMap(RegSearch.use((s) => s.download(id)), (file) => writeDownload(file, out)))
+).pipe(Command.withDescription("The REG-only numbers, one per line"))
+
+const regArchive = Command.make("archive", { id }, ({ id }) =>
+  withServices(RegSearch.use((s) => s.archive(id)).pipe(Effect.andThen(printLines(`archived ${id}`))))
+).pipe(Command.withDescription("Archive a REG search"))
+
+const regDelete = Command.make("delete", { id }, ({ id }) =>
+  withServices(RegSearch.use((s) => s.remove(id)).pipe(Effect.andThen(printLines(`deleted ${id}`))))
+).pipe(Command.withDescription("Delete a REG search and its file"))
+
+export const regSearchCommand = Command.make("reg-search").pipe(
+  Command.withDescription("REG search: numbers that registered on chosen offers but never deposited"),
+  Command.withSubcommands([regCreate, regList, regProcess, regDownload, regArchive, regDelete])
+)

@@ -1,0 +1,161 @@
+/**
+ * The phone lists over HTTP: the original's manual imports (ORIGINAL.md §1.5 items 14–16) and
+ * blacklist CSV import (§1.13, now into the blacklist), with their response keys; plus, new,
+ * explain (where a number is and why), list counts, and removal by an admin.
+ */
+import { Effect, Schema } from "effect"
+import {
+  AppConfig,
+  ListName,
+  Lists,
+  ManualImports,
+  ValidationError,
+  type AppServices,
+  type Principal
+} from "@optimizer/core"
+import { csvDownload } from "../download.ts"
+import type { Routes } from "../http.ts"
+import { uploadedFile } from "../upload.ts"
+
+/** Who made a change, for the lists' audit. */
+const actorOf = (principal: Principal | undefined): string =>
+  principal === undefined ? "api" : `api_key:${principal.name}`
+
+const TargetQuery = Schema.Struct({ target: Schema.optionalKey(Schema.String) })
+const PhoneQuery = Schema.Struct({ phone: Schema.String })
+const RemoveBody = Schema.Struct({
+  phones: Schema.Array(Schema.String),
+  reason: Schema.optionalKey(Schema.String)
+})
+
+const listOf = (raw: string | undefined) =>
+  Schema.decodeUnknownEffect(ListName)(raw).pipe(
+    Effect.mapError(
+      () => new ValidationError({ message: "list must be blacklist, whitelist or monitor", field: "list" })
+    )
+  )
+
+export const listRoutes = (routes: Routes<AppServices>) =>
+  routes
+    .add(
+      {
+        method: "post",
+        path: "/db-manual-update/import",
+        role: "admin",
+        tag: "lists",
+        summary:
+          "Import a CSV (phone, reason, source; optional os_version, user_agent, ip) into the blacklist or the monitor list",
+        description:
+          "Each row is added, or rejected with a reason in the result CSV (rejected_missing_required, rejected_invalid_phone, rejected_duplicate, rejected_duplicate_in_file). Numbers are normalised; whitelisted numbers are moved.",
+        query: TargetQuery,
+        upload: true,
+        returns: '{"id", "target", "original_filename", "uploaded", "accepted", "rejected"}'
+      },
+      ({ c, query, principal }) =>
+        Effect.gen(function* () {
+          const target = query.target ?? ""
+          if (target !== "blacklist" && target !== "monitor") {
+            return yield* new ValidationError({ message: "target must be blacklist or monitor", field: "target" })
+          }
+          const { uploadMaxBytes } = yield* AppConfig
+          const file = yield* uploadedFile(c, { maxBytes: uploadMaxBytes })
+          return yield* ManualImports.use((imports) =>
+            imports.importFile({ target, filename: file.filename, body: file.stream, actor: actorOf(principal) })
+          )
+        })
+    )
+    .add(
+      {
+        method: "get",
+        path: "/db-manual-update/history",
+        role: "viewer",
+        tag: "lists",
+        summary: "The latest 50 manual imports, newest first",
+        returns:
+          '{"items": [{"id", "original_filename", "target", "uploaded_count", "accepted_count", "rejected_count", "created_at"}]}'
+      },
+      () => ManualImports.use((imports) => imports.history).pipe(Effect.map((items) => ({ items })))
+    )
+    .add(
+      {
+        method: "get",
+        path: "/db-manual-update/:import_id/download",
+        role: "viewer",
+        tag: "lists",
+        summary: "The result CSV of a manual import (phone,result), named result_<original filename>",
+        returns: "text/csv"
+      },
+      ({ params }) =>
+        ManualImports.use((imports) => imports.resultFile(params.import_id ?? "")).pipe(
+          Effect.map((file) => csvDownload(file.body, file.filename))
+        )
+    )
+    .add(
+      {
+        method: "post",
+        path: "/import-blacklist-csv",
+        role: "admin",
+        tag: "lists",
+        summary:
+          "Upsert a CSV whose header names blacklist columns (custom_variable_1, reason, clicks, …) into the blacklist",
+        description:
+          "The original wrote these rows to the monitor list; they go to the blacklist now. Rows with an invalid number or a non-numeric metric are skipped and counted in rows_rejected.",
+        upload: true,
+        returns: '{"ok": true, "original_filename", "rows_imported", "rows_rejected"}'
+      },
+      ({ c, principal }) =>
+        Effect.gen(function* () {
+          const { uploadMaxBytes } = yield* AppConfig
+          const file = yield* uploadedFile(c, { maxBytes: uploadMaxBytes })
+          return yield* ManualImports.use((imports) =>
+            imports.importBlacklistCsv({ filename: file.filename, body: file.stream, actor: actorOf(principal) })
+          )
+        })
+    )
+    .add(
+      {
+        method: "get",
+        path: "/lists/explain",
+        role: "viewer",
+        tag: "lists",
+        summary: "Where a number is (blacklist, whitelist, monitor or none), why, since when, and its history",
+        description: "The number may be typed in any format (`+44 7700 900123`, `00447700900123`, `447700900123`).",
+        query: PhoneQuery,
+        returns:
+          '{"phone", "list", "reason", "source", "sticky", "since", "history": [{"action", "fromList", "toList", "reason", "source", "actor", "createdAt"}]}'
+      },
+      ({ query }) => Lists.use((lists) => lists.explain(query.phone))
+    )
+    .add(
+      {
+        method: "get",
+        path: "/lists/counts",
+        role: "viewer",
+        tag: "lists",
+        summary: "How many numbers each list holds",
+        returns: '{"blacklist", "whitelist", "monitor"}'
+      },
+      () => Lists.use((lists) => lists.counts)
+    )
+    .add(
+      {
+        method: "post",
+        path: "/lists/:list/remove",
+        role: "admin",
+        tag: "lists",
+        summary: "Take numbers off a list (sticky entries too); each removal is audited",
+        body: RemoveBody,
+        returns: '{"removed", "notListed", "invalid": [...]}'
+      },
+      ({ params, body, principal }) =>
+        Effect.gen(function* () {
+          const list = yield* listOf(params.list)
+          return yield* Lists.use((lists) =>
+            lists.remove(body.phones, {
+              actor: actorOf(principal),
+              list,
+              ...(body.reason === undefined ? {} : { reason: body.reason })
+            })
+          )
+        })
+    )

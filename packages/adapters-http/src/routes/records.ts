@@ -1,0 +1,23 @@
+/**
+ * `/find_records` (ORIGINAL.md §1.3 item 3): a number's Voluum traffic-source rows, by phone in any
+ * format or by encryption token, with its current list.
+ */
+import { Schema } from "effect"
+import { Records, type AppServices } from "@optimizer/core"
+import type { Routes } from "../http.ts"
+
+export const recordRoutes = (routes: Routes<AppServices>) =>
+  routes.add(
+    {
+      method: "post",
+      path: "/find_records",
+      role: "viewer",
+      tag: "voluum",
+      summary: "A number's rows of api_voluum_ts_sources (positional, see columns) and its current list",
+      description:
+        "phone_number: a phone in any international format (+44 7700 900123, 447700900123) or an encryption token. A value that is neither matches nothing.",
+      body: Schema.Struct({ phone_number: Schema.String }),
+      returns: '{"results": [[…], …], "columns": […], "list": "blacklist" | "whitelist" | "monitor" | null, "reason"}'
+    },
+    ({ body }) => Records.use((records) => records.find(body.phone_number))
+  )

@@ -1,0 +1,344 @@
+/**
+ * Voluum (ORIGINAL.md §1.3 items 1, 2, 4, 5; §1.11; §1.12): the report and conversion syncs, smart
+ * cleaning and REG search, with the original's paths, parameters and response keys.
+ *
+ * The two syncs run as durable jobs; the call waits for the job up to `wait_seconds` (default 25) and
+ * then answers the original's body plus `job_id`, or 202 `{"job_id", "status"}` to follow at
+ * `/jobs/<id>`. The range endpoints queue one job per day and answer at once.
+ */
+import { Effect, Schema } from "effect"
+import {
+  AppConfig,
+  DEFAULT_SYNC_FROM,
+  DEFAULT_SYNC_TO,
+  RegSearch,
+  SmartCleaning,
+  VoluumSyncJobs,
+  type AppServices,
+  type SyncOutcome
+} from "@optimizer/core"
+import type { Context as HonoContext } from "hono"
+import { csvDownload } from "../download.ts"
+import { QueryBoolean, type AppEnv, type Routes } from "../http.ts"
+import { uploadedFile } from "../upload.ts"
+
+const SyncDate = Schema.Struct({
+  from_date: Schema.optionalKey(Schema.String),
+  to_date: Schema.optionalKey(Schema.String)
+})
+
+const SyncRange = Schema.Struct({
+  year: Schema.Int,
+  month: Schema.Int,
+  start_day: Schema.Int,
+  end_day: Schema.Int
+})
+
+const WaitQuery = Schema.Struct({
+  wait_seconds: Schema.optionalKey(
+    Schema.NumberFromString.pipe(Schema.check(Schema.isInt(), Schema.isBetween({ minimum: 0, maximum: 300 })))
+  )
+})
+
+const CountryQuery = Schema.Struct({
+  country_code: Schema.optionalKey(Schema.String),
+  from_date: Schema.optionalKey(Schema.String),
+  to_date: Schema.optionalKey(Schema.String)
+})
+
+const StatusQuery = Schema.Struct({ status: Schema.optionalKey(Schema.String) })
+
+const SmartCleaningFlags = Schema.Struct({
+  filter_regs: Schema.optionalKey(QueryBoolean),
+  filter_last_24h: Schema.optionalKey(QueryBoolean)
+})
+
+const OffersBody = Schema.Struct({ offers: Schema.Array(Schema.String) })
+
+const SYNC_RETURNS_NOTE =
+  "; when the sync takes longer than wait_seconds (default 25): 202 {\"job_id\", \"status\": \"queued\"|\"running\"}"
+
+/** The finished sync's body (original keys) plus its job id, or 202 with the job to follow. */
+const syncAnswer = <A extends object>(c: HonoContext<AppEnv>, outcome: SyncOutcome<A>) =>
+  outcome.state === "completed"
+    ? { ...outcome.result, job_id: outcome.jobId }
+    : c.json({ job_id: outcome.jobId, status: outcome.state }, 202)
+
+const windowOf = (body: typeof SyncDate.Type) => ({
+  from: body.from_date ?? DEFAULT_SYNC_FROM,
+  to: body.to_date ?? DEFAULT_SYNC_TO
+})
+
+const rangeOf = (body: typeof SyncRange.Type) => ({
+  year: body.year,
+  month: body.month,
+  startDay: body.start_day,
+  endDay: body.end_day
+})
+
+export const voluumRoutes = (routes: Routes<AppServices>) =>
+  routes
+    // ---- syncs ----------------------------------------------------------------------------------
+    .add(
+      {
+        method: "post",
+        path: "/sync-voluum-reports",
+        role: "operator",
+        tag: "voluum",
+        summary: "Sync Voluum's traffic-source reports of a window into the history and the lists",
+        description:
+          "Body {from_date, to_date}: ISO date-times on whole hours (defaults 2025-12-12T00:00:00.000Z → 2025-12-13T00:00:00.000Z, as the original). Runs as a job.",
+        body: SyncDate,
+        query: WaitQuery,
+        returns:
+          '{"row_counts": {"blacklist_rows", "monitor_rows", "whitelist_rows"}, "unknown_rows", "invalid_phones", "undecryptable_tokens", "kept_sticky", …, "job_id"}' +
+          SYNC_RETURNS_NOTE
+      },
+      ({ c, body, query }) =>
+        VoluumSyncJobs.use((s) =>
+          s.syncReports(windowOf(body), query.wait_seconds === undefined ? {} : { waitSeconds: query.wait_seconds })
+        ).pipe(Effect.map((outcome) => syncAnswer(c, outcome)))
+    )
+    .add(
+      {
+        method: "post",
+        path: "/sync-voluum-reports_for_range",
+        role: "operator",
+        tag: "voluum",
+        summary: "Queue one reports sync per day [start_day, end_day) of a month (rolls over the month's end)",
+        body: SyncRange,
+        returns: '{"status": "success", "job_ids": [...], "windows": [{"from", "to"}]}'
+      },
+      ({ body }) => VoluumSyncJobs.use((s) => s.syncReportsForRange(rangeOf(body)))
+    )
+    .add(
+      {
+        method: "post",
+        path: "/sync-voluum-conversions",
+        role: "operator",
+        tag: "voluum",
+        summary: "Sync Voluum's conversions of a window and push new converters to Ongage",
+        description:
+          "Body {from_date, to_date} as /sync-voluum-reports. Runs as a job. Without Ongage settings the conversions are stored and the push reports not_configured.",
+        body: SyncDate,
+        query: WaitQuery,
+        returns:
+          '{"row_counts": {"successful_rows", "unsuccessful_rows"}, "fetched", "inserted", "pushed", "ongage", …, "job_id"}' +
+          SYNC_RETURNS_NOTE
+      },
+      ({ c, body, query }) =>
+        VoluumSyncJobs.use((s) =>
+          s.syncConversions(windowOf(body), query.wait_seconds === undefined ? {} : { waitSeconds: query.wait_seconds })
+        ).pipe(Effect.map((outcome) => syncAnswer(c, outcome)))
+    )
+    .add(
+      {
+        method: "post",
+        path: "/sync-voluum-conversions-for-range",
+        role: "operator",
+        tag: "voluum",
+        summary: "Queue one conversions sync per day [start_day, end_day) of a month (rolls over the month's end)",
+        body: SyncRange,
+        returns: '{"status": "success", "job_ids": [...], "windows": [{"from", "to"}]} (the original answered null)'
+      },
+      ({ body }) => VoluumSyncJobs.use((s) => s.syncConversionsForRange(rangeOf(body)))
+    )
+    // ---- smart cleaning -------------------------------------------------------------------------
+    .add(
+      {
+        method: "post",
+        path: "/find-smart-cleaning-voluum",
+        role: "operator",
+        tag: "smart-cleaning",
+        summary: "New smart-cleaning entry from the whitelist numbers of a country (optionally first listed in a date window)",
+        query: CountryQuery,
+        returns:
+          '{"id", "original_filename", "status": "uploaded", "record_count_total", "offer_count", "offers", "from_date", "to_date"} (the original answered null)'
+      },
+      ({ query }) =>
+        SmartCleaning.use((s) =>
+          s.createFromCountry({
+            ...(query.country_code === undefined ? {} : { countryCode: query.country_code }),
+            ...(query.from_date === undefined ? {} : { fromDate: query.from_date }),
+            ...(query.to_date === undefined ? {} : { toDate: query.to_date })
+          })
+        )
+    )
+    .add(
+      {
+        method: "post",
+        path: "/upload-smart-cleaning-voluum",
+        role: "operator",
+        tag: "smart-cleaning",
+        summary: "New smart-cleaning entry from an uploaded .csv (phone, or phone,timestamp per line)",
+        upload: true,
+        returns: '{"id", "original_filename", "status": "uploaded"}'
+      },
+      ({ c }) =>
+        Effect.gen(function* () {
+          const { uploadMaxBytes } = yield* AppConfig
+          const file = yield* uploadedFile(c, { maxBytes: uploadMaxBytes })
+          return yield* SmartCleaning.use((s) => s.upload({ filename: file.filename, body: file.stream })).pipe(
+            // An upload refused before its bytes were read: drain them, so the request completes.
+            Effect.tapError(() => Effect.sync(() => file.stream.resume()))
+          )
+        })
+    )
+    .add(
+      {
+        method: "get",
+        path: "/smart-cleaning-files-voluum",
+        role: "viewer",
+        tag: "smart-cleaning",
+        summary: "Smart-cleaning entries, newest first; ?status=a,b filters",
+        query: StatusQuery,
+        returns:
+          '{"items": [{"id", "original_filename", "status", "uploaded_at", "processing_started_at", "processed_at", "error_message", "record_count_total", "record_count_clean", "offer_count", "offers", "selected_offer"}]}'
+      },
+      ({ query }) =>
+        SmartCleaning.use((s) => s.list(query.status === undefined ? {} : { status: query.status })).pipe(
+          Effect.map((items) => ({ items }))
+        )
+    )
+    .add(
+      {
+        method: "post",
+        path: "/:file_id/process-smart-cleaning-files-voluum",
+        role: "operator",
+        tag: "smart-cleaning",
+        summary: "Remove the numbers that converted on the chosen offers (a job; one entry at a time)",
+        description:
+          "Body {offers: [...]}. ?filter_regs=true also removes REG converters; ?filter_last_24h=true also removes numbers with a live click on the offers in the last 24 h.",
+        query: SmartCleaningFlags,
+        body: OffersBody,
+        returns: '{"ok": true, "file_id", "status": "processing", "job_id"}'
+      },
+      ({ params, query, body }) =>
+        SmartCleaning.use((s) =>
+          s.startProcessing(params.file_id!, {
+            offers: body.offers,
+            filterRegs: query.filter_regs === true,
+            filterLast24h: query.filter_last_24h === true
+          })
+        )
+    )
+    .add(
+      {
+        method: "post",
+        path: "/:file_id/archive-smart-cleaning-files-voluum",
+        role: "operator",
+        tag: "smart-cleaning",
+        summary: "Archive a smart-cleaning entry",
+        returns: '{"ok": true}'
+      },
+      ({ params }) => SmartCleaning.use((s) => s.archive(params.file_id!))
+    )
+    .add(
+      {
+        method: "post",
+        path: "/:file_id/delete-smart-cleaning-files-voluum",
+        role: "operator",
+        tag: "smart-cleaning",
+        summary: "Delete a smart-cleaning entry and its files",
+        returns: '{"ok": true}'
+      },
+      ({ params }) => SmartCleaning.use((s) => s.remove(params.file_id!))
+    )
+    .add(
+      {
+        method: "get",
+        path: "/:file_id/download-smart-cleaning-files-voluum",
+        role: "viewer",
+        tag: "smart-cleaning",
+        summary: "The processed list: phone[,timestamp] per line, no header (processed_voluum_click_<name>)",
+        returns: "text/csv"
+      },
+      ({ params }) =>
+        SmartCleaning.use((s) => s.download(params.file_id!)).pipe(
+          Effect.map((file) => csvDownload(file.body, file.filename))
+        )
+    )
+    // ---- REG search -----------------------------------------------------------------------------
+    .add(
+      {
+        method: "post",
+        path: "/reg-search/search",
+        role: "operator",
+        tag: "reg-search",
+        summary: "New REG search for a country (offers with conversions, optionally in a postback date window)",
+        query: CountryQuery,
+        returns: '{"id", "original_filename", "country_code", "status": "uploaded", "offer_count", "offers", "from_date", "to_date"}'
+      },
+      ({ query }) =>
+        RegSearch.use((s) =>
+          s.search({
+            ...(query.country_code === undefined ? {} : { countryCode: query.country_code }),
+            ...(query.from_date === undefined ? {} : { fromDate: query.from_date }),
+            ...(query.to_date === undefined ? {} : { toDate: query.to_date })
+          })
+        )
+    )
+    .add(
+      {
+        method: "get",
+        path: "/reg-search/files",
+        role: "viewer",
+        tag: "reg-search",
+        summary: "REG searches, newest first; ?status=a,b filters",
+        query: StatusQuery,
+        returns:
+          '{"items": [{"id", "original_filename", "country_code", "status", "uploaded_at", "processing_started_at", "processed_at", "error_message", "record_count_total", "record_count_clean", "offer_count", "offers", "selected_offer"}]}'
+      },
+      ({ query }) =>
+        RegSearch.use((s) => s.list(query.status === undefined ? {} : { status: query.status })).pipe(
+          Effect.map((items) => ({ items }))
+        )
+    )
+    .add(
+      {
+        method: "post",
+        path: "/reg-search/:file_id/process",
+        role: "operator",
+        tag: "reg-search",
+        summary: "Find the numbers with a REG but no FTD on the chosen offers (a job; one search at a time)",
+        body: OffersBody,
+        returns: '{"ok": true, "file_id", "status": "processing", "job_id"}'
+      },
+      ({ params, body }) => RegSearch.use((s) => s.startProcessing(params.file_id!, { offers: body.offers }))
+    )
+    .add(
+      {
+        method: "get",
+        path: "/reg-search/:file_id/download",
+        role: "viewer",
+        tag: "reg-search",
+        summary: "The REG-only numbers: one per line, no header (reg_only_<name>.csv)",
+        returns: "text/csv"
+      },
+      ({ params }) =>
+        RegSearch.use((s) => s.download(params.file_id!)).pipe(
+          Effect.map((file) => csvDownload(file.body, file.filename))
+        )
+    )
+    .add(
+      {
+        method: "post",
+        path: "/reg-search/:file_id/archive",
+        role: "operator",
+        tag: "reg-search",
+        summary: "Archive a REG search",
+        returns: '{"ok": true}'
+      },
+      ({ params }) => RegSearch.use((s) => s.archive(params.file_id!))
+    )
+    .add(
+      {
+        method: "post",
+        path: "/reg-search/:file_id/delete",
+        role: "operator",
+        tag: "reg-search",
+        summary: "Delete a REG search and its file",
+        returns: '{"ok": true}'
+      },
+      ({ params }) => RegSearch.use((s) => s.remove(params.file_id!))
+    )

@@ -1,0 +1,264 @@
+/**
+ * The original's three schedules (ORIGINAL.md §9, SPEC.md §4.12) as cron entries on the jobs
+ * engine, each calling a core operation (`ScheduledOperations`) directly:
+ *
+ * - `conversions` — SCHEDULE_CONVERSIONS (default every 5 minutes): Voluum conversions from
+ *   CONVERSIONS_WINDOW_OVERLAP_MINUTES (default 10) before the end of the last successful run,
+ *   floored to the hour, up to now; then the Ongage push.
+ * - `reports` — SCHEDULE_REPORTS (default 00:15 daily): yesterday's Voluum report, 00:00–24:00 UTC.
+ * - `mmd-daily` — SCHEDULE_MMD_DAILY (default 05:00 daily): yesterday's MessageWhiz costs pushed to
+ *   Voluum, then the MessageWhiz snapshot.
+ * Cron expressions are UTC; SCHEDULER_ENABLED=false removes the schedules.
+ *
+ * The original polled the CURRENT hour every 5 minutes, so a conversion posted in the last minutes of
+ * an hour, after that hour's last poll, was never fetched. Here each conversions window starts
+ * `overlap` minutes before the end of the last SUCCESSFUL run (Voluum wants whole hours: floored), so
+ * the first runs of a new hour still re-read the previous hour, and a failed or missed run is caught
+ * up by the next one (at most 7 days back). The Voluum request ends at the next whole hour.
+ *
+ * One active scheduler across processes: every scheduler process registers the same entries
+ * (idempotent) and runs pg-boss's cron pass, which creates ONE job per tick across all of them
+ * (`platform/Jobs.ts`, "Schedules"); the schedule's queue is exclusive, so a run still going when the
+ * next tick comes makes that tick skip instead of overlapping. Any scheduler process may execute a
+ * job. Every run is a `scheduler_runs` row (start, end, outcome, window, counts, error).
+ */
+import { Clock, Context, Effect, Layer, type Scope } from "effect"
+import { AppConfig } from "../platform/Config.ts"
+import type { DatabaseError, ValidationError } from "../platform/Errors.ts"
+import { Jobs } from "../platform/Jobs.ts"
+import {
+  ScheduledOperations,
+  type OperationCounts,
+  type ScheduledOperationError,
+  type TimeWindow
+} from "./ScheduledOperations.ts"
+import { SchedulerRepository, type RunOutcome, type SchedulerRun } from "./SchedulerRepository.ts"
+
+export const SCHEDULE_NAMES = ["conversions", "reports", "mmd-daily"] as const
+export type ScheduleName = (typeof SCHEDULE_NAMES)[number]
+
+export interface ScheduleDefinition {
+  readonly name: ScheduleName
+  /** The jobs-engine queue its ticks are sent to. */
+  readonly queue: string
+  /** 5-field cron, UTC. */
+  readonly cron: string
+  readonly description: string
+}
+
+/** The queue of a schedule. */
+export const scheduleQueue = (name: ScheduleName): string => `scheduler.${name}`
+
+const HOUR_MS = 3_600_000
+const DAY_MS = 24 * HOUR_MS
+/** A conversions window never reaches further back than this (a scheduler down for weeks catches up a week). */
+export const MAX_CONVERSIONS_LOOKBACK_MS = 7 * DAY_MS
+
+const floorToHour = (ms: number): number => Math.floor(ms / HOUR_MS) * HOUR_MS
+const ceilToHour = (ms: number): number => Math.ceil(ms / HOUR_MS) * HOUR_MS
+const startOfUtcDay = (ms: number): number => Math.floor(ms / DAY_MS) * DAY_MS
+
+/**
+ * The window a conversions run covers: from `overlapMinutes` before the end of the last successful
+ * run (or before now, for a first run), floored to the hour, to now. Pure.
+ */
+export const conversionsWindow = (now: Date, lastSuccessEnd: Date | undefined, overlapMinutes: number): TimeWindow => {
+  const end = now.getTime()
+  const previous = lastSuccessEnd === undefined ? end : Math.min(lastSuccessEnd.getTime(), end)
+  const from = Math.max(floorToHour(previous - overlapMinutes * 60_000), floorToHour(end - MAX_CONVERSIONS_LOOKBACK_MS))
+  return { from: new Date(from), to: now }
+}
+
+/** What a conversions run asks Voluum for: its window, ending at the next whole hour (Voluum takes hours only). */
+export const conversionsRequest = (window: TimeWindow): TimeWindow => ({
+  from: new Date(floorToHour(window.from.getTime())),
+  to: new Date(Math.max(ceilToHour(window.to.getTime()), floorToHour(window.from.getTime()) + HOUR_MS))
+})
+
+/** Yesterday, 00:00 to 24:00 UTC. Pure. */
+export const previousDayWindow = (now: Date): TimeWindow => {
+  const today = startOfUtcDay(now.getTime())
+  return { from: new Date(today - DAY_MS), to: new Date(today) }
+}
+
+/** A run's summary: what the job returns. */
+export interface RunSummary {
+  readonly runId: number
+  readonly schedule: ScheduleName
+  readonly outcome: Exclude<RunOutcome, "running">
+  readonly windowFrom: string
+  readonly windowTo: string
+  readonly counts: OperationCounts | null
+  readonly error: string | null
+}
+
+const messageOf = (error: unknown): string => {
+  const e = error as { message?: unknown; _tag?: unknown }
+  if (typeof e?.message === "string" && e.message !== "") return e.message
+  return typeof e?._tag === "string" ? e._tag : String(error)
+}
+
+export class Scheduler extends Context.Service<
+  Scheduler,
+  {
+    /** The schedules of this configuration (empty when SCHEDULER_ENABLED=false). */
+    readonly definitions: ReadonlyArray<ScheduleDefinition>
+    /**
+     * Writes the schedules to the jobs engine (idempotent; a cron changed in the env replaces the
+     * stored one) and removes those of a disabled scheduler.
+     */
+    readonly register: Effect.Effect<ReadonlyArray<ScheduleDefinition>, DatabaseError | ValidationError>
+    /** Executes the schedules' jobs in this process until the scope closes. */
+    readonly work: Effect.Effect<void, DatabaseError, Scope.Scope>
+    /** `register`, then `work`: what a scheduler process (and the quick start) does. */
+    readonly start: Effect.Effect<ReadonlyArray<ScheduleDefinition>, DatabaseError | ValidationError, Scope.Scope>
+    /**
+     * One run now, recorded like a scheduled one (the clock is Effect's `Clock`, so tests can drive
+     * it). Fails with the operation's error after recording it.
+     */
+    readonly runNow: (name: ScheduleName) => Effect.Effect<RunSummary, ScheduledOperationError | DatabaseError>
+    /** Runs, newest first (at most 1000). */
+    readonly runs: (filter?: {
+      readonly schedule?: string | undefined
+      readonly outcome?: RunOutcome | undefined
+      readonly limit?: number | undefined
+    }) => Effect.Effect<ReadonlyArray<SchedulerRun>, DatabaseError>
+  }
+>()("@optimizer/core/scheduler/Scheduler") {
+  static readonly layerNoDeps = Layer.effect(
+    Scheduler,
+    Effect.gen(function* () {
+      const settings = yield* AppConfig
+      const jobs = yield* Jobs
+      const repository = yield* SchedulerRepository
+      const operations = yield* ScheduledOperations
+      const { schedules } = settings
+
+      const all: ReadonlyArray<ScheduleDefinition> = [
+        {
+          name: "conversions",
+          queue: scheduleQueue("conversions"),
+          cron: schedules.conversions,
+          description: `Voluum conversions since the last run (overlap ${schedules.conversionsOverlapMinutes} min), pushed to Ongage`
+        },
+        {
+          name: "reports",
+          queue: scheduleQueue("reports"),
+          cron: schedules.reports,
+          description: "yesterday's Voluum traffic-source report, classified into the lists"
+        },
+        {
+          name: "mmd-daily",
+          queue: scheduleQueue("mmd-daily"),
+          cron: schedules.mmdDaily,
+          description: "MessageWhiz costs pushed to Voluum, then the daily MessageWhiz snapshot"
+        }
+      ]
+      const definitions = schedules.enabled ? all : []
+
+      const register = Effect.gen(function* () {
+        for (const definition of all) {
+          if (schedules.enabled)
+            yield* jobs.schedule(definition.queue, definition.cron, { schedule: definition.name }, { tz: "UTC" })
+          else yield* jobs.unschedule(definition.queue)
+        }
+        yield* Effect.logInfo(
+          schedules.enabled ? "schedules registered" : "scheduler disabled: schedules removed"
+        ).pipe(Effect.annotateLogs({ schedules: definitions.map((d) => `${d.name} ${d.cron}`) }))
+        return definitions
+      }).pipe(Effect.withSpan("Scheduler.register"))
+
+      /** The window and the operation of a schedule at `now`. */
+      const plan = (name: ScheduleName, now: Date) =>
+        Effect.gen(function* () {
+          switch (name) {
+            case "conversions": {
+              const last = yield* repository.lastSuccess(name)
+              const window = conversionsWindow(now, last?.windowTo ?? undefined, schedules.conversionsOverlapMinutes)
+              return { window, run: () => operations.conversions(conversionsRequest(window)) }
+            }
+            case "reports": {
+              const window = previousDayWindow(now)
+              return { window, run: () => operations.reports(window) }
+            }
+            case "mmd-daily": {
+              const window = previousDayWindow(now)
+              // As the original: the snapshot runs even when the cost update failed.
+              const run = () =>
+                Effect.gen(function* () {
+                  const costs = yield* Effect.result(operations.mmdCosts(window))
+                  const snapshot = yield* Effect.result(operations.mmdSnapshot(window))
+                  const counts = {
+                    costs: costs._tag === "Success" ? costs.success : null,
+                    snapshot: snapshot._tag === "Success" ? snapshot.success : null
+                  }
+                  if (costs._tag === "Failure") return yield* Effect.fail(costs.failure)
+                  if (snapshot._tag === "Failure") return yield* Effect.fail(snapshot.failure)
+                  return counts
+                })
+              return { window, run }
+            }
+          }
+        })
+
+      const runNow = Effect.fn("Scheduler.runNow")(function* (name: ScheduleName) {
+        const now = new Date(yield* Clock.currentTimeMillis)
+        const { window, run } = yield* plan(name, now)
+        const runId = yield* repository.start(name, now, window)
+        yield* Effect.logInfo("scheduled run started").pipe(
+          Effect.annotateLogs({ schedule: name, runId, from: window.from.toISOString(), to: window.to.toISOString() })
+        )
+        const result = yield* Effect.result(run())
+        const finishedAt = new Date(yield* Clock.currentTimeMillis)
+        const summary = (
+          outcome: "success" | "failed",
+          counts: OperationCounts | null,
+          error: string | null
+        ): RunSummary => ({
+          runId,
+          schedule: name,
+          outcome,
+          windowFrom: window.from.toISOString(),
+          windowTo: window.to.toISOString(),
+          counts,
+          error
+        })
+        if (result._tag === "Success") {
+          yield* repository.finish(runId, finishedAt, "success", { ...result.success }, null)
+          yield* Effect.logInfo("scheduled run succeeded").pipe(Effect.annotateLogs({ schedule: name, runId }))
+          return summary("success", result.success, null)
+        }
+        const error = messageOf(result.failure)
+        yield* repository.finish(runId, finishedAt, "failed", null, error)
+        yield* Effect.logWarning("scheduled run failed", error).pipe(Effect.annotateLogs({ schedule: name, runId }))
+        return yield* Effect.fail(result.failure)
+      })
+
+      const work = Effect.gen(function* () {
+        for (const definition of definitions) {
+          yield* jobs.work(definition.queue, () => runNow(definition.name), { concurrency: 1 })
+        }
+      })
+
+      const start = Effect.gen(function* () {
+        const registered = yield* register
+        yield* work
+        return registered
+      })
+
+      const runs = Effect.fn("Scheduler.runs")(function* (filter?: {
+        readonly schedule?: string | undefined
+        readonly outcome?: RunOutcome | undefined
+        readonly limit?: number | undefined
+      }) {
+        const limit = Math.min(1000, Math.max(1, Math.trunc(filter?.limit ?? 50)))
+        return yield* repository.list({ schedule: filter?.schedule, outcome: filter?.outcome, limit })
+      })
+
+      return Scheduler.of({ definitions, register, work, start, runNow, runs })
+    })
+  )
+
+  /** Needs `Jobs`, `AppConfig`, the SQL client and `ScheduledOperations` from the app. */
+  static readonly layer = Scheduler.layerNoDeps.pipe(Layer.provide(SchedulerRepository.layer))
+}

@@ -1,0 +1,398 @@
+/**
+ * The phone lists against a real PostgreSQL database of their own: a number is on one list at a
+ * time whatever wrote it, sticky entries survive the Voluum classification but not an admin,
+ * every change leaves an audit row naming its actor, one number typed two ways is one entry,
+ * explain tells where a number is and how it got there, and bulk writes take 50,000 rows at once.
+ */
+import { Effect, Exit, Layer, ManagedRuntime, Stream } from "effect"
+import pg from "pg"
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest"
+import { createTestDatabase, type TestDatabase } from "../../../../test/support/database.ts"
+import { Lists } from "../../src/lists/Lists.ts"
+import type { ApplyOptions, ListEntry, ListName } from "../../src/lists/ListSchemas.ts"
+import { AppConfig } from "../../src/platform/Config.ts"
+import { DatabaseLayer } from "../../src/platform/Database.ts"
+
+const makeRuntime = (url: string) =>
+  ManagedRuntime.make(
+    Lists.layer.pipe(Layer.provide(DatabaseLayer), Layer.provide(AppConfig.layerFrom({ DATABASE_URL: url })))
+  )
+
+let db: TestDatabase
+let runtime: ReturnType<typeof makeRuntime>
+let client: pg.Client
+
+beforeAll(async () => {
+  db = await createTestDatabase()
+  runtime = makeRuntime(db.url)
+  client = new pg.Client({ connectionString: db.url })
+  await client.connect()
+})
+
+afterAll(async () => {
+  await runtime?.dispose()
+  await client?.end()
+  await db?.drop()
+})
+
+beforeEach(async () => {
+  await client.query("TRUNCATE blacklist, whitelist, monitor, list_audit, main_database")
+})
+
+const lists = <A, E>(f: (lists: Lists["Service"]) => Effect.Effect<A, E>) => runtime.runPromise(Lists.use(f))
+const failure = async <A, E>(f: (lists: Lists["Service"]) => Effect.Effect<A, E>) => {
+  const exit = await runtime.runPromiseExit(Lists.use(f))
+  if (Exit.isSuccess(exit)) throw new Error(`expected a failure, got ${JSON.stringify(exit.value)}`)
+  return JSON.parse(JSON.stringify(exit.cause)) as unknown
+}
+const apply = (list: ListName, entries: ReadonlyArray<ListEntry>, options: ApplyOptions) =>
+  lists((l) => l.applyEntries(list, entries, options))
+
+/** Every list a number is on (the invariant says: at most one). */
+const whereIs = async (phone: string): Promise<Array<string>> => {
+  const result = await client.query<{ list: string }>(
+    `SELECT 'blacklist' AS list FROM blacklist WHERE custom_variable_1 = $1
+     UNION ALL SELECT 'whitelist' FROM whitelist WHERE custom_variable_1 = $1
+     UNION ALL SELECT 'monitor' FROM monitor WHERE custom_variable_1 = $1`,
+    [phone]
+  )
+  return result.rows.map((r) => r.list)
+}
+
+const audit = async (phone: string) =>
+  (
+    await client.query<{
+      action: string
+      from_list: string | null
+      to_list: string | null
+      actor: string
+      reason: string | null
+    }>("SELECT action, from_list, to_list, actor, reason FROM list_audit WHERE custom_variable_1 = $1 ORDER BY id", [
+      phone
+    ])
+  ).rows
+
+const A = "447700900123"
+const B = "447700900124"
+const C = "447700900125"
+
+describe("one list per number", () => {
+  it("moves a number between lists in every mode, never leaving it on two", async () => {
+    await apply("whitelist", [{ phone: A, source: "VOLUUM" }], { actor: "sync:voluum-reports", mode: "classification" })
+    expect(await whereIs(A)).toEqual(["whitelist"])
+
+    const toBlacklist = await apply("blacklist", [{ phone: A, reason: "OS_VERSION", source: "VOLUUM" }], {
+      actor: "sync:voluum-reports",
+      mode: "classification"
+    })
+    expect(toBlacklist).toMatchObject({ added: 0, moved: 1 })
+    expect(await whereIs(A)).toEqual(["blacklist"])
+
+    await apply("monitor", [{ phone: A, reason: "HLR_MONITORED", source: "CSV_CLEAN_UPLOAD" }], {
+      actor: "job:hlr-1",
+      mode: "hlr"
+    })
+    expect(await whereIs(A)).toEqual(["monitor"])
+
+    await apply("whitelist", [{ phone: A }], { actor: "cli", mode: "manual" })
+    expect(await whereIs(A)).toEqual(["whitelist"])
+  })
+
+  it("HLR moves a number off the other lists (the original left it on both) and keeps an existing entry's reason", async () => {
+    await apply("whitelist", [{ phone: A }], { actor: "sync:voluum-reports", mode: "classification" })
+    await apply("blacklist", [{ phone: B, reason: "OS_VERSION" }], {
+      actor: "sync:voluum-reports",
+      mode: "classification"
+    })
+    const counts = await apply(
+      "blacklist",
+      [
+        { phone: A, reason: "HLR_FAILED", source: "CSV_CLEAN_UPLOAD" },
+        { phone: B, reason: "HLR_RISKY_NETWORK", source: "CSV_CLEAN_UPLOAD" }
+      ],
+      { actor: "job:hlr-2", mode: "hlr" }
+    )
+    expect(counts).toMatchObject({ moved: 1, added: 0 })
+    expect(await whereIs(A)).toEqual(["blacklist"])
+    const rows = (
+      await client.query("SELECT custom_variable_1, reason, sticky FROM blacklist ORDER BY custom_variable_1")
+    ).rows
+    expect(rows).toEqual([
+      { custom_variable_1: A, reason: "HLR_FAILED", sticky: true },
+      // an existing entry keeps its reason, and HLR's verdict makes it sticky
+      { custom_variable_1: B, reason: "OS_VERSION", sticky: true }
+    ])
+  })
+
+  it("HLR_MONITORED entries are not sticky", async () => {
+    await apply("monitor", [{ phone: A, reason: "HLR_MONITORED" }], { actor: "job:hlr-3", mode: "hlr" })
+    const row = (await client.query("SELECT sticky FROM monitor WHERE custom_variable_1 = $1", [A])).rows[0]
+    expect(row).toEqual({ sticky: false })
+    await apply("whitelist", [{ phone: A }], { actor: "sync:voluum-reports", mode: "classification" })
+    expect(await whereIs(A)).toEqual(["whitelist"])
+  })
+})
+
+describe("sticky entries", () => {
+  it("survive a Voluum classification and HLR, and give way to an admin", async () => {
+    await apply("blacklist", [{ phone: A, reason: "FRAUD", source: "ops" }], { actor: "api_key:admin", mode: "manual" })
+
+    const classified = await apply("whitelist", [{ phone: A, source: "VOLUUM" }], {
+      actor: "sync:voluum-reports",
+      mode: "classification"
+    })
+    expect(classified).toEqual({ added: 0, moved: 0, updated: 0, unchanged: 0, keptSticky: 1 })
+    const overwrite = await apply("blacklist", [{ phone: A, reason: "OS_VERSION", source: "VOLUUM" }], {
+      actor: "sync:voluum-reports",
+      mode: "classification"
+    })
+    expect(overwrite.keptSticky).toBe(1)
+    const hlr = await apply("monitor", [{ phone: A, reason: "HLR_MONITORED" }], { actor: "job:hlr", mode: "hlr" })
+    expect(hlr.keptSticky).toBe(1)
+    expect((await client.query("SELECT reason, sticky FROM blacklist")).rows).toEqual([
+      { reason: "FRAUD", sticky: true }
+    ])
+
+    const moved = await lists((l) => l.move([A], "whitelist", { actor: "api_key:admin", reason: "cleared" }))
+    expect(moved).toMatchObject({ moved: 1, invalid: [] })
+    expect(await whereIs(A)).toEqual(["whitelist"])
+  })
+
+  it("classification skips sticky numbers but writes the others of the same batch", async () => {
+    await apply("blacklist", [{ phone: A, reason: "MANUAL" }], { actor: "cli", mode: "manual" })
+    const counts = await apply("whitelist", [{ phone: A }, { phone: B }], {
+      actor: "sync:voluum-reports",
+      mode: "classification"
+    })
+    expect(counts).toEqual({ added: 1, moved: 0, updated: 0, unchanged: 0, keptSticky: 1 })
+    expect(await whereIs(A)).toEqual(["blacklist"])
+    expect(await whereIs(B)).toEqual(["whitelist"])
+  })
+})
+
+describe("audit", () => {
+  it("records every add, move, update and removal with its actor", async () => {
+    await apply("whitelist", [{ phone: A, source: "VOLUUM" }], { actor: "sync:voluum-reports", mode: "classification" })
+    await apply("blacklist", [{ phone: A, reason: "OS_VERSION" }], {
+      actor: "sync:voluum-reports",
+      mode: "classification"
+    })
+    await apply("blacklist", [{ phone: A, reason: "OS_VERSION", metrics: { clicks: 3 } }], {
+      actor: "sync:voluum-reports",
+      mode: "classification"
+    })
+    // The same values again change nothing: no audit row.
+    const again = await apply("blacklist", [{ phone: A, reason: "OS_VERSION", metrics: { clicks: 3 } }], {
+      actor: "sync:voluum-reports",
+      mode: "classification"
+    })
+    expect(again).toMatchObject({ unchanged: 1, updated: 0 })
+    const removed = await lists((l) => l.remove(["+44 7700 900123"], { actor: "api_key:ops", reason: "opt-out" }))
+    expect(removed).toEqual({ removed: 1, notListed: 0, invalid: [] })
+
+    expect(await audit(A)).toEqual([
+      { action: "add", from_list: null, to_list: "whitelist", actor: "sync:voluum-reports", reason: null },
+      {
+        action: "move",
+        from_list: "whitelist",
+        to_list: "blacklist",
+        actor: "sync:voluum-reports",
+        reason: "OS_VERSION"
+      },
+      {
+        action: "update",
+        from_list: "blacklist",
+        to_list: "blacklist",
+        actor: "sync:voluum-reports",
+        reason: "OS_VERSION"
+      },
+      { action: "remove", from_list: "blacklist", to_list: null, actor: "api_key:ops", reason: "opt-out" }
+    ])
+  })
+})
+
+describe("canonical keys", () => {
+  it("'+44 7700 900123' imported by hand and '447700900123' from Voluum are one entry", async () => {
+    const imported = await lists((l) =>
+      l.importNumbers("blacklist", Stream.make({ phone: "+44 7700 900123", reason: "MANUAL", source: "ops" }), {
+        actor: "cli",
+        mode: "manual"
+      })
+    )
+    expect(imported).toMatchObject({ total: 1, added: 1, invalid: 0 })
+    const classified = await apply("blacklist", [{ phone: "447700900123", reason: "OS_VERSION" }], {
+      actor: "sync:voluum-reports",
+      mode: "classification"
+    })
+    expect(classified.keptSticky).toBe(1) // the same, sticky, entry
+    expect((await client.query("SELECT custom_variable_1 FROM blacklist")).rows).toEqual([{ custom_variable_1: A }])
+  })
+
+  it("refuses a key that is not canonical, before writing anything", async () => {
+    const cause = await failure((l) =>
+      l.applyEntries("blacklist", [{ phone: A }, { phone: "+447700900124" }], { actor: "cli", mode: "manual" })
+    )
+    expect(JSON.stringify(cause)).toContain("not a canonical phone key")
+    expect(await whereIs(A)).toEqual([])
+  })
+})
+
+describe("explain", () => {
+  it("gives the list, reason, source, stickiness, since and the history newest first", async () => {
+    await apply("whitelist", [{ phone: A, source: "VOLUUM" }], { actor: "sync:voluum-reports", mode: "classification" })
+    await apply("blacklist", [{ phone: A, reason: "HLR_FAILED", source: "CSV_CLEAN_UPLOAD" }], {
+      actor: "job:42",
+      mode: "hlr"
+    })
+    const explained = await lists((l) => l.explain("+44 7700 900123"))
+    expect(explained).toMatchObject({
+      phone: A,
+      list: "blacklist",
+      reason: "HLR_FAILED",
+      source: "CSV_CLEAN_UPLOAD",
+      sticky: true
+    })
+    expect(explained.since).toBeInstanceOf(Date)
+    expect(explained.history.map((h) => [h.action, h.fromList, h.toList, h.actor])).toEqual([
+      ["move", "whitelist", "blacklist", "job:42"],
+      ["add", null, "whitelist", "sync:voluum-reports"]
+    ])
+  })
+
+  it("says a number is on no list, and refuses what is not a phone number", async () => {
+    expect(await lists((l) => l.explain("447700900999"))).toMatchObject({ list: null, history: [], sticky: false })
+    expect(JSON.stringify(await failure((l) => l.explain("not a number")))).toContain("INVALID_PHONE_NUMBER")
+  })
+})
+
+describe("bulk", () => {
+  it("writes 50,000 numbers in one call, moving those already on another list", async () => {
+    const phones = Array.from({ length: 50_000 }, (_, i) => `4474${String(10_000_000 + i)}`)
+    await apply(
+      "monitor",
+      phones.slice(0, 5_000).map((phone) => ({ phone, reason: "OS_VERSION" })),
+      { actor: "sync:voluum-reports", mode: "classification" }
+    )
+    const counts = await apply(
+      "blacklist",
+      phones.map((phone) => ({ phone, reason: "BULK", source: "test" })),
+      { actor: "cli", mode: "manual" }
+    )
+    expect(counts).toEqual({ added: 45_000, moved: 5_000, updated: 0, unchanged: 0, keptSticky: 0 })
+    expect(await lists((l) => l.counts)).toEqual({ blacklist: 50_000, whitelist: 0, monitor: 0 })
+    const auditRows = await client.query("SELECT count(*)::int AS n FROM list_audit WHERE actor = 'cli'")
+    expect(auditRows.rows[0]).toEqual({ n: 50_000 })
+  })
+
+  it("keeps the last entry of a number repeated in one batch", async () => {
+    const counts = await apply(
+      "blacklist",
+      [
+        { phone: A, reason: "FIRST" },
+        { phone: B, reason: "ONLY" },
+        { phone: A, reason: "LAST" }
+      ],
+      { actor: "cli", mode: "manual" }
+    )
+    expect(counts.added).toBe(2)
+    expect((await client.query("SELECT reason FROM blacklist WHERE custom_variable_1 = $1", [A])).rows).toEqual([
+      { reason: "LAST" }
+    ])
+  })
+
+  it("classification overwrites the data but keeps source and first-listed time; a move keeps the old row's data", async () => {
+    await apply(
+      "whitelist",
+      [{ phone: A, source: "VOLUUM", ip: "10.0.0.1", metrics: { clicks: 1, cost_sources: "a,b" } }],
+      {
+        actor: "sync:voluum-reports",
+        mode: "classification"
+      }
+    )
+    const before = (await client.query("SELECT country_code FROM whitelist")).rows[0]
+    expect(before).toEqual({ country_code: "GB" })
+    await apply("blacklist", [{ phone: A, reason: "OS_VERSION", osVersion: "IOS 9.1" }], {
+      actor: "cli",
+      mode: "manual"
+    })
+    const moved = (await client.query("SELECT ip, os_version, clicks, cost_sources, source FROM blacklist")).rows[0]
+    expect(moved).toEqual({ ip: "10.0.0.1", os_version: "IOS 9.1", clicks: 1, cost_sources: "a,b", source: "VOLUUM" })
+
+    await apply("monitor", [{ phone: B, reason: "OS_VERSION", source: "VOLUUM", metrics: { clicks: 1 } }], {
+      actor: "sync:voluum-reports",
+      mode: "classification"
+    })
+    const first = (await client.query("SELECT timestamp_created FROM monitor")).rows[0].timestamp_created as Date
+    const counts = await apply(
+      "monitor",
+      [{ phone: B, reason: "OS_VERSION", source: "OTHER", metrics: { clicks: 7 } }],
+      {
+        actor: "sync:voluum-reports",
+        mode: "classification"
+      }
+    )
+    expect(counts).toMatchObject({ updated: 1 })
+    const after = (await client.query("SELECT clicks, source, timestamp_created FROM monitor")).rows[0]
+    expect(after).toEqual({ clicks: 7, source: "VOLUUM", timestamp_created: first })
+  })
+})
+
+describe("import, remove, export, main database", () => {
+  it("imports a plain file of numbers and a CSV with a phone column, counting invalid rows", async () => {
+    const plain = await lists((l) =>
+      l.importCsv("monitor", "+44 7700 900123\n\n07700 900124\nnot a phone\n", {
+        actor: "cli",
+        mode: "manual",
+        defaultCountry: "GB",
+        reason: "IMPORT",
+        source: "file"
+      })
+    )
+    expect(plain).toMatchObject({ total: 3, added: 2, invalid: 1, invalidSamples: ["not a phone"] })
+    const csv = await lists((l) =>
+      l.importCsv("whitelist", "\uFEFFPhone,Country_Code\n447700900125,FR\n", { actor: "cli", mode: "manual" })
+    )
+    expect(csv).toMatchObject({ total: 1, added: 1 })
+    expect((await client.query("SELECT country_code FROM whitelist")).rows).toEqual([{ country_code: "FR" }])
+    expect(
+      JSON.stringify(await failure((l) => l.importCsv("blacklist", "", { actor: "cli", mode: "manual" })))
+    ).toContain("UnreadableFile")
+  })
+
+  it("removes from one list or all, and says which numbers were not listed", async () => {
+    await apply("blacklist", [{ phone: A }], { actor: "cli", mode: "manual" })
+    await apply("whitelist", [{ phone: B }], { actor: "cli", mode: "manual" })
+    expect(await lists((l) => l.remove([B], { actor: "cli", list: "blacklist" }))).toEqual({
+      removed: 0,
+      notListed: 1,
+      invalid: []
+    })
+    expect(await lists((l) => l.remove([A, B, C, "nope"], { actor: "cli" }))).toEqual({
+      removed: 2,
+      notListed: 1,
+      invalid: ["nope"]
+    })
+    expect(await lists((l) => l.counts)).toEqual({ blacklist: 0, whitelist: 0, monitor: 0 })
+  })
+
+  it("exports a list as CSV with a header", async () => {
+    await apply("blacklist", [{ phone: A, reason: "R" }], { actor: "cli", mode: "manual" })
+    const chunks = await runtime.runPromise(Lists.use((l) => Stream.runCollect(l.exportList("blacklist"))))
+    const text = Buffer.concat(chunks.map((c) => Buffer.from(c))).toString("utf8")
+    const [header, row] = text.trim().split("\n")
+    expect(header!.split(",").slice(0, 6)).toEqual([
+      "custom_variable_1",
+      "ip",
+      "os_version",
+      "browser_version",
+      "timestamp_created",
+      "reason"
+    ])
+    expect(row!.startsWith(`${A},,,,`)).toBe(true)
+  })
+
+  it("adds numbers to the main database once", async () => {
+    expect(await lists((l) => l.addToMainDatabase([A, B, A]))).toBe(2)
+    expect(await lists((l) => l.addToMainDatabase([B, C]))).toBe(1)
+  })
+})

@@ -1,0 +1,160 @@
+/**
+ * `/find_records` under load: an authenticated POST per request against PostgreSQL holding
+ * 1,000,000 listed numbers (600k blacklist, 250k whitelist, 150k monitor) and 1.1M rows of
+ * `api_voluum_ts_sources`, 50 connections from a second process for 5 s. The bodies cycle through
+ * 20,000 numbers: 80 % canonical (`447…`), 10 % typed (`+44 7… …`), 10 % encryption tokens; one in
+ * ten numbers has two history rows.
+ *
+ * Target (issue "Phone numbers, the three lists…"): >= 8,000 req/s with p99 < 15 ms. Bare Hono
+ * echoing the same bodies on the same machine, measured in the same run, is the reference: other
+ * work on the machine moves both figures.
+ */
+import { execFile } from "node:child_process"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import type { AddressInfo } from "node:net"
+import { tmpdir } from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { serve } from "@hono/node-server"
+import { Effect, Layer, ManagedRuntime, Result } from "effect"
+import { Hono } from "hono"
+import pg from "pg"
+import { startHttpServer } from "../../packages/adapters-http/src/index.ts"
+import {
+  ApiKeys,
+  appLayer,
+  makeCipher,
+  parseAesKey,
+  parseSettings,
+  type AppServices
+} from "../../packages/core/src/index.ts"
+import type { Benchmark } from "./support.ts"
+
+const NUMBERS = 1_000_000
+const BODIES = 20_000
+const CONNECTIONS = 50
+const SECONDS = 5
+/** The test vectors' key (any valid key would do). */
+const AES_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+const LOADER = fileURLToPath(new URL("./find-records-load.ts", import.meta.url))
+
+/** The i-th number's canonical key: GB mobiles 07400 000000 – 07599 999999 (i * 7 mod 2e8 is unique below 2e8). */
+const keyAt = (i: number): string => `447${400_000_000 + ((i * 7) % 200_000_000)}`
+const KEY_SQL = `'447' || (400000000 + (i::bigint * 7) % 200000000)::text`
+
+interface LoadResult {
+  readonly requestsPerSecond: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+  readonly non2xx: number
+  readonly errors: number
+}
+
+const load = (url: string, bodiesFile: string, apiKey?: string): Promise<LoadResult> =>
+  new Promise((resolve, reject) =>
+    execFile(
+      process.execPath,
+      [LOADER, url, bodiesFile, String(CONNECTIONS), String(SECONDS), ...(apiKey === undefined ? [] : [apiKey])],
+      { maxBuffer: 16 * 1024 * 1024 },
+      (error, stdout, stderr) =>
+        error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(JSON.parse(stdout))
+    )
+  )
+
+/** The lists and the history, written by PostgreSQL itself (the figure is about reads). */
+const fill = async (url: string) => {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    await client.query(`
+      INSERT INTO blacklist (custom_variable_1, reason, source, sticky)
+        SELECT ${KEY_SQL}, 'HLR_FAILED', 'bench', true FROM generate_series(0, 599999) AS i;
+      INSERT INTO whitelist (custom_variable_1, source, country_code)
+        SELECT ${KEY_SQL}, 'VOLUUM', 'GB' FROM generate_series(600000, 849999) AS i;
+      INSERT INTO monitor (custom_variable_1, reason, source)
+        SELECT ${KEY_SQL}, 'OS_VERSION', 'VOLUUM' FROM generate_series(850000, 999999) AS i;
+      INSERT INTO api_voluum_ts_sources (custom_variable_1, timestamp_created, category, clicks, visits, cost,
+                                         os_version, ip, browser_version)
+        SELECT ${KEY_SQL}, now() - (i % 30) * interval '1 day', 'BLACKLIST', i % 7, i % 11, (i % 100) / 10.0,
+               'Android 7', '10.0.' || (i % 250) || '.1', 'Chrome 120'
+        FROM generate_series(0, ${NUMBERS - 1}) AS i;
+      INSERT INTO api_voluum_ts_sources (custom_variable_1, category, clicks, os_version)
+        SELECT ${KEY_SQL}, 'MONITOR', 1, 'Android 8' FROM generate_series(0, ${NUMBERS - 1}, 10) AS i;
+      ANALYZE blacklist; ANALYZE whitelist; ANALYZE monitor; ANALYZE api_voluum_ts_sources;`)
+  } finally {
+    await client.end()
+  }
+}
+
+const bodies = (): Array<string> => {
+  const key = parseAesKey(AES_KEY)
+  if (Result.isFailure(key)) throw new Error(key.failure)
+  const cipher = makeCipher(key.success)
+  const out: Array<string> = []
+  for (let n = 0; n < BODIES; n++) {
+    const phone = keyAt(Math.floor((n * 49_999) % NUMBERS))
+    const kind = n % 10
+    const value = kind === 8 ? `+44 ${phone.slice(2, 6)} ${phone.slice(6)}` : kind === 9 ? cipher.encrypt(phone) : phone
+    out.push(JSON.stringify({ phone_number: value }))
+  }
+  return out
+}
+
+const bareHono = async () => {
+  const app = new Hono()
+  app.post("/find_records", async (c) => c.json(await c.req.json()))
+  const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" })
+  await new Promise((r) => server.once("listening", r))
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => server.close() }
+}
+
+export const findRecordsBenchmark: Benchmark = {
+  name: "find-records",
+  description: `POST /find_records (API key) over 1M listed numbers: req/s and p99 at ${CONNECTIONS} connections vs bare Hono`,
+  run: async (server) => {
+    const scratch = mkdtempSync(path.join(tmpdir(), "optimizer-bench-find-"))
+    const bodiesFile = path.join(scratch, "bodies.json")
+    writeFileSync(bodiesFile, JSON.stringify(bodies()))
+    const url = await server.freshDatabase()
+    const fillStarted = performance.now()
+    await fill(url)
+    const fillSeconds = (performance.now() - fillStarted) / 1000
+
+    const parsed = parseSettings({ DATABASE_URL: url, LOG_LEVEL: "Warn", AES_KEY })
+    if (Result.isFailure(parsed)) throw parsed.failure
+    const runtime = ManagedRuntime.make(appLayer(parsed.success) as Layer.Layer<AppServices, unknown>)
+    const apiKey = await runtime.runPromise(
+      ApiKeys.use((k) => k.create({ name: "bench", role: "viewer" })).pipe(Effect.map((k) => k.key))
+    )
+    const http = await startHttpServer(runtime, {
+      port: 0,
+      hostname: "127.0.0.1",
+      corsOrigins: [],
+      version: "bench",
+      log: { pretty: false, level: "Warn" }
+    })
+    try {
+      const bare = await bareHono()
+      const reference = await load(`${bare.url}/find_records`, bodiesFile).finally(() => bare.close())
+      // A short warm-up (JIT, pool connections, index pages), then the measured run.
+      await load(`${http.url}/find_records`, bodiesFile, apiKey)
+      const measured = await load(`${http.url}/find_records`, bodiesFile, apiKey)
+      return {
+        "fill (1M listed, 1.1M history rows) s": Math.round(fillSeconds * 10) / 10,
+        "bare Hono POST echo req/s": reference.requestsPerSecond,
+        "bare Hono POST echo p99 ms": reference.p99Ms,
+        "/find_records req/s": measured.requestsPerSecond,
+        "/find_records p50 ms": measured.p50Ms,
+        "/find_records p99 ms": measured.p99Ms,
+        "/find_records / bare Hono": `${Math.round((measured.requestsPerSecond / reference.requestsPerSecond) * 100)} %`,
+        "target (>= 8000 req/s, p99 < 15 ms)":
+          measured.requestsPerSecond >= 8000 && measured.p99Ms < 15 ? "met" : "missed",
+        "non-2xx or errors": measured.non2xx + measured.errors + reference.non2xx + reference.errors
+      }
+    } finally {
+      await http.close(1000)
+      await runtime.dispose()
+      rmSync(scratch, { recursive: true, force: true })
+    }
+  }
+}
