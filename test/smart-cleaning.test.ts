@@ -182,7 +182,11 @@ describe("smart cleaning from a country", () => {
     const early = await call(app.url, viewer, `/${id}/download-smart-cleaning-files-voluum`)
     expect(early.status).toBe(400)
     expect((await json<{ detail: string }>(early)).detail).toBe("File not processed yet")
-    const unknown = await call(app.url, viewer, `/00000000-0000-4000-8000-000000000000/download-smart-cleaning-files-voluum`)
+    const unknown = await call(
+      app.url,
+      viewer,
+      `/00000000-0000-4000-8000-000000000000/download-smart-cleaning-files-voluum`
+    )
     expect(unknown.status).toBe(404)
     expect((await json<{ detail: string }>(unknown)).detail).toBe("File not found")
   })
@@ -190,7 +194,12 @@ describe("smart cleaning from a country", () => {
   it("processes as a job: removes the FTD converters of the chosen offer, keeps file order and timestamps", async () => {
     await processSmart(id, ["Offer A"])
     const [entry] = (await smartItems("processed")).filter((i) => i.id === id)
-    expect(entry).toMatchObject({ status: "processed", record_count_clean: 2, selected_offer: "Offer A", error_message: null })
+    expect(entry).toMatchObject({
+      status: "processed",
+      record_count_clean: 2,
+      selected_offer: "Offer A",
+      error_message: null
+    })
     const file = await download(`/${id}/download-smart-cleaning-files-voluum`)
     expect(file.text).toBe("447700900002,2025-05-02 11:00:00.123456\r\n447700900003,2025-05-03 12:00:00\r\n")
     expect(file.disposition).toContain(`filename="processed_voluum_click_GB_${today()}.csv"`)
@@ -218,9 +227,14 @@ describe("smart cleaning from a country", () => {
     const empty = await call(app.url, operator, `/${id}/process-smart-cleaning-files-voluum`, { json: { offers: [] } })
     expect(empty.status).toBe(400)
     expect((await json<{ detail: string }>(empty)).detail).toBe("At least one offer is required")
-    const unknown = await call(app.url, operator, `/00000000-0000-4000-8000-000000000000/process-smart-cleaning-files-voluum`, {
-      json: { offers: ["Offer A"] }
-    })
+    const unknown = await call(
+      app.url,
+      operator,
+      `/00000000-0000-4000-8000-000000000000/process-smart-cleaning-files-voluum`,
+      {
+        json: { offers: ["Offer A"] }
+      }
+    )
     expect(unknown.status).toBe(400)
     expect((await json<{ detail: string }>(unknown)).detail).toBe("File not found or not eligible for processing")
     // Another entry is processing right now.
@@ -276,7 +290,13 @@ describe("smart cleaning from an upload", () => {
 
     // Normalised numbers: the header is not a number, +44 7700 900001 is 447700900001 (an FTD on Offer A).
     const job = await processSmart(body.id, ["Offer A"])
-    expect(job.result).toMatchObject({ rows: 4, invalid: 1, duplicates: 1, removed_conversions: 1, record_count_clean: 1 })
+    expect(job.result).toMatchObject({
+      rows: 4,
+      invalid: 1,
+      duplicates: 1,
+      removed_conversions: 1,
+      record_count_clean: 1
+    })
     const file = await download(`/${body.id}/download-smart-cleaning-files-voluum`)
     expect(file.text).toBe("447700900004\r\n")
     expect(file.disposition).toContain('filename="processed_voluum_click_clickers.csv"')
@@ -308,11 +328,18 @@ describe("REG search", () => {
   })
 
   it("limits the offers to the postback window (dates as dates), answers 404 / 400 as the original", async () => {
-    const window = await call(app.url, operator, "/reg-search/search?country_code=GB&from_date=2025-05-10&to_date=2025-05-10", {
+    const window = await call(
+      app.url,
+      operator,
+      "/reg-search/search?country_code=GB&from_date=2025-05-10&to_date=2025-05-10",
+      {
+        method: "POST"
+      }
+    )
+    expect(await json(window)).toMatchObject({ offer_count: 2, from_date: "2025-05-10", to_date: "2025-05-10" })
+    const early = await call(app.url, operator, "/reg-search/search?country_code=GB&to_date=2025-05-04", {
       method: "POST"
     })
-    expect(await json(window)).toMatchObject({ offer_count: 2, from_date: "2025-05-10", to_date: "2025-05-10" })
-    const early = await call(app.url, operator, "/reg-search/search?country_code=GB&to_date=2025-05-04", { method: "POST" })
     expect(early.status).toBe(404)
     expect((await json<{ detail: string }>(early)).detail).toBe("No offers found for country code: GB")
     const missing = await call(app.url, operator, "/reg-search/search", { method: "POST" })
@@ -321,7 +348,9 @@ describe("REG search", () => {
   })
 
   it("GET /reg-search/files lists entries with the original's keys", async () => {
-    const { items } = await json<{ items: Array<Record<string, unknown>> }>(await call(app.url, viewer, "/reg-search/files"))
+    const { items } = await json<{ items: Array<Record<string, unknown>> }>(
+      await call(app.url, viewer, "/reg-search/files")
+    )
     expect(items.length).toBeGreaterThanOrEqual(2)
     for (const item of items) expect(Object.keys(item).sort()).toEqual(REG_KEYS)
   })
@@ -366,7 +395,9 @@ describe("REG search", () => {
        VALUES ('REG_busy', 'processing', now()) RETURNING id::text AS id`
     )
     try {
-      const conflict = await call(app.url, operator, `/reg-search/${fresh.id}/process`, { json: { offers: ["Offer B"] } })
+      const conflict = await call(app.url, operator, `/reg-search/${fresh.id}/process`, {
+        json: { offers: ["Offer B"] }
+      })
       expect(conflict.status).toBe(409)
       expect((await json<{ detail: string }>(conflict)).detail).toBe("Another search is already processing")
     } finally {
@@ -375,8 +406,12 @@ describe("REG search", () => {
   })
 
   it("archive and delete answer {ok: true}", async () => {
-    expect(await json(await call(app.url, operator, `/reg-search/${id}/archive`, { method: "POST" }))).toEqual({ ok: true })
-    expect(await json(await call(app.url, operator, `/reg-search/${id}/delete`, { method: "POST" }))).toEqual({ ok: true })
+    expect(await json(await call(app.url, operator, `/reg-search/${id}/archive`, { method: "POST" }))).toEqual({
+      ok: true
+    })
+    expect(await json(await call(app.url, operator, `/reg-search/${id}/delete`, { method: "POST" }))).toEqual({
+      ok: true
+    })
     await expect(stat(join(storageDir, "processed_reg_search", `${id}.csv`))).rejects.toThrow()
     expect((await call(app.url, viewer, `/reg-search/${id}/download`)).status).toBe(404)
   })

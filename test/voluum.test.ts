@@ -117,7 +117,12 @@ describe("POST /sync-voluum-reports", () => {
       monitor_rows: n("MONITOR"),
       whitelist_rows: n("WHITELIST")
     })
-    expect(body).toMatchObject({ unknown_rows: n("UNKNOWN"), invalid_phones: 2, undecryptable_tokens: 0, kept_sticky: 0 })
+    expect(body).toMatchObject({
+      unknown_rows: n("UNKNOWN"),
+      invalid_phones: 2,
+      undecryptable_tokens: 0,
+      kept_sticky: 0
+    })
     expect(body.job_id).toMatch(/^[0-9a-f-]{36}$/)
     for (const [phone, category] of expected) {
       const want = category === "UNKNOWN" ? [] : [category.toLowerCase()]
@@ -195,7 +200,10 @@ describe("POST /sync-voluum-reports", () => {
   })
 
   it("answers 400 for a window off the hour, and 202 with the job when asked not to wait", async () => {
-    const bad = await post("/sync-voluum-reports", { from_date: "2025-05-01T00:30:00Z", to_date: "2025-05-02T00:00:00Z" })
+    const bad = await post("/sync-voluum-reports", {
+      from_date: "2025-05-01T00:30:00Z",
+      to_date: "2025-05-02T00:00:00Z"
+    })
     expect(bad.status).toBe(400)
     expect((await json<{ detail: string }>(bad)).detail).toMatch(/whole hour/)
     const queued = await call(app.url, operator, "/sync-voluum-reports?wait_seconds=0", { json: DAY })
@@ -226,7 +234,9 @@ describe("POST /sync-voluum-reports_for_range", () => {
     )
     const res = await post("/sync-voluum-reports_for_range", { year: 2025, month: 4, start_day: 29, end_day: 31 })
     expect(res.status).toBe(200)
-    const body = await json<{ status: string; job_ids: Array<string>; windows: Array<{ from: string; to: string }> }>(res)
+    const body = await json<{ status: string; job_ids: Array<string>; windows: Array<{ from: string; to: string }> }>(
+      res
+    )
     expect(body.status).toBe("success")
     expect(body.windows).toEqual([
       { from: "2025-04-29T00:00:00Z", to: "2025-04-30T00:00:00Z" },
@@ -283,7 +293,12 @@ describe("POST /sync-voluum-conversions", () => {
     })
     expect(res.status).toBe(200)
     expect((await json<{ row_counts: unknown }>(res)).row_counts).toEqual({ successful_rows: 2, unsuccessful_rows: 1 })
-    const rows = await db.query<{ click_id: string; processed: boolean; error_message: string | null; retry_count: number }>(
+    const rows = await db.query<{
+      click_id: string
+      processed: boolean
+      error_message: string | null
+      retry_count: number
+    }>(
       "SELECT click_id, processed, error_message, retry_count FROM api_voluum_conversions WHERE click_id LIKE 'CLK9%' ORDER BY click_id"
     )
     expect(rows.rows).toEqual([
@@ -297,7 +312,9 @@ describe("POST /sync-voluum-conversions", () => {
   it("queues one conversions job per day of a range", async () => {
     const res = await post("/sync-voluum-conversions-for-range", { year: 2025, month: 9, start_day: 30, end_day: 31 })
     expect(res.status).toBe(200)
-    const body = await json<{ status: string; job_ids: Array<string>; windows: Array<{ from: string; to: string }> }>(res)
+    const body = await json<{ status: string; job_ids: Array<string>; windows: Array<{ from: string; to: string }> }>(
+      res
+    )
     expect(body.windows).toEqual([{ from: "2025-09-30T00:00:00Z", to: "2025-10-01T00:00:00Z" }])
     expect((await waitForJob(body.job_ids[0]!)).state).toBe("completed")
   })

@@ -1,8 +1,15 @@
 /** Every benchmark `npm run bench` knows; each issue adds its own here. */
+import { cleaningBenchmark } from "./cleaning.ts"
 import { httpBenchmark } from "./http.ts"
 import { listsBenchmark } from "./lists.ts"
 import { findRecordsBenchmark } from "./find-records.ts"
 import type { Benchmark } from "./support.ts"
 import { sqsBenchmark } from "./sqs.ts"
 
-export const benchmarks: ReadonlyArray<Benchmark> = [httpBenchmark, listsBenchmark, findRecordsBenchmark, sqsBenchmark]
+export const benchmarks: ReadonlyArray<Benchmark> = [
+  httpBenchmark,
+  listsBenchmark,
+  findRecordsBenchmark,
+  sqsBenchmark,
+  cleaningBenchmark
+]

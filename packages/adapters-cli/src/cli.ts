@@ -2,6 +2,7 @@
 import { Command } from "effect/cli"
 import { cleanCommand, filesCommand } from "./commands/cleaning.ts"
 import { keysCommand } from "./commands/keys.ts"
+import { listsCommand } from "./commands/lists.ts"
 import { migrateCommand } from "./commands/migrate.ts"
 import { jobsCommand } from "./commands/jobs.ts"
 import { classifyCommand } from "./commands/classify.ts"
@@ -27,6 +28,7 @@ export const rootCommand = Command.make("optimizer").pipe(
     runsCommand,
     migrateCommand,
     keysCommand,
+    listsCommand,
     jobsCommand,
     cleanCommand,
     filesCommand,

@@ -2,11 +2,13 @@
  * The SQS live-events consumer: receive → commit (core `LiveEvents.commitBatch`) → delete.
  *
  * - `receivers` loops (SQS_MAX_CONCURRENCY) long-poll the queue (`WaitTimeSeconds` 20, 10 messages
- *   per call) into a small in-hand buffer; ONE committer takes what is in hand (up to
- *   `maxMessagesPerCommit`) and commits it in one transaction, then `DeleteMessageBatch` deletes
- *   exactly the messages the commit reports committed, while the next commit runs. The buffer holds
- *   at most `receivers` receives, so a slow database stops receiving (nothing piles up in memory
- *   with its visibility timeout running).
+ *   per call) into a small in-hand buffer; a committer takes what is in hand (up to
+ *   `maxMessagesPerCommit`, 500) and commits it in one transaction, then `DeleteMessageBatch` deletes
+ *   exactly the messages the commit reports committed, while the next commit runs. Two committers
+ *   (`commitConcurrency`) overlap one batch's parsing and decryption with the other's database work.
+ *   The buffer holds at most one commit's worth, so a slow database stops receiving (nothing piles
+ *   up in memory with its visibility timeout running). Bigger transactions are what makes the
+ *   throughput: a commit's fixed cost (the list writes' staging) is paid per batch, not per message.
  * - A message that fails (unparseable, refused) is NOT deleted: it comes back after its visibility
  *   timeout and reaches the queue's dead-letter queue after maxReceiveCount.
  * - The database unreachable: receiving pauses, the batch in hand is retried with exponential backoff
@@ -68,6 +70,8 @@ export interface ConsumerTuning {
   readonly visibilityTimeoutSeconds: number
   /** Messages committed in one transaction, at most. */
   readonly maxMessagesPerCommit: number
+  /** Transactions at once: one prepares its batch while the other waits on the database. */
+  readonly commitConcurrency: number
   readonly statsIntervalSeconds: number
   readonly shutdownGraceSeconds: number
   readonly retryInitialMs: number
@@ -78,6 +82,7 @@ export const DEFAULT_TUNING: Omit<ConsumerTuning, "receivers" | "visibilityTimeo
   receiveBatchSize: 10,
   waitTimeSeconds: 20,
   maxMessagesPerCommit: 500,
+  commitConcurrency: 2,
   statsIntervalSeconds: 60,
   shutdownGraceSeconds: 20,
   retryInitialMs: 250,
@@ -337,7 +342,7 @@ export const makeConsumer = (
               )
             )
           ),
-        { concurrency: "unbounded", discard: true }
+        { concurrency: 10, discard: true }
       )
 
     // -- committing --------------------------------------------------------------------------------
@@ -414,7 +419,13 @@ export const makeConsumer = (
       () => Effect.forkDetach(receiveLoop),
       { concurrency: "unbounded" }
     )
-    const committer = yield* Effect.forkDetach(commitLoop)
+    // One fiber for all commit loops: if one dies, the others are interrupted (their transactions roll back).
+    const committer = yield* Effect.forkDetach(
+      Effect.all(
+        Array.from({ length: Math.max(1, tuning.commitConcurrency) }, () => commitLoop),
+        { concurrency: "unbounded", discard: true }
+      )
+    )
 
     let previous = counters.snapshot()
     let previousAt = Date.now()

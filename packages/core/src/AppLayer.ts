@@ -103,7 +103,7 @@ export const appLayer = (settings: AppSettings, options: AppLayerOptions = {}) =
     Cleaning.layer,
     liveEventsLayer,
     voluumLayer,
-    Scheduler.layer.pipe(Layer.provide(ScheduledOperations.layer))
+    Scheduler.layer.pipe(Layer.provide(ScheduledOperations.layer.pipe(Layer.provide(voluumLayer))))
   ).pipe(Layer.provideMerge(platformLayer(settings, options)))
 
 export type AppServices = Layer.Success<ReturnType<typeof appLayer>>

@@ -157,9 +157,11 @@ export const schedulerCommand = Command.make("scheduler", {}, () =>
       const definitions = yield* schedules(runtime)
       yield* Console.error(
         `optimizer ${VERSION} scheduler running (one active across all scheduler processes): ${
-          definitions.length === 0
-            ? "disabled (SCHEDULER_ENABLED=false)"
-            : definitions.map((d) => `${d.name} "${d.cron}"`).join(", ")
+          definitions.length > 0
+            ? definitions.map((d) => `${d.name} "${d.cron}"`).join(", ")
+            : settings.schedules.enabled
+              ? "no schedule registered (Voluum and MessageWhiz are not configured)"
+              : "disabled (SCHEDULER_ENABLED=false)"
         }`
       )
       return yield* Effect.never

@@ -80,9 +80,7 @@ const writeDownload = (file: DownloadableFile, target: Option.Option<string>) =>
     },
     catch: (cause) => new StorageError({ message: `could not write the file: ${(cause as Error)?.message}`, cause })
   }).pipe(
-    Effect.tap(() =>
-      Option.isSome(target) ? Console.error(`wrote ${file.filename} to ${target.value}`) : Effect.void
-    )
+    Effect.tap(() => (Option.isSome(target) ? Console.error(`wrote ${file.filename} to ${target.value}`) : Effect.void))
   )
 
 const printResult = (asJson: boolean, value: object, lines: () => ReadonlyArray<string>) =>
@@ -127,8 +125,7 @@ const entities = (kind: "offers" | "campaigns") =>
     ({ from, to, json }) =>
       withServices(
         Effect.gen(function* () {
-          const window =
-            Option.isSome(from) && Option.isSome(to) ? { from: from.value, to: to.value } : undefined
+          const window = Option.isSome(from) && Option.isSome(to) ? { from: from.value, to: to.value } : undefined
           const names = yield* VoluumClient.use((v) => (kind === "offers" ? v.offers(window) : v.campaigns(window)))
           const rows = [...names].map(([entityId, name]) => ({ id: entityId, name }))
           if (json) return yield* printJson(rows)
@@ -176,7 +173,10 @@ const smartCreate = Command.make("create", { country, fromDate, toDate, json }, 
       )
       yield* printResult(json, entry, () => [
         `${entry.id}  ${entry.original_filename}: ${entry.record_count_total} numbers, ${entry.offer_count} offers`,
-        ...entry.offers.split("^").filter((o) => o !== "").map((o) => `  offer: ${o}`)
+        ...entry.offers
+          .split("^")
+          .filter((o) => o !== "")
+          .map((o) => `  offer: ${o}`)
       ])
     })
   )
@@ -188,8 +188,13 @@ const smartUpload = Command.make(
   ({ file, json }) =>
     withServices(
       Effect.gen(function* () {
-        yield* Effect.tryPromise({ try: () => stat(file), catch: () => new NotFound({ message: `no such file: ${file}` }) })
-        const entry = yield* SmartCleaning.use((s) => s.upload({ filename: basename(file), body: createReadStream(file) }))
+        yield* Effect.tryPromise({
+          try: () => stat(file),
+          catch: () => new NotFound({ message: `no such file: ${file}` })
+        })
+        const entry = yield* SmartCleaning.use((s) =>
+          s.upload({ filename: basename(file), body: createReadStream(file) })
+        )
         yield* printResult(json, entry, () => [`${entry.id}  ${entry.original_filename}: ${entry.status}`])
       })
     )
@@ -232,7 +237,12 @@ const smartProcess = Command.make(
 ).pipe(Command.withDescription("Remove the numbers that converted on the offers (a job)"))
 
 const smartDownload = Command.make("download", { id, out }, ({ id, out }) =>
-  withServices(Effect.flatMap(SmartCleaning.use((s) => s.download(id)), (file) => writeDownload(file, out)))
+  withServices(
+    Effect.flatMap(
+      SmartCleaning.use((s) => s.download(id)),
+      (file) => writeDownload(file, out)
+    )
+  )
 ).pipe(Command.withDescription("The processed list (phone[,timestamp] per line)"))
 
 const smartArchive = Command.make("archive", { id }, ({ id }) =>
@@ -269,7 +279,16 @@ const regList = Command.make("list", { status, json }, ({ status, json }) =>
     Effect.gen(function* () {
       const items = yield* RegSearch.use((s) => s.list(optional("status", status)))
       if (json) return yield* printJson(items)
-      yield* printTable(items, ["id", "original_filename", "country_code", "status", "record_count_clean", "offer_count", "uploaded_at", "error_message"])
+      yield* printTable(items, [
+        "id",
+        "original_filename",
+        "country_code",
+        "status",
+        "record_count_clean",
+        "offer_count",
+        "uploaded_at",
+        "error_message"
+      ])
     })
   )
 ).pipe(Command.withDescription("REG searches, newest first"))
@@ -285,7 +304,12 @@ const regProcess = Command.make("process", { id, offers, wait, json }, ({ id, of
 ).pipe(Command.withDescription("Find the numbers with a REG but no FTD on the offers (a job)"))
 
 const regDownload = Command.make("download", { id, out }, ({ id, out }) =>
-  withServices(Effect.flatMap(RegSearch.use((s) => s.download(id)), (file) => writeDownload(file, out)))
+  withServices(
+    Effect.flatMap(
+      RegSearch.use((s) => s.download(id)),
+      (file) => writeDownload(file, out)
+    )
+  )
 ).pipe(Command.withDescription("The REG-only numbers, one per line"))
 
 const regArchive = Command.make("archive", { id }, ({ id }) =>

@@ -56,7 +56,7 @@ const SmartCleaningFlags = Schema.Struct({
 const OffersBody = Schema.Struct({ offers: Schema.Array(Schema.String) })
 
 const SYNC_RETURNS_NOTE =
-  "; when the sync takes longer than wait_seconds (default 25): 202 {\"job_id\", \"status\": \"queued\"|\"running\"}"
+  '; when the sync takes longer than wait_seconds (default 25): 202 {"job_id", "status": "queued"|"running"}'
 
 /** The finished sync's body (original keys) plus its job id, or 202 with the job to follow. */
 const syncAnswer = <A extends object>(c: HonoContext<AppEnv>, outcome: SyncOutcome<A>) =>
@@ -150,7 +150,8 @@ export const voluumRoutes = (routes: Routes<AppServices>) =>
         path: "/find-smart-cleaning-voluum",
         role: "operator",
         tag: "smart-cleaning",
-        summary: "New smart-cleaning entry from the whitelist numbers of a country (optionally first listed in a date window)",
+        summary:
+          "New smart-cleaning entry from the whitelist numbers of a country (optionally first listed in a date window)",
         query: CountryQuery,
         returns:
           '{"id", "original_filename", "status": "uploaded", "record_count_total", "offer_count", "offers", "from_date", "to_date"} (the original answered null)'
@@ -267,7 +268,8 @@ export const voluumRoutes = (routes: Routes<AppServices>) =>
         tag: "reg-search",
         summary: "New REG search for a country (offers with conversions, optionally in a postback date window)",
         query: CountryQuery,
-        returns: '{"id", "original_filename", "country_code", "status": "uploaded", "offer_count", "offers", "from_date", "to_date"}'
+        returns:
+          '{"id", "original_filename", "country_code", "status": "uploaded", "offer_count", "offers", "from_date", "to_date"}'
       },
       ({ query }) =>
         RegSearch.use((s) =>

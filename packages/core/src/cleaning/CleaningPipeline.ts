@@ -534,7 +534,8 @@ export const runPipeline = async (input: PipelineInput): Promise<PipelineResult>
         p.pending = ""
         await p.copy!.end()
         trace("copy end")
-        await p.client.query("ANALYZE cleaning_stage")
+        // A small sample is enough for the planner to see a million mostly distinct numbers.
+        await p.client.query("SET LOCAL default_statistics_target = 10; ANALYZE cleaning_stage")
         trace("analyze")
         await p.client.query(verdictQuery)
         trace("verdict ctas")
@@ -574,18 +575,29 @@ export const runPipeline = async (input: PipelineInput): Promise<PipelineResult>
       checkAborted()
     }
 
-    // 7. main_database: the kept numbers, with this run's marker, in index order (several times faster than random order).
+    // 7. main_database: the kept numbers, with this run's marker, in index order (about twice as fast as
+    //    random order). None of them is in main_database (that is what kept means), so a plain INSERT is
+    //    tried first: ~30 % cheaper than ON CONFLICT's speculative insertion. A conflict — a concurrent
+    //    writer, or this run's own rows from an attempt that died after committing — rolls back to the
+    //    savepoint and the ON CONFLICT DO NOTHING form finishes the job.
     let added = 0
     if (flags.includeMainDatabase) {
+      const insert = `INSERT INTO main_database (custom_variable_1, timestamp_created)
+        SELECT phone, $1::timestamptz FROM cleaning_verdict WHERE verdict = 0 ORDER BY phone COLLATE "C"`
+      const marker = [input.marker.toISOString()]
       const results = await Promise.all(
         partitions.map(async (p) => {
           p.broken = true
-          const result = await p.client.query(
-            `INSERT INTO main_database (custom_variable_1, timestamp_created)
-             SELECT phone, $1::timestamptz FROM cleaning_verdict WHERE verdict = 0 ORDER BY phone COLLATE "C"
-             ON CONFLICT (custom_variable_1) DO NOTHING`,
-            [input.marker.toISOString()]
-          )
+          await p.client.query("SAVEPOINT main_database_insert")
+          let result: pg.QueryResult
+          try {
+            result = await p.client.query(insert, marker)
+          } catch (cause) {
+            if ((cause as { code?: unknown }).code !== "23505") throw cause
+            await p.client.query("ROLLBACK TO SAVEPOINT main_database_insert")
+            result = await p.client.query(`${insert} ON CONFLICT (custom_variable_1) DO NOTHING`, marker)
+          }
+          await p.client.query("RELEASE SAVEPOINT main_database_insert")
           p.broken = false
           return result.rowCount ?? 0
         })

@@ -24,7 +24,6 @@ import { randomUUID } from "node:crypto"
 import { Context, Effect, Layer, Result, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import type { SqlError } from "effect/sql/SqlError"
-import { csvRows } from "../lists/ListCsv.ts"
 import { AppConfig } from "../platform/Config.ts"
 import { toDatabaseError } from "../platform/Database.ts"
 import {
@@ -117,6 +116,148 @@ const outputKey = (id: string) => `processed_encrypted/${id}.csv`
 /** A CSV cell: quoted when it holds a comma, a quote or a line break. */
 const csvCell = (value: string): string => (/[",\r\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value)
 
+type RowState = "start" | "unquoted" | "quoted" | "quoteInQuoted" | "afterQuoted" | "rest"
+
+/** What a character is to the first-column reader. */
+const QUOTE = 34
+const COMMA = 44
+const NEWLINE = 10
+/** A single value longer than this is a runaway quote, not a phone number or a token. */
+const MAX_CELL_CHARS = 1024 * 1024
+const isBlank = (code: number) => code === 32 || code === 9 || code === 13
+
+/**
+ * The first cell of every CSV row of `body`, in batches of up to `batchRows` values: what
+ * csv-parse with `trim` and `skip_empty_lines` gives for column 0 (quoted cells with `""` escapes
+ * and line breaks, CRLF, a leading byte-order mark; rows of blanks only are skipped), without an
+ * object per row — a million-row file costs a character loop, not a million parser records.
+ * Binary content (a NUL byte in the first 8 KiB) and unbalanced quotes are `UnreadableFile`.
+ */
+export async function* firstColumnBatches(body: FileBody, batchRows: number): AsyncGenerator<Array<string>> {
+  const source: Iterable<Uint8Array | string> | AsyncIterable<Uint8Array | string> =
+    typeof body === "string" || body instanceof Uint8Array ? [body] : body
+  const decoder = new TextDecoder("utf-8")
+  let batch: Array<string> = []
+  // The row being read: the first cell's text, where it is, and whether the row has any content.
+  let cell = ""
+  let state = "start" as RowState
+  let restInQuotes = false
+  let rowHasContent = false
+  let seen = 0
+  let first = true
+  const endRow = () => {
+    if (rowHasContent) batch.push(state === "unquoted" ? cell.trim() : cell)
+    cell = ""
+    state = "start"
+    restInQuotes = false
+    rowHasContent = false
+  }
+  const read = (text: string) => {
+    let from = 0
+    for (let i = 0; i < text.length; i++) {
+      const code = text.charCodeAt(i)
+      switch (state) {
+        case "start":
+          if (code === NEWLINE) {
+            endRow()
+          } else if (code === QUOTE) {
+            state = "quoted"
+            rowHasContent = true
+            from = i + 1
+          } else if (code === COMMA) {
+            rowHasContent = true
+            state = "rest"
+          } else if (!isBlank(code)) {
+            state = "unquoted"
+            rowHasContent = true
+            from = i
+          }
+          break
+        case "unquoted":
+          if (code === COMMA || code === NEWLINE) {
+            cell += text.slice(from, i)
+            if (code === NEWLINE) endRow()
+            else {
+              cell = cell.trim()
+              batch.push(cell)
+              cell = ""
+              rowHasContent = false // already counted: the row's value is in the batch
+              state = "rest"
+            }
+          }
+          break
+        case "quoted":
+          if (code === QUOTE) {
+            cell += text.slice(from, i)
+            state = "quoteInQuoted"
+          }
+          break
+        case "quoteInQuoted":
+          if (code === QUOTE) {
+            // A doubled quote is one quote character in the value.
+            cell += '"'
+            from = i + 1
+            state = "quoted"
+          } else {
+            state = "afterQuoted"
+            i-- // this character ends the cell: read it as such
+          }
+          break
+        case "afterQuoted":
+          if (code === COMMA || code === NEWLINE) {
+            batch.push(cell)
+            cell = ""
+            rowHasContent = false
+            if (code === NEWLINE) endRow()
+            else state = "rest"
+          }
+          break
+        case "rest":
+          if (code === QUOTE) restInQuotes = !restInQuotes
+          else if (code === NEWLINE && !restInQuotes) endRow()
+          break
+      }
+    }
+    // A cell cut by the end of the chunk keeps its text so far.
+    if (state === "unquoted" || state === "quoted") {
+      cell += text.slice(from)
+      if (cell.length > MAX_CELL_CHARS) {
+        throw new UnreadableFile({
+          message: `the file is not valid CSV: a value runs on for more than ${MAX_CELL_CHARS} characters (an unbalanced quote?)`
+        })
+      }
+    }
+  }
+  for await (const piece of source) {
+    let text = typeof piece === "string" ? piece : decoder.decode(piece, { stream: true })
+    if (seen < SNIFF_BYTES && text.slice(0, SNIFF_BYTES - seen).includes("\u0000")) {
+      throw new UnreadableFile({ message: "the file is not a CSV text file (it contains binary data)" })
+    }
+    seen += text.length
+    if (first && text.length > 0) {
+      first = false
+      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1)
+    }
+    read(text)
+    if (batch.length >= batchRows) {
+      yield batch
+      batch = []
+    }
+  }
+  read(decoder.decode())
+  if (state === "quoted") {
+    throw new UnreadableFile({
+      message: "the file is not valid CSV: it ends inside a quoted value (an unbalanced quote)"
+    })
+  }
+  if (state === "afterQuoted" || state === "quoteInQuoted") {
+    batch.push(cell)
+    rowHasContent = false
+  }
+  endRow()
+  if (batch.length > 0) yield batch
+}
+
 /**
  * Reads a token file (value = first column of each row) and hands the output text to `write`
  * batch by batch — `value,token` lines when encrypting, `token,plaintext` when decrypting — so
@@ -131,10 +272,12 @@ export const transformTokenCsv = <E>(
   Effect.suspend(() => {
     let records = 0
     let failed = 0
-    return csvRows(body).pipe(
-      Stream.map((row) => row[0] ?? ""),
-      Stream.rechunk(BATCH_ROWS),
-      Stream.runForEachArray((values) =>
+    return Stream.fromAsyncIterable(firstColumnBatches(body, BATCH_ROWS), (cause) =>
+      cause instanceof UnreadableFile
+        ? cause
+        : new UnreadableFile({ message: `the file cannot be read: ${(cause as Error)?.message ?? String(cause)}` })
+    ).pipe(
+      Stream.runForEach((values) =>
         Effect.gen(function* () {
           let text = ""
           if (direction === "encrypt") {

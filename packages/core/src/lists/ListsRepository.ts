@@ -62,9 +62,18 @@ export interface CurrentEntry {
   readonly since: Date
 }
 
-/** One key for every list writer: `pg_advisory_xact_lock` serialises them. ("LIST" in ASCII.) */
-;(globalThis as any).__n = 0
+/**
+ * List writers serialise on `pg_advisory_xact_lock(LIST_WRITE_LOCK, lane)`. A number always falls
+ * in the same lane (`laneOf`), so every write of one number is serialised — the single-list
+ * invariant holds — and lanes could write disjoint numbers in parallel on several server cores.
+ * One lane for now: lanes drawing connections from the shared `PgBulk` pool can deadlock (several
+ * writers each holding an open COPY while waiting for another connection), and on the 2-core
+ * machine measured a second lane did not help (the Node process needs the other core). A removal
+ * takes every lane, in order. ("LIST" in ASCII.)
+ */
 const LIST_WRITE_LOCK = 0x4c495354
+export const LIST_WRITE_LANES = 1
+const laneOf = (phone: string): number => phone.charCodeAt(phone.length - 1) % LIST_WRITE_LANES
 
 const DATA_COLUMNS = ["ip", "os_version", "browser_version", ...LIST_METRIC_COLUMNS] as const
 
@@ -383,11 +392,43 @@ export interface ListSink {
   readonly finish: () => Promise<ApplyCounts>
 }
 
+/**
+ * The phones of a batch, to notice a repeated one. Keys are the canonical digits as a number (15
+ * digits fit a double exactly) in an open-addressing table over a Float64Array: a million-row
+ * import keeps no object alive per row (a Set of strings kept the young generation growing).
+ */
+class PhoneSet {
+  private readonly slots: Float64Array
+  private readonly mask: number
+
+  constructor(capacity: number) {
+    let size = 1024
+    while (size < capacity * 2) size *= 2
+    this.slots = new Float64Array(size)
+    this.mask = size - 1
+  }
+
+  /** Adds a canonical key; false when it was already there. */
+  add(phone: string): boolean {
+    const key = Number(phone)
+    let h = Math.imul((key % 2147483629) | 0, 0x9e3779b1)
+    h ^= h >>> 15
+    for (let i = h & this.mask; ; i = (i + 1) & this.mask) {
+      const slot = this.slots[i]!
+      if (slot === 0) {
+        this.slots[i] = key
+        return true
+      }
+      if (slot === key) return false
+    }
+  }
+}
+
 interface OpenBatch {
   readonly client: pg.PoolClient
   readonly copy: ReturnType<typeof copyFrom>
   readonly done: Promise<void>
-  readonly seen: Set<string>
+  readonly seen: PhoneSet
   rows: number
   duplicates: boolean
   buffer: string
@@ -408,13 +449,14 @@ const applyResult = (row: {
 })
 
 const makeSink = (pool: pg.Pool, list: ListName, options: BatchOptions) => {
-  let open: OpenBatch | undefined
-  let opening: Promise<OpenBatch> | undefined
-  /** The previous batch's apply + commit, at most one at a time, in order. */
-  let applying: Promise<void> = Promise.resolve()
   let counts: ApplyCounts = { added: 0, moved: 0, updated: 0, unchanged: 0, keptSticky: 0 }
   let failure: unknown
   const inUse = new Set<pg.PoolClient>()
+
+  const release = (client: pg.PoolClient, broken: boolean) => {
+    if (!inUse.delete(client)) return
+    client.release(broken ? true : undefined)
+  }
 
   const startBatch = async (): Promise<OpenBatch> => {
     const client = await pool.connect()
@@ -430,22 +472,13 @@ const makeSink = (pool: pg.Pool, list: ListName, options: BatchOptions) => {
     done.catch((error: unknown) => {
       failure ??= error
     })
-    return { client, copy, done, seen: new Set(), rows: 0, duplicates: false, buffer: "" }
+    return { client, copy, done, seen: new PhoneSet(LIST_BATCH_ROWS), rows: 0, duplicates: false, buffer: "" }
   }
 
-  const release = (client: pg.PoolClient, broken: boolean) => {
-    if (!inUse.delete(client)) return
-    client.release(broken ? true : undefined)
-  }
-
-  const applyBatch = async (batch: OpenBatch): Promise<void> => {
+  const applyBatch = async (lane: number, batch: OpenBatch): Promise<void> => {
     const statement = applyStatementFor(list, options.conflict, options.guard, batch.duplicates)
     try {
-      await batch.client.query("SELECT pg_advisory_xact_lock($1)", [LIST_WRITE_LOCK])
-      if (process.env.DEBUG_LISTS && ++(globalThis as any).__n === Number(process.env.DEBUG_LISTS)) { const e = await batch.client.query("EXPLAIN (ANALYZE, BUFFERS, TIMING OFF) " + statement, [options.actor]); console.log(e.rows.map((r: any) => r["QUERY PLAN"]).join("\n")); throw new Error("explained") }
-      const T0 = performance.now()
-      const cpu = async () => { const pid = (await batch.client.query("select pg_backend_pid() p")).rows[0].p; const f = (await import("node:fs")).readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" "); return (Number(f[11]) + Number(f[12])) * 10 }
-      const C0 = process.env.DEBUG_LISTS ? await cpu() : 0
+      await batch.client.query("SELECT pg_advisory_xact_lock($1, $2)", [LIST_WRITE_LOCK, lane])
       const result = await batch.client.query<{
         added: number
         moved: number
@@ -453,9 +486,7 @@ const makeSink = (pool: pg.Pool, list: ListName, options: BatchOptions) => {
         kept_sticky: number
         total: number
       }>(statement, [options.actor])
-      const T1 = performance.now()
       await batch.client.query("COMMIT")
-      if (process.env.DEBUG_LISTS) { const C1 = await cpu(); (globalThis as any).__cpu = ((globalThis as any).__cpu ?? 0) + C1 - C0; console.log("apply", Math.round(T1 - T0), "cpu ms", C1 - C0, "total cpu", (globalThis as any).__cpu, "node cpu", Math.round(process.cpuUsage().user / 1000)) }
       const c = applyResult(result.rows[0]!)
       counts = {
         added: counts.added + c.added,
@@ -471,19 +502,6 @@ const makeSink = (pool: pg.Pool, list: ListName, options: BatchOptions) => {
     }
   }
 
-  const endBatch = async (batch: OpenBatch): Promise<void> => {
-    open = undefined
-    batch.copy.end(batch.buffer)
-    batch.buffer = ""
-    await batch.done
-    // The previous batch commits first: applies stay in order, one at a time.
-    await applying
-    applying = applyBatch(batch)
-    applying.catch((error: unknown) => {
-      failure ??= error
-    })
-  }
-
   const waitForDrain = (batch: OpenBatch) =>
     new Promise<void>((resolve) => {
       const wake = () => {
@@ -495,35 +513,67 @@ const makeSink = (pool: pg.Pool, list: ListName, options: BatchOptions) => {
       batch.copy.on("error", wake)
     })
 
-  const addTo = (batch: OpenBatch, line: string, phone: string): Promise<void> | undefined => {
-    if (batch.seen.has(phone)) batch.duplicates = true
-    else batch.seen.add(phone)
-    batch.buffer += line
-    batch.rows++
-    if (batch.rows >= LIST_BATCH_ROWS) return endBatch(batch)
-    if (batch.buffer.length >= WRITE_CHARS) {
-      const more = batch.copy.write(batch.buffer)
+  /** One lane: its own batches, applied one at a time in order, under its own advisory lock. */
+  const makeLane = (lane: number) => {
+    let open: OpenBatch | undefined
+    let opening: Promise<OpenBatch> | undefined
+    /** The previous batch's apply + commit. */
+    let applying: Promise<void> = Promise.resolve()
+
+    const endBatch = async (batch: OpenBatch): Promise<void> => {
+      open = undefined
+      batch.copy.end(batch.buffer)
       batch.buffer = ""
-      if (!more) return waitForDrain(batch)
+      await batch.done
+      // The previous batch of this lane commits first: applies stay in order, one at a time.
+      await applying
+      applying = applyBatch(lane, batch)
+      applying.catch((error: unknown) => {
+        failure ??= error
+      })
     }
-    return undefined
+
+    const addTo = (batch: OpenBatch, line: string, phone: string): Promise<void> | undefined => {
+      if (!batch.seen.add(phone)) batch.duplicates = true
+      batch.buffer += line
+      batch.rows++
+      if (batch.rows >= LIST_BATCH_ROWS) return endBatch(batch)
+      if (batch.buffer.length >= WRITE_CHARS) {
+        const more = batch.copy.write(batch.buffer)
+        batch.buffer = ""
+        if (!more) return waitForDrain(batch)
+      }
+      return undefined
+    }
+
+    const write: ListSink["write"] = (phone, entry, sticky, countryCode) => {
+      if (open !== undefined) return addTo(open, stageLine(open.rows, phone, entry, sticky, countryCode), phone)
+      opening ??= startBatch()
+      return opening.then((batch) => {
+        opening = undefined
+        open = batch
+        return addTo(batch, stageLine(batch.rows, phone, entry, sticky, countryCode), phone)
+      })
+    }
+
+    const finish = async (): Promise<void> => {
+      if (open !== undefined) await endBatch(open)
+      await applying
+    }
+
+    return { write, finish }
   }
+
+  const lanes = Array.from({ length: LIST_WRITE_LANES }, (_, lane) => makeLane(lane))
 
   const write: ListSink["write"] = (phone, entry, sticky, countryCode) => {
     if (failure !== undefined) return Promise.reject(failure)
-    if (open !== undefined) return addTo(open, stageLine(open.rows, phone, entry, sticky, countryCode), phone)
-    opening ??= startBatch()
-    return opening.then((batch) => {
-      opening = undefined
-      open = batch
-      return addTo(batch, stageLine(batch.rows, phone, entry, sticky, countryCode), phone)
-    })
+    return lanes[laneOf(phone)]!.write(phone, entry, sticky, countryCode)
   }
 
   const finish = async (): Promise<ApplyCounts> => {
     if (failure !== undefined) throw failure
-    if (open !== undefined) await endBatch(open)
-    await applying
+    await Promise.all(lanes.map((lane) => lane.finish()))
     if (failure !== undefined) throw failure
     return counts
   }
@@ -589,7 +639,9 @@ export class ListsRepository extends Context.Service<
         const statement = REMOVE_STATEMENT(lists)
         return yield* bulk.withClient((client) =>
           inTransaction(client, async () => {
-            await client.query("SELECT pg_advisory_xact_lock($1)", [LIST_WRITE_LOCK])
+            for (let lane = 0; lane < LIST_WRITE_LANES; lane++) {
+              await client.query("SELECT pg_advisory_xact_lock($1, $2)", [LIST_WRITE_LOCK, lane])
+            }
             const removed: Array<{ phone: string; list: ListName }> = []
             for (let i = 0; i < phones.length; i += 10_000) {
               const result = await client.query<{ phone: string; list: ListName }>(statement, [

@@ -373,8 +373,17 @@ export class LiveEvents extends Context.Service<
             let counts = emptyCounts
             for (const list of ["blacklist", "whitelist", "monitor"] as const) {
               if (byList[list].length === 0) continue
+              // Most clicks come from numbers already on their list: with "keep" such an entry would be
+              // left unchanged, so only the others pay for the list write (staging, lock, audit).
+              const already = yield* lists.listedIn(
+                byList[list].map((e) => e.phone),
+                [list]
+              )
+              const toWrite = already.size === 0 ? byList[list] : byList[list].filter((e) => !already.has(e.phone))
+              counts = addCounts(counts, { ...emptyCounts, unchanged: byList[list].length - toWrite.length })
+              if (toWrite.length === 0) continue
               // "keep": live events carry no report metrics, so an entry already on its list is left as the report sync wrote it.
-              const applied = yield* lists.applyEntries(list, byList[list], {
+              const applied = yield* lists.applyEntries(list, toWrite, {
                 actor: LIVE_EVENTS_ACTOR,
                 mode: "classification",
                 onConflict: "keep"
@@ -390,15 +399,11 @@ export class LiveEvents extends Context.Service<
             .withTransaction(
               Effect.gen(function* () {
                 const rows = group.flatMap((p) => p.rows)
-                const T0 = performance.now()
                 const { claimed, rawRows, written } = yield* repository.write(
                   group.map((p) => p.key),
                   rows
                 )
-                const T1 = performance.now()
                 const { classified, lists: listCounts } = yield* classify(written)
-                const T2 = performance.now()
-                if (process.env.DBG_TIMING) console.error("TIMING write", Math.round(T1 - T0), "classify", Math.round(T2 - T1), "rows", rows.length)
                 return { claimed, rawRows, written, classified, lists: listCounts }
               })
             )

@@ -3,20 +3,23 @@
  * scripts called the service's own HTTP API. Each receives the time window the scheduler computed
  * and returns what it counted (stored with the run).
  *
- * PLUG POINTS. An operation whose domain service is not in this build fails with
- * `OperationUnavailable` — the run is recorded `failed` with that message (visible in
+ * - `conversions`: `ConversionsSync.syncConversions` (ORIGINAL.md §5: fetch, insert, Ongage push)
+ *   over the run's window (whole hours).
+ * - `reports`: `ReportsSync.syncReports` (ORIGINAL.md §4: yesterday's report, classified into the lists).
+ *
+ * PLUG POINTS. The MessageWhiz operations are not in this build: they fail with
+ * `OperationUnavailable`, so their runs are recorded `failed` with that message (visible in
  * `npx optimizer runs` and `GET /scheduler/runs`) instead of pretending to work. To wire one, yield
  * its service in `ScheduledOperations.layer` below and call it in place of the `unavailable(...)`:
- *
- * - `conversions`: the Voluum conversions sync (`POST /sync-voluum-conversions`, ORIGINAL.md §5):
- *   fetch `[window.from, window.to)` (both whole hours), insert, push to Ongage.
- * - `reports`: the Voluum reports sync (`POST /sync-voluum-reports`, ORIGINAL.md §4): yesterday's
- *   report, classification into the lists.
- * - `mmdCosts`: the MessageWhiz cost push to Voluum (`GET /update-costs-for-mmd`, ORIGINAL.md §7.5).
- * - `mmdSnapshot`: the MessageWhiz day snapshot (`GET /save-data-for-previous-date`, ORIGINAL.md §7.5).
+ * - `mmdCosts`: the MessageWhiz cost push to Voluum (`GET /update-costs-for-mmd`, ORIGINAL.md §7.5)
+ *   for the window's day;
+ * - `mmdSnapshot`: the MessageWhiz day snapshot (`GET /save-data-for-previous-date`, ORIGINAL.md §7.5)
+ *   for the window's day.
  */
 import { Context, Effect, Layer, Schema } from "effect"
 import type { CommonError } from "../platform/Errors.ts"
+import { ConversionsSync } from "../voluum/ConversionsSync.ts"
+import { ReportsSync } from "../voluum/ReportsSync.ts"
 
 /** A time window, `to` exclusive. */
 export interface TimeWindow {
@@ -50,16 +53,20 @@ export class ScheduledOperations extends Context.Service<
     readonly mmdSnapshot: ScheduledOperation
   }
 >()("@optimizer/core/scheduler/ScheduledOperations") {
+  /** Needs `ReportsSync` and `ConversionsSync`. */
   static readonly layer = Layer.effect(
     ScheduledOperations,
-    Effect.sync(() =>
-      ScheduledOperations.of({
-        conversions: unavailable("conversions", "Voluum sync not available in this build"),
-        reports: unavailable("reports", "Voluum sync not available in this build"),
+    Effect.gen(function* () {
+      const reports = yield* ReportsSync
+      const conversions = yield* ConversionsSync
+      return ScheduledOperations.of({
+        conversions: (window) => Effect.map(conversions.syncConversions(window), (result) => ({ ...result })),
+        reports: (window) =>
+          Effect.map(reports.syncReports(window, { actor: "scheduler:reports" }), (result) => ({ ...result })),
         mmdCosts: unavailable("mmdCosts", "MessageWhiz costs update not available in this build"),
         mmdSnapshot: unavailable("mmdSnapshot", "MessageWhiz daily snapshot not available in this build")
       })
-    )
+    })
   )
 }
 

@@ -8,7 +8,9 @@
  * - `reports` — SCHEDULE_REPORTS (default 00:15 daily): yesterday's Voluum report, 00:00–24:00 UTC.
  * - `mmd-daily` — SCHEDULE_MMD_DAILY (default 05:00 daily): yesterday's MessageWhiz costs pushed to
  *   Voluum, then the MessageWhiz snapshot.
- * Cron expressions are UTC; SCHEDULER_ENABLED=false removes the schedules.
+ * Cron expressions are UTC; SCHEDULER_ENABLED=false removes the schedules, and a schedule whose
+ * integration is not configured (no Voluum or MessageWhiz credentials) is not registered (a warning
+ * names the missing variables) rather than recording a failure every tick.
  *
  * The original polled the CURRENT hour every 5 minutes, so a conversion posted in the last minutes of
  * an hour, after that hour's last poll, was never fetched. Here each conversions window starts
@@ -44,6 +46,8 @@ export interface ScheduleDefinition {
   /** 5-field cron, UTC. */
   readonly cron: string
   readonly description: string
+  /** The integration its operation calls: without its settings the schedule is not registered. */
+  readonly integration: "Voluum" | "MessageWhiz"
 }
 
 /** The queue of a schedule. */
@@ -101,7 +105,7 @@ const messageOf = (error: unknown): string => {
 export class Scheduler extends Context.Service<
   Scheduler,
   {
-    /** The schedules of this configuration (empty when SCHEDULER_ENABLED=false). */
+    /** The schedules of this configuration: those whose integration is configured; none when SCHEDULER_ENABLED=false. */
     readonly definitions: ReadonlyArray<ScheduleDefinition>
     /**
      * Writes the schedules to the jobs engine (idempotent; a cron changed in the env replaces the
@@ -139,28 +143,43 @@ export class Scheduler extends Context.Service<
           name: "conversions",
           queue: scheduleQueue("conversions"),
           cron: schedules.conversions,
-          description: `Voluum conversions since the last run (overlap ${schedules.conversionsOverlapMinutes} min), pushed to Ongage`
+          description: `Voluum conversions since the last run (overlap ${schedules.conversionsOverlapMinutes} min), pushed to Ongage`,
+          integration: "Voluum"
         },
         {
           name: "reports",
           queue: scheduleQueue("reports"),
           cron: schedules.reports,
-          description: "yesterday's Voluum traffic-source report, classified into the lists"
+          description: "yesterday's Voluum traffic-source report, classified into the lists",
+          integration: "Voluum"
         },
         {
           name: "mmd-daily",
           queue: scheduleQueue("mmd-daily"),
           cron: schedules.mmdDaily,
-          description: "MessageWhiz costs pushed to Voluum, then the daily MessageWhiz snapshot"
+          description: "MessageWhiz costs pushed to Voluum, then the daily MessageWhiz snapshot",
+          integration: "MessageWhiz"
         }
       ]
-      const definitions = schedules.enabled ? all : []
+      const missing = (definition: ScheduleDefinition): ReadonlyArray<string> => {
+        const integration = definition.integration === "Voluum" ? settings.voluum : settings.mmd
+        return integration.configured ? [] : integration.missing
+      }
+      // A schedule whose integration has no settings would only record a failure every tick.
+      const definitions = schedules.enabled ? all.filter((d) => missing(d).length === 0) : []
 
       const register = Effect.gen(function* () {
         for (const definition of all) {
-          if (schedules.enabled)
+          if (definitions.includes(definition)) {
             yield* jobs.schedule(definition.queue, definition.cron, { schedule: definition.name }, { tz: "UTC" })
-          else yield* jobs.unschedule(definition.queue)
+          } else {
+            yield* jobs.unschedule(definition.queue)
+            if (schedules.enabled) {
+              yield* Effect.logWarning(
+                `schedule "${definition.name}" not registered: ${definition.integration} is not configured (set ${missing(definition).join(", ")})`
+              )
+            }
+          }
         }
         yield* Effect.logInfo(
           schedules.enabled ? "schedules registered" : "scheduler disabled: schedules removed"

@@ -45,12 +45,7 @@ import { countryCodeByName } from "../phone/CallingCodes.ts"
 import { normalizePhone } from "../phone/PhoneNumber.ts"
 import { AppConfig, requireIntegration } from "../platform/Config.ts"
 import { toDatabaseError } from "../platform/Database.ts"
-import {
-  ValidationError,
-  type DatabaseError,
-  type NotConfigured,
-  type UpstreamError
-} from "../platform/Errors.ts"
+import { ValidationError, type DatabaseError, type NotConfigured, type UpstreamError } from "../platform/Errors.ts"
 import { utcWindow, type SyncWindow } from "./ReportsSync.ts"
 import { VoluumClient } from "./VoluumClient.ts"
 import {
@@ -140,6 +135,19 @@ export const generatedEmail = (phone: string, domain: string): string => `+${pho
 // ---------------------------------------------------------------------------------------------
 // Rows.
 
+const ISO_LIKE = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2}(?:\.\d+)?)(Z|[+-]\d{2}:?\d{2})?$/
+
+/** Voluum's `2025-10-01 04:17:21 AM` (UTC, as asked), or an ISO-like time (UTC when it has no zone). */
+export const conversionTime = (value: string | null): Date | null => {
+  if (value === null) return null
+  const voluum = parseVoluumTimestamp(value)
+  if (voluum !== undefined) return voluum
+  const m = ISO_LIKE.exec(value.trim())
+  if (m === null) return null
+  const d = new Date(`${m[1]}T${m[2]}${m[3] ?? "Z"}`)
+  return Number.isNaN(d.getTime()) ? null : d
+}
+
 /** A row of api_voluum_conversions as inserted (column names). */
 interface ConversionInsert {
   readonly click_id: string | null
@@ -164,7 +172,7 @@ const insertRow = (row: ConversionRow, phone: string | null, cv1: string | null,
   const country = conversionCountry(row.campaignName, row.countryCode)
   return {
     click_id: row.clickId,
-    postback_timestamp: row.postbackTimestamp === null ? null : (parseVoluumTimestamp(row.postbackTimestamp) ?? null),
+    postback_timestamp: conversionTime(row.postbackTimestamp),
     processed: false,
     retry_count: 0,
     generated_email: phone === null ? null : generatedEmail(phone, domain),
@@ -214,7 +222,7 @@ const insertRow = (row: ConversionRow, phone: string | null, cv1: string | null,
     traffic_source_name: row.trafficSourceName,
     transaction_id: row.transactionId,
     user_agent: row.userAgent,
-    visit_timestamp: row.visitTimestamp === null ? null : (parseVoluumTimestamp(row.visitTimestamp) ?? null),
+    visit_timestamp: conversionTime(row.visitTimestamp),
     source: `${country}_${type}`
   }
 }
@@ -493,9 +501,7 @@ export class ConversionsSync extends Context.Service<
             }
           })
 
-        yield* voluum
-          .conversionsStream({ from, to })
-          .pipe(Stream.grouped(CHUNK_ROWS), Stream.runForEach(storeChunk))
+        yield* voluum.conversionsStream({ from, to }).pipe(Stream.grouped(CHUNK_ROWS), Stream.runForEach(storeChunk))
 
         // 4. Push.
         const candidates = yield* pushCandidates([...clickIds], keys)

@@ -110,7 +110,9 @@ export class RegSearch extends Context.Service<
       readonly toDate?: string
     }) => Effect.Effect<RegSearchCreated, RegSearchError>
     /** Entries, newest first; `status` is a comma-separated filter. */
-    readonly list: (params?: { readonly status?: string }) => Effect.Effect<ReadonlyArray<RegSearchEntry>, RegSearchError>
+    readonly list: (params?: {
+      readonly status?: string
+    }) => Effect.Effect<ReadonlyArray<RegSearchEntry>, RegSearchError>
     /** Marks the entry processing and queues its job. */
     readonly startProcessing: (
       id: string,

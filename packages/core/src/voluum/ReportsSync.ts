@@ -356,7 +356,12 @@ export class ReportsSync extends Context.Service<
         }
 
         // Classify, in the order the rows were kept.
-        const byCategory: Record<Category, Array<ListEntry>> = { BLACKLIST: [], WHITELIST: [], MONITOR: [], UNKNOWN: [] }
+        const byCategory: Record<Category, Array<ListEntry>> = {
+          BLACKLIST: [],
+          WHITELIST: [],
+          MONITOR: [],
+          UNKNOWN: []
+        }
         const byRule: Record<string, number> = {}
         const history: Array<string> = []
         for (const { phone, row } of best.values()) {
@@ -372,7 +377,9 @@ export class ReportsSync extends Context.Service<
         }
 
         const write = (list: "blacklist" | "whitelist" | "monitor", entries: ReadonlyArray<ListEntry>) =>
-          entries.length === 0 ? Effect.succeed(emptyCounts) : lists.applyEntries(list, entries, { actor, mode: "classification" })
+          entries.length === 0
+            ? Effect.succeed(emptyCounts)
+            : lists.applyEntries(list, entries, { actor, mode: "classification" })
         const blacklist = yield* write("blacklist", byCategory.BLACKLIST)
         const whitelist = yield* write("whitelist", byCategory.WHITELIST)
         const monitor = yield* write("monitor", byCategory.MONITOR)

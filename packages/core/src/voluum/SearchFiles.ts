@@ -6,7 +6,7 @@
  * Files are written as the original's Python `csv.writer` wrote them: no header, fields separated by
  * `,`, a field quoted only when it holds `,`, `"` or a line break, every line ended by `\r\n`.
  */
-import { Effect, Schema, Stream } from "effect"
+import { Effect, Stream } from "effect"
 import type { FileStore } from "../platform/FileStore.ts"
 import { StorageError, ValidationError } from "../platform/Errors.ts"
 import { DEFAULT_QUEUE_SETTINGS, isRetryableJobError, type RunningJob } from "../platform/Jobs.ts"
@@ -27,7 +27,10 @@ export const countryCodeParam = (
   if (code === "") return Effect.fail(new ValidationError({ message: missingMessage, field: "country_code" }))
   if (!/^[A-Z]{2,3}$/.test(code)) {
     return Effect.fail(
-      new ValidationError({ message: `country_code must be a 2-letter country code, got "${raw}"`, field: "country_code" })
+      new ValidationError({
+        message: `country_code must be a 2-letter country code, got "${raw}"`,
+        field: "country_code"
+      })
     )
   }
   return Effect.succeed(code)
@@ -137,9 +140,6 @@ export const failureMessage = (error: unknown): string => {
   }
   return String(error)
 }
-
-/** The body of a processing request (`{"offers": [...]}`) and of its job. */
-export const OffersBody = Schema.Struct({ offers: Schema.Array(Schema.String) })
 
 /** The SQL that frees entries whose processing job stopped without finishing them (see `releaseStale`). */
 export const releaseStaleSql = (table: string) => `

@@ -122,13 +122,7 @@ export interface SmartCleaningJobResult {
 }
 
 export type SmartCleaningError =
-  | ValidationError
-  | NotFound
-  | Conflict
-  | DatabaseError
-  | StorageError
-  | PayloadTooLarge
-  | UnreadableFile
+  ValidationError | NotFound | Conflict | DatabaseError | StorageError | PayloadTooLarge | UnreadableFile
 
 /** Numbers looked up per query. */
 const LOOKUP_BATCH = 10_000
@@ -136,10 +130,7 @@ const LOOKUP_BATCH = 10_000
 const BOM = [0xef, 0xbb, 0xbf]
 
 /** The original's line count of an upload: non-blank lines, a leading BOM ignored. Counts as the bytes pass. */
-export const countingLines = (
-  body: FileBody,
-  counter: { lines: number }
-): AsyncIterable<Uint8Array | string> => {
+export const countingLines = (body: FileBody, counter: { lines: number }): AsyncIterable<Uint8Array | string> => {
   const source: Iterable<Uint8Array | string> | AsyncIterable<Uint8Array | string> =
     typeof body === "string" || body instanceof Uint8Array ? [body] : body
   return (async function* () {
@@ -180,9 +171,14 @@ export class SmartCleaning extends Context.Service<
     readonly upload: (file: {
       readonly filename: string
       readonly body: FileBody
-    }) => Effect.Effect<{ readonly id: string; readonly original_filename: string; readonly status: "uploaded" }, SmartCleaningError>
+    }) => Effect.Effect<
+      { readonly id: string; readonly original_filename: string; readonly status: "uploaded" },
+      SmartCleaningError
+    >
     /** Entries, newest first; `status` is a comma-separated filter. */
-    readonly list: (params?: { readonly status?: string }) => Effect.Effect<ReadonlyArray<SmartCleaningEntry>, SmartCleaningError>
+    readonly list: (params?: {
+      readonly status?: string
+    }) => Effect.Effect<ReadonlyArray<SmartCleaningEntry>, SmartCleaningError>
     /** Marks the entry processing and queues its job. */
     readonly startProcessing: (
       id: string,
@@ -491,7 +487,9 @@ export class SmartCleaning extends Context.Service<
           if (updated.length === 0) {
             // Deleted or archived meanwhile: a deleted entry must not leave its file behind.
             const still = yield* db(
-              sql<{ id: string }>`SELECT id::text AS id FROM uploaded_smart_cleaning_voluum_files WHERE id = ${fileId}::uuid`
+              sql<{
+                id: string
+              }>`SELECT id::text AS id FROM uploaded_smart_cleaning_voluum_files WHERE id = ${fileId}::uuid`
             )
             if (still.length === 0) yield* files.delete(key)
             return { file_id: fileId, skipped: "the entry changed while it was processed" }

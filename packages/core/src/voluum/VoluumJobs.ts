@@ -18,12 +18,7 @@
  */
 import { Clock, Context, Duration, Effect, Layer, Option, Schema } from "effect"
 import { AppConfig, requireIntegration } from "../platform/Config.ts"
-import {
-  ValidationError,
-  type Conflict,
-  type DatabaseError,
-  type NotConfigured
-} from "../platform/Errors.ts"
+import { ValidationError, type Conflict, type DatabaseError, type NotConfigured } from "../platform/Errors.ts"
 import { Jobs, type JobInfo, type RunningJob } from "../platform/Jobs.ts"
 import type { JobHandler } from "../Workers.ts"
 import { ConversionsSync, type ConversionsSyncResult } from "./ConversionsSync.ts"
@@ -169,7 +164,10 @@ export class VoluumSyncJobs extends Context.Service<
           while (true) {
             const found = yield* jobs.get(jobId)
             info = Option.getOrUndefined(found)
-            if (info !== undefined && (info.state === "completed" || info.state === "failed" || info.state === "cancelled")) {
+            if (
+              info !== undefined &&
+              (info.state === "completed" || info.state === "failed" || info.state === "cancelled")
+            ) {
               break
             }
             if ((yield* Clock.currentTimeMillis) >= deadline) break
@@ -186,7 +184,10 @@ export class VoluumSyncJobs extends Context.Service<
         })
 
       const run = <A>(queue: string) =>
-        Effect.fn(`VoluumSyncJobs.${queue}`)(function* (window: SyncWindow, options?: { readonly waitSeconds?: number }) {
+        Effect.fn(`VoluumSyncJobs.${queue}`)(function* (
+          window: SyncWindow,
+          options?: { readonly waitSeconds?: number }
+        ) {
           const data = yield* checkedWindow(window)
           const jobId = yield* jobs.enqueue(queue, data)
           const waitSeconds = Math.max(0, options?.waitSeconds ?? DEFAULT_WAIT_SECONDS)

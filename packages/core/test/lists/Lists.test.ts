@@ -133,6 +133,56 @@ describe("one list per number", () => {
   })
 })
 
+describe("concurrent writers", () => {
+  it("never leave a number on two lists, and the lists keep working after a failed stream", async () => {
+    const phones = Array.from({ length: 3_000 }, (_, i) => `4475${String(10_000_000 + i)}`)
+    await Promise.all([
+      apply(
+        "whitelist",
+        phones.map((phone) => ({ phone })),
+        { actor: "sync:voluum-reports", mode: "classification" }
+      ),
+      apply(
+        "blacklist",
+        phones.map((phone) => ({ phone, reason: "HLR_FAILED" })),
+        { actor: "job:hlr", mode: "hlr" }
+      ),
+      apply(
+        "monitor",
+        [...phones].reverse().map((phone) => ({ phone })),
+        { actor: "cli", mode: "manual" }
+      )
+    ])
+    const doubles = await client.query(
+      `SELECT count(*)::int AS n FROM (
+         SELECT custom_variable_1 FROM blacklist UNION ALL SELECT custom_variable_1 FROM whitelist
+         UNION ALL SELECT custom_variable_1 FROM monitor) u
+       GROUP BY custom_variable_1 HAVING count(*) > 1`
+    )
+    expect(doubles.rows).toEqual([])
+    expect(await lists((l) => l.counts)).toMatchObject({
+      blacklist: expect.any(Number),
+      whitelist: expect.any(Number),
+      monitor: expect.any(Number)
+    })
+    const total = await lists((l) => l.counts)
+    expect(total.blacklist + total.whitelist + total.monitor).toBe(3_000)
+
+    // A source that fails half-way: nothing of the unfinished batch is written, no connection leaks.
+    for (let attempt = 0; attempt < 6; attempt++) {
+      const broken = Stream.concat(Stream.make({ phone: "447700900777" }), Stream.fail(new Error("the source broke")))
+      const exit = await runtime.runPromiseExit(
+        Lists.use((l) => l.applyStream("blacklist", broken, { actor: "cli", mode: "manual" }))
+      )
+      expect(Exit.isFailure(exit)).toBe(true)
+    }
+    expect(await whereIs("447700900777")).toEqual([])
+    expect(await apply("blacklist", [{ phone: "447700900777" }], { actor: "cli", mode: "manual" })).toMatchObject({
+      added: 1
+    })
+  })
+})
+
 describe("sticky entries", () => {
   it("survive a Voluum classification and HLR, and give way to an admin", async () => {
     await apply("blacklist", [{ phone: A, reason: "FRAUD", source: "ops" }], { actor: "api_key:admin", mode: "manual" })

@@ -23,6 +23,14 @@ import {
 } from "../../src/scheduler/ScheduledOperations.ts"
 import { conversionsRequest, conversionsWindow, previousDayWindow, Scheduler } from "../../src/scheduler/Scheduler.ts"
 import { TEST_JOBS_OPTIONS } from "../platform/fixtures/jobsTestOptions.ts"
+import { startFakeVoluum } from "../../../../test/fakes/voluum.ts"
+import { Classifier } from "../../src/classification/Classifier.ts"
+import { Encryption } from "../../src/encryption/Encryption.ts"
+import { Lists } from "../../src/lists/Lists.ts"
+import { OngageClient } from "../../src/ongage/OngageClient.ts"
+import { ConversionsSync } from "../../src/voluum/ConversionsSync.ts"
+import { ReportsSync } from "../../src/voluum/ReportsSync.ts"
+import { VoluumClient } from "../../src/voluum/VoluumClient.ts"
 
 const at = (iso: string) => new Date(iso)
 
@@ -89,13 +97,17 @@ const recorder = () => {
   return { calls, failing, layer }
 }
 
+/** Credentials that make every schedule's integration "configured" (the recorder never calls them). */
+const INTEGRATIONS: Env = { VOLUUM_ACCESS_ID: "id", VOLUUM_ACCESS_KEY: "key", MMD_API_KEY: "key" }
+
 const settingsOf = (env: Env): AppSettings => {
   const parsed = parseSettings(env)
   if (Result.isFailure(parsed)) throw new Error(parsed.failure.message)
   return parsed.success
 }
 
-const schedulerRuntime = (settings: AppSettings, operations: Layer.Layer<ScheduledOperations>) =>
+/** A scheduler process's services; `operations` may need the platform (the real syncs do). */
+const schedulerRuntime = (settings: AppSettings, operations: Layer.Layer<ScheduledOperations, unknown, any>) =>
   ManagedRuntime.make(
     Scheduler.layer.pipe(
       Layer.provide(operations),
@@ -103,7 +115,7 @@ const schedulerRuntime = (settings: AppSettings, operations: Layer.Layer<Schedul
       Layer.provideMerge(DatabaseLayer),
       Layer.provideMerge(Layer.succeed(AppConfig, settings)),
       Layer.provideMerge(Layer.succeed(References.MinimumLogLevel, "Error"))
-    )
+    ) as Layer.Layer<Scheduler | Jobs, unknown>
   )
 
 let db: TestDatabase
@@ -218,21 +230,48 @@ describe("Scheduler", () => {
     }
   })
 
-  it("without the syncs of other issues, records runs as failed with a message saying so", async () => {
-    const settings = settingsOf({ DATABASE_URL: db.url })
-    const runtime = schedulerRuntime(settings, ScheduledOperations.layer)
+  it("calls the Voluum syncs of this build, and records the MessageWhiz operations as not available", async () => {
+    const voluum = await startFakeVoluum()
+    const settings = settingsOf({
+      DATABASE_URL: db.url,
+      VOLUUM_API_URL: voluum.url,
+      VOLUUM_ACCESS_ID: voluum.state.credentials.accessId,
+      VOLUUM_ACCESS_KEY: voluum.state.credentials.accessKey,
+      MMD_API_KEY: "mmd-key"
+    })
+    const syncs = Layer.mergeAll(ReportsSync.layer, ConversionsSync.layer).pipe(
+      Layer.provide(
+        Layer.mergeAll(Lists.layer, Classifier.layer, Encryption.layer, VoluumClient.layer, OngageClient.layer)
+      )
+    )
+    const runtime = schedulerRuntime(settings, ScheduledOperations.layer.pipe(Layer.provide(syncs)))
     try {
-      const error = await runtime.runPromise(Effect.flip(Scheduler.use((s) => s.runNow("conversions"))))
-      expect(error).toMatchObject({ _tag: "OperationUnavailable", message: "Voluum sync not available in this build" })
-      const [run] = await runtime.runPromise(Scheduler.use((s) => s.runs({ schedule: "conversions", limit: 1 })))
-      expect(run).toMatchObject({ outcome: "failed", error: "Voluum sync not available in this build" })
+      const conversions = await runtime.runPromise(Scheduler.use((s) => s.runNow("conversions")))
+      expect(conversions).toMatchObject({ outcome: "success", counts: { fetched: 0, inserted: 0 } })
+      const asked = voluum.state.requests.filter((r) => r.path === "/report/conversions")
+      expect(asked.length).toBeGreaterThan(0)
+      for (const r of asked) {
+        expect(r.query.get("from")).toMatch(/T\d{2}:00:00/)
+        expect(r.query.get("to")).toMatch(/T\d{2}:00:00/)
+      }
+      const error = await runtime.runPromise(Effect.flip(Scheduler.use((s) => s.runNow("mmd-daily"))))
+      expect(error).toMatchObject({
+        _tag: "OperationUnavailable",
+        message: "MessageWhiz costs update not available in this build"
+      })
+      const runs = await runtime.runPromise(Scheduler.use((s) => s.runs({ limit: 2 })))
+      expect(runs.map((r) => [r.schedule, r.outcome, r.error])).toEqual([
+        ["mmd-daily", "failed", "MessageWhiz costs update not available in this build"],
+        ["conversions", "success", null]
+      ])
     } finally {
       await runtime.dispose()
+      await voluum.close()
     }
   })
 
   it("registers the configured crons (UTC) on the jobs engine, and removes them when disabled", async () => {
-    const settings = settingsOf({ DATABASE_URL: db.url, SCHEDULE_REPORTS: "30 1 * * *" })
+    const settings = settingsOf({ ...INTEGRATIONS, DATABASE_URL: db.url, SCHEDULE_REPORTS: "30 1 * * *" })
     const runtime = schedulerRuntime(settings, recorder().layer)
     try {
       await runtime.runPromise(Scheduler.use((s) => s.register))
@@ -251,7 +290,7 @@ describe("Scheduler", () => {
       await runtime.dispose()
     }
     const disabled = schedulerRuntime(
-      settingsOf({ DATABASE_URL: db.url, SCHEDULER_ENABLED: "false" }),
+      settingsOf({ ...INTEGRATIONS, DATABASE_URL: db.url, SCHEDULER_ENABLED: "false" }),
       recorder().layer
     )
     try {
@@ -263,11 +302,25 @@ describe("Scheduler", () => {
     }
   })
 
+  it("does not register a schedule whose integration is not configured", async () => {
+    const runtime = schedulerRuntime(settingsOf({ DATABASE_URL: db.url, MMD_API_KEY: "key" }), recorder().layer)
+    try {
+      const registered = await runtime.runPromise(Scheduler.use((s) => s.register))
+      expect(registered.map((d) => d.name)).toEqual(["mmd-daily"])
+      const schedules = await runtime.runPromise(Jobs.use((j) => j.schedules))
+      expect(schedules.filter((s) => s.queue.startsWith("scheduler.")).map((s) => s.queue)).toEqual([
+        "scheduler.mmd-daily"
+      ])
+    } finally {
+      await runtime.dispose()
+    }
+  })
+
   it("two scheduler processes on one database run each tick once (pg-boss cron pass, real time)", async () => {
     const own = await createTestDatabase()
     // Every second: each minute slot has a due occurrence at every cron pass (1 s) of both processes;
     // pg-boss turns a slot into exactly one job.
-    const settings = settingsOf({ DATABASE_URL: own.url, SCHEDULE_CONVERSIONS: "* * * * * *" })
+    const settings = settingsOf({ ...INTEGRATIONS, DATABASE_URL: own.url, SCHEDULE_CONVERSIONS: "* * * * * *" })
     const ops = recorder()
     const first = schedulerRuntime(settings, ops.layer)
     const second = schedulerRuntime(settings, ops.layer)

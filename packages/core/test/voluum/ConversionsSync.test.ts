@@ -12,6 +12,7 @@ import { AppConfig, parseSettings, type Env } from "../../src/platform/Config.ts
 import { DatabaseLayer } from "../../src/platform/Database.ts"
 import {
   conversionCountry,
+  conversionTime,
   conversionType,
   ConversionsSync,
   type ConversionsSyncResult
@@ -110,6 +111,9 @@ describe("derived values", () => {
     expect(conversionCountry(campaignName("Atlantis"), "de")).toBe("DE")
     expect(conversionCountry("No segments here", "GB")).toBe("GB")
     expect(conversionCountry("No segments", null)).toBe("DEF")
+    expect(conversionTime("2025-10-01 12:05:00 PM")?.toISOString()).toBe("2025-10-01T12:05:00.000Z")
+    expect(conversionTime("2025-10-01 04:17:21")?.toISOString()).toBe("2025-10-01T04:17:21.000Z")
+    expect(conversionTime("yesterday")).toBe(null)
     expect([conversionType("FTD"), conversionType("ftd"), conversionType("Reg"), conversionType(null)]).toEqual([
       "FTD",
       "FTD",
@@ -149,7 +153,10 @@ describe("ConversionsSync.syncConversions", () => {
       error_message: null
     })
     expect(ftd.postback_timestamp.toISOString()).toBe("2025-10-01T00:30:00.000Z")
-    expect(await stored("CLK002OPTIMIZERTESTCLICK")).toMatchObject({ custom_variable_1: "447700900402", source: "GB_REG" })
+    expect(await stored("CLK002OPTIMIZERTESTCLICK")).toMatchObject({
+      custom_variable_1: "447700900402",
+      source: "GB_REG"
+    })
     expect(await stored("CLK004OPTIMIZERTESTCLICK")).toMatchObject({
       country_code: "FR",
       processed: false,
@@ -216,7 +223,11 @@ describe("ConversionsSync.syncConversions", () => {
     const window = { from: "2025-10-02T00:00:00Z", to: "2025-10-03T00:00:00Z" }
     // Batches of 2 contacts: the 412 of the first batch must not touch the others.
     const result = await sync(window, {}, 2)
-    expect(result).toMatchObject({ row_counts: { successful_rows: 4, unsuccessful_rows: 1 }, pushed: 4, push_failed: 1 })
+    expect(result).toMatchObject({
+      row_counts: { successful_rows: 4, unsuccessful_rows: 1 },
+      pushed: 4,
+      push_failed: 1
+    })
     expect(ongage.state.count(`/${ongage.state.credentials.listId}/api/v2/contacts`) - calls).toBe(3)
     expect(await stored("CLK51")).toMatchObject({
       processed: false,

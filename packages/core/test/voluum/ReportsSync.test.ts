@@ -132,13 +132,15 @@ describe("ReportsSync.syncReports", () => {
         expect({ phone, list: await listOf(phone) }).toEqual({ phone, list: LIST_OF[category] })
       }
       // The original's columns: reason/source on blacklist and monitor, country from the calling code on the whitelist.
-      const black = await client.query(`SELECT reason, source, os_version FROM blacklist WHERE custom_variable_1 = $1`, [
-        "447700900100"
-      ])
+      const black = await client.query(
+        `SELECT reason, source, os_version FROM blacklist WHERE custom_variable_1 = $1`,
+        ["447700900100"]
+      )
       expect(black.rows[0]).toEqual({ reason: "OS_VERSION", source: "VOLUUM", os_version: "IOS 10.3" })
-      const white = await client.query(`SELECT country_code, source, unique_visits FROM whitelist WHERE custom_variable_1 = $1`, [
-        "447700900201"
-      ])
+      const white = await client.query(
+        `SELECT country_code, source, unique_visits FROM whitelist WHERE custom_variable_1 = $1`,
+        ["447700900201"]
+      )
       expect(white.rows[0]).toEqual({ country_code: "GB", source: "VOLUUM", unique_visits: 1 })
       // Every kept row is in the history, UNKNOWN included, with its category.
       const history = await client.query<{ custom_variable_1: string; category: string }>(
@@ -178,9 +180,17 @@ describe("ReportsSync.syncReports", () => {
       const nextDay = new Date("2025-05-02T09:00:00Z")
       voluum.state.reportRows.push(
         // whitelist → blacklist
-        { trafficSourceId: TRAFFIC_SOURCE_A, at: nextDay, fields: reportRow({ customVariable1: "447700900115", osVersion: "IOS 9" }) },
+        {
+          trafficSourceId: TRAFFIC_SOURCE_A,
+          at: nextDay,
+          fields: reportRow({ customVariable1: "447700900115", osVersion: "IOS 9" })
+        },
         // sticky blacklist: a WHITELIST classification leaves it alone
-        { trafficSourceId: TRAFFIC_SOURCE_A, at: nextDay, fields: reportRow({ customVariable1: "447700900114", osVersion: "IOS 18.7" }) }
+        {
+          trafficSourceId: TRAFFIC_SOURCE_A,
+          at: nextDay,
+          fields: reportRow({ customVariable1: "447700900114", osVersion: "IOS 18.7" })
+        }
       )
       const result = await runtime.runPromise(
         ReportsSync.use((s) => s.syncReports({ from: "2025-05-02T00:00:00Z", to: "2025-05-03T00:00:00Z" }))
@@ -200,7 +210,11 @@ describe("ReportsSync.syncReports", () => {
   it("counts a token no key decrypts and goes on with the others", async () => {
     const at = new Date("2025-05-03T08:00:00Z")
     voluum.state.reportRows.push(
-      { trafficSourceId: TRAFFIC_SOURCE_A, at, fields: reportRow({ customVariable1: encryptPhone("447700900301", OTHER_AES_KEY) }) },
+      {
+        trafficSourceId: TRAFFIC_SOURCE_A,
+        at,
+        fields: reportRow({ customVariable1: encryptPhone("447700900301", OTHER_AES_KEY) })
+      },
       { trafficSourceId: TRAFFIC_SOURCE_A, at, fields: reportRow({ customVariable1: encryptPhone("447700900302") }) }
     )
     const runtime = runtimeFor(envFor())
