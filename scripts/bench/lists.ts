@@ -102,13 +102,13 @@ export const listsBenchmark: Benchmark = {
       await client.end()
       const db = check.rows[0]!
       return {
-        "rows": counts.total,
+        rows: counts.total,
         "rows/s (normalise + upsert + moves + audit)": perSecond(counts.total, ms),
-        "seconds": Number((ms / 1000).toFixed(2)),
+        seconds: Number((ms / 1000).toFixed(2)),
         "peak RSS MB": peakRssMb,
-        "added": counts.added,
-        "moved": counts.moved,
-        "invalid": counts.invalid,
+        added: counts.added,
+        moved: counts.moved,
+        invalid: counts.invalid,
         "blacklist rows after": db.blacklist,
         "whitelist + monitor rows after": db.whitelist + db.monitor,
         "audit rows written": db.audit

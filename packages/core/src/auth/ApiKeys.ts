@@ -143,7 +143,7 @@ export class ApiKeys extends Context.Service<
         return toInfo(row)
       })
 
-      const authenticate = Effect.fn("ApiKeys.authenticate")(function* (key: string) {
+      const authenticate = Effect.fnUntraced(function* (key: string) {
         if (!KEY_SHAPE.test(key)) return Option.none<Principal>()
         const hash = hashApiKey(key)
         const now = Date.now()

@@ -5,9 +5,12 @@
  * - Every add, move, update and removal leaves a `list_audit` row naming the actor.
  * - Sticky entries (manual and HLR blacklist entries) are not moved or overwritten by a Voluum
  *   classification or by HLR; only an admin's write (`mode: "manual"`, `move`, `remove`) does.
- * - Writes are bulk: batches of up to 100,000 numbers, each one COPY + one statement in one
- *   transaction (`ListsRepository`). Streams are read batch by batch, so memory stays flat, and the
- *   next batch is normalised while the database writes the previous one.
+ * - Writes are bulk, never a query per number: rows stream into a COPY on a staging table, and
+ *   every `LIST_BATCH_ROWS` rows one set-based statement applies the batch in its own transaction
+ *   (`ListsRepository`). Memory stays flat whatever the input size, and the next batch is
+ *   normalised and copied while the database applies the previous one.
+ * - Only `manual` writes (an admin) touch sticky entries; `classification` leaves sticky entries
+ *   on any list alone, `hlr` leaves sticky entries on other lists alone.
  *
  * `applyEntries` / `applyStream` take canonical keys (callers that read them from Voluum or HLR
  * normalise first); `importNumbers`, `importCsv`, `remove`, `move` and `explain` take numbers as
@@ -117,7 +120,7 @@ const csvColumns = (firstRow: ReadonlyArray<string>): CsvColumns | undefined => 
     ip: find("ip"),
     osVersion: find("osversion"),
     browserVersion: find("browserversion", "useragent"),
-    countryCode: find("countrycode", "country")
+    countryCode: find("countrycode")
   }
 }
 

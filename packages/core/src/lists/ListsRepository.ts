@@ -1,18 +1,22 @@
 /**
- * The SQL of the phone lists. Bulk writes never run a query per number: a batch is COPYed into a
- * TEMP staging table on one `pg` connection (`PgBulk`), then ONE statement, in the same
- * transaction, does the whole move:
+ * The SQL of the phone lists. Bulk writes never run a query per number. Rows stream into a
+ * `COPY … FROM STDIN` on a TEMP staging table (`pg` + `pg-copy-streams` through `PgBulk`); every
+ * `LIST_BATCH_ROWS` rows ONE statement, in the same transaction, applies the batch:
  *
- *   plan    — the staged numbers LEFT JOINed to the three lists: where each one is now, and
- *             whether it may be touched (sticky entries are left alone unless an admin writes);
- *   gone_*  — DELETE … USING plan on the two other lists, RETURNING the old rows so a move keeps
- *             what the new entry does not say (ip, OS, metrics);
- *   written — INSERT … SELECT … ON CONFLICT (custom_variable_1) DO UPDATE … WHERE <something
- *             changed>, RETURNING only rows really inserted or changed;
- *   audit   — INSERT INTO list_audit … SELECT from `written` joined to `plan` (add / move / update);
+ *   plan     — each staged number with where it is now: one primary-key probe per list (scalar
+ *              subqueries, so the cost does not grow with the lists), and whether it may be
+ *              touched (sticky entries are left alone unless an admin writes);
+ *   gone_*   — DELETE from the two other lists (`= ANY(ARRAY(…))`: index probes), RETURNING the
+ *              old rows so a move keeps what the new entry does not say (ip, OS, metrics);
+ *   inserted — a plain INSERT … SELECT of the numbers not on the target (no ON CONFLICT: it
+ *              doubles the cost of an insert, and the advisory lock makes it unnecessary);
+ *   updated  — UPDATE … FROM plan for numbers already there, only where something changes;
+ *   audit    — INSERT INTO list_audit … SELECT: add / move straight from the plan, update from
+ *              the rows `updated` returned;
  *
- * and returns the counts. A transaction-level advisory lock serialises list writers, so two
- * writers moving one number to two lists cannot both win (the single-list invariant).
+ * then commits and returns the counts. A transaction-level advisory lock serialises list writers,
+ * so two writers moving one number to two lists cannot both win (the single-list invariant).
+ * While one batch is applied, the next is already being copied on a second connection.
  *
  * Table and column names in the SQL come from the constants below, never from input; values are
  * COPY-escaped or bound parameters.
@@ -359,8 +363,6 @@ audit AS (
   RETURNING custom_variable_1, from_list
 )
 SELECT custom_variable_1 AS phone, from_list AS list FROM audit`
-
-// ---------------------------------------------------------------------------------------------
 
 // ---------------------------------------------------------------------------------------------
 // The batch sink

@@ -86,6 +86,17 @@ const CHUNK_ROWS = 10_000
 const HISTORY_LIMIT = 50
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
+/** The FileStore writer rejects with StorageError; anything else is wrapped in one. */
+const asStorageError =
+  (key: string) =>
+  (cause: unknown): StorageError =>
+    cause instanceof StorageError
+      ? cause
+      : new StorageError({
+          message: `could not write file ${key}: ${(cause as Error)?.message ?? String(cause)}`,
+          cause
+        })
+
 /** A CSV cell: quoted when it holds a comma, a quote or a line break. */
 const csvCell = (value: string): string => (/[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value)
 
@@ -233,7 +244,8 @@ export class ManualImports extends Context.Service<
           Effect.gen(function* () {
             yield* files.put(rawKey, input.body, { maxBytes: uploadMaxBytes, contentType: "text/csv" })
             const writer = yield* files.openWriter(resultKey, { contentType: "text/csv" })
-            const write = (text: string) => Effect.promise(() => writer.write(text))
+            const write = (text: string) =>
+              Effect.tryPromise({ try: () => writer.write(text), catch: asStorageError(resultKey) })
             yield* write("phone,result\n")
 
             let columns:
@@ -341,7 +353,7 @@ export class ManualImports extends Context.Service<
                   .join("")
               )
             }
-            yield* Effect.promise(() => writer.close())
+            yield* Effect.tryPromise({ try: () => writer.close(), catch: asStorageError(resultKey) })
             return { uploaded, accepted, rejected: rejected.length }
           })
         )
