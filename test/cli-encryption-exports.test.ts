@@ -22,7 +22,11 @@ interface Run {
 
 let dir: string
 
-/** Runs `optimizer …` in a scratch folder with only the given settings (no .env, no inherited secrets). */
+/**
+ * Runs `optimizer …` in a scratch folder with only the given settings (no .env, no inherited
+ * secrets). Each run is a Node process that loads the TypeScript sources: a few seconds on a busy
+ * 2-core machine, hence the generous timeouts.
+ */
 const optimizer = (args: ReadonlyArray<string>, env: Record<string, string> = {}): Promise<Run> =>
   new Promise((resolve) =>
     execFile(
@@ -41,7 +45,7 @@ beforeAll(() => {
 })
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
-describe("encrypt / decrypt", () => {
+describe("encrypt / decrypt", { timeout: 120_000 }, () => {
   it("encrypt <value> --json gives a token that decrypt <token> --json turns back", async () => {
     const encrypted = await optimizer(["encrypt", "447700900123", "--json"], withKey)
     expect(encrypted.code).toBe(0)
@@ -98,7 +102,7 @@ describe("encrypt / decrypt", () => {
   })
 })
 
-describe.concurrent("classify", () => {
+describe.concurrent("classify", { timeout: 120_000 }, () => {
   it('classify "IOS 18.7" --json names the category and the rule', async () => {
     const run = await optimizer(["classify", "IOS 18.7", "--json"])
     expect(run.code).toBe(0)
@@ -115,7 +119,7 @@ describe.concurrent("classify", () => {
   })
 })
 
-describe("export", () => {
+describe("export", { timeout: 120_000 }, () => {
   let db: TestDatabase
   beforeAll(async () => {
     db = await createTestDatabase()

@@ -241,6 +241,18 @@ describe("with a worker", () => {
     expect((await call(app.url, operator, `/${missing}/delete-encrypted`, { method: "POST" })).status).toBe(404)
   })
 
+  it("a file that is not valid CSV (an unbalanced quote) ends failed with the reason, and may be retried", async () => {
+    const id = await uploaded('447700900127\n"447700900128\n447700900129\n')
+    expect((await call(app.url, operator, `/${id}/process-encrypted`, { method: "POST" })).status).toBe(200)
+    const failed = await waitFor(id, ["processed", "failed"])
+    expect(failed.status).toBe("failed")
+    expect(failed.error_message).toMatch(/unbalanced quote/)
+    expect((await call(app.url, viewer, `/${id}/download-encrypted`)).status).toBe(400)
+    // failed files are eligible again (the original's rule)
+    expect((await call(app.url, operator, `/${id}/process-encrypted`, { method: "POST" })).status).toBe(200)
+    expect((await waitFor(id, ["processed", "failed"])).status).toBe("failed")
+  })
+
   it("archive answers null and shows the file archived; delete answers null and removes the row and its files", async () => {
     const id = await uploaded("447700900126\n")
     await call(app.url, operator, `/${id}/process-encrypted`, { method: "POST" })

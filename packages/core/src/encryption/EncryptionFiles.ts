@@ -118,7 +118,7 @@ const csvCell = (value: string): string => (/[",\r\n]/.test(value) ? `"${value.r
 
 type RowState = "start" | "unquoted" | "quoted" | "quoteInQuoted" | "afterQuoted" | "rest"
 
-/** What a character is to the first-column reader. */
+/** Character codes the first-column reader looks for. */
 const QUOTE = 34
 const COMMA = 44
 const NEWLINE = 10
@@ -303,6 +303,8 @@ export const transformTokenCsv = <E>(
     )
   })
 
+const UTF8_BOM = [0xef, 0xbb, 0xbf]
+
 /** What the upload sniffer found wrong; thrown inside the body, so the store's write fails. */
 class BinaryUpload extends Error {}
 
@@ -310,31 +312,34 @@ class BinaryUpload extends Error {}
  * Passes an upload's bytes through, counting its non-blank lines (the original's
  * `record_count_total`) and refusing binary content (a NUL byte in the first 8 KiB).
  */
-const sniffUpload = (body: FileBody, counts: { lines: number }) =>
-  async function* (): AsyncGenerator<Uint8Array | string> {
-    const source: Iterable<Uint8Array | string> | AsyncIterable<Uint8Array | string> =
-      typeof body === "string" || body instanceof Uint8Array ? [body] : body
-    let seen = 0
-    let lineHasText = false
-    for await (const piece of source) {
-      const bytes = typeof piece === "string" ? Buffer.from(piece, "utf8") : piece
-      for (let i = 0; i < bytes.length; i++) {
-        const byte = bytes[i]!
-        if (byte === 0x0a) {
-          if (lineHasText) counts.lines++
-          lineHasText = false
-        } else if (byte === 0 && seen + i < SNIFF_BYTES) {
-          throw new BinaryUpload()
-        } else if (byte !== 0x20 && byte !== 0x09 && byte !== 0x0d && !(seen + i < 3 && byte >= 0xbb)) {
-          // (the last test skips a UTF-8 byte-order mark, EF BB BF, at the very start)
-          lineHasText = true
-        }
+async function* sniffUpload(body: FileBody, counts: { lines: number }): AsyncGenerator<Uint8Array> {
+  const source: Iterable<Uint8Array | string> | AsyncIterable<Uint8Array | string> =
+    typeof body === "string" || body instanceof Uint8Array ? [body] : body
+  let seen = 0
+  let lineHasText = false
+  // How many bytes of a leading UTF-8 byte-order mark (EF BB BF) were seen: they are not text.
+  let bom = 0
+  for await (const piece of source) {
+    const bytes = typeof piece === "string" ? Buffer.from(piece, "utf8") : piece
+    for (let i = 0; i < bytes.length; i++) {
+      const byte = bytes[i]!
+      const at = seen + i
+      if (at < 3 && bom === at && byte === UTF8_BOM[at]) {
+        bom++
+      } else if (byte === 0x0a) {
+        if (lineHasText) counts.lines++
+        lineHasText = false
+      } else if (byte === 0 && at < SNIFF_BYTES) {
+        throw new BinaryUpload()
+      } else if (byte !== 0x20 && byte !== 0x09 && byte !== 0x0d) {
+        lineHasText = true
       }
-      seen += bytes.length
-      yield bytes
     }
-    if (lineHasText) counts.lines++
+    seen += bytes.length
+    yield bytes
   }
+  if (lineHasText) counts.lines++
+}
 
 interface FileRow {
   readonly id: string
@@ -439,7 +444,7 @@ export class EncryptionFiles extends Context.Service<
         const key = rawKey(id)
         const counts = { lines: 0 }
         yield* files
-          .put(key, sniffUpload(body, counts)(), {
+          .put(key, sniffUpload(body, counts), {
             maxBytes: options?.maxBytes ?? settings.uploadMaxBytes,
             contentType: "text/csv"
           })

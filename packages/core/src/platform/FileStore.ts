@@ -273,13 +273,24 @@ const fromBackend = (backend: Backend): FileStore["Service"] => {
     yield* validateKey(key)
     yield* Effect.annotateCurrentSpan({ key, backend: backend.describe })
     const counter = { bytes: 0 }
+    // Interruption aborts the write through the signal; it then waits for the backend's own clean-up
+    // (removing the temporary file, aborting the multipart upload), so nothing is left behind once
+    // the interrupted fiber has finished.
+    let running: Promise<unknown> = Promise.resolve()
     return yield* Effect.tryPromise({
-      try: (signal) => backend.put(key, countedChunks(body, options?.maxBytes, counter), options?.contentType, signal),
+      try: (signal) => {
+        const written = backend.put(key, countedChunks(body, options?.maxBytes, counter), options?.contentType, signal)
+        running = written.catch(() => undefined)
+        return written
+      },
       catch: (cause): StorageError | PayloadTooLarge =>
         cause instanceof TooLarge
           ? new PayloadTooLarge({ message: cause.message, limitBytes: cause.limitBytes })
           : storageError(`could not store file ${key}`, cause)
-    }).pipe(Effect.map((): StoredFile => ({ key, bytes: counter.bytes })))
+    }).pipe(
+      Effect.onInterrupt(() => Effect.promise(() => running)),
+      Effect.map((): StoredFile => ({ key, bytes: counter.bytes }))
+    )
   })
 
   const openFile = (key: string): Effect.Effect<AsyncIterable<Uint8Array>, NotFound | StorageError> =>
