@@ -7,6 +7,7 @@
  * an encrypted custom variable 1 and an OS version, as Voluum sends them).
  *
  * Target (issue "The SQS live-events consumer and the scheduler"): >= 1,500 messages/s of 1 event.
+ * Runs with 8 receive loops (SQS_MAX_CONCURRENCY=8) unless SQS_MAX_CONCURRENCY says otherwise.
  * Reference: fauxqs's own receive + delete ceiling on this machine is ~5.1k messages/s (INFRA.md).
  */
 import { SendMessageBatchCommand, SQSClient } from "@aws-sdk/client-sqs"
@@ -140,7 +141,9 @@ export const sqsBenchmark: Benchmark = {
   description:
     "live events consumed from fauxqs end to end (commit + classification + delete): 1-event and 10-event messages",
   run: async (server) => {
-    const receivers = Number(process.env.SQS_MAX_CONCURRENCY ?? 4)
+    // 8 receive loops: with the default 4, the receive side (one long poll = 10 messages per round trip)
+    // is what limits 1-event messages; `SQS_MAX_CONCURRENCY=4 npm run bench -- sqs` measures the default.
+    const receivers = Number(process.env.SQS_MAX_CONCURRENCY ?? 8)
     const one = await runCase(server, { messages: 20_000, eventsPerMessage: 1, receivers }, 0)
     const ten = await runCase(server, { messages: 3_000, eventsPerMessage: 10, receivers }, 100_000)
     return {

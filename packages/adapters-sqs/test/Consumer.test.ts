@@ -383,7 +383,9 @@ describe("the consumer process", () => {
     await blocker.connect()
     await blocker.query("BEGIN")
     await blocker.query("LOCK TABLE processed_sns_messages IN EXCLUSIVE MODE")
-    const child = startProcess({ ...envFor(queue.queueUrl, db.url), SQS_VISIBILITY_TIMEOUT: "4" })
+    // Long enough for the held messages' receipt handles to stay valid on a busy machine (their delete), short
+    // enough to see the messages of the aborted polls come back.
+    const child = startProcess({ ...envFor(queue.queueUrl, db.url), SQS_VISIBILITY_TIMEOUT: "8" })
     let stderr = ""
     child.stderr!.on("data", (c: Buffer) => (stderr += c.toString()))
     try {
@@ -416,7 +418,7 @@ describe("the consumer process", () => {
       committed.size
     )
     // What is left on the queue (once the aborted polls' messages are visible again) is exactly what was not committed.
-    await new Promise((r) => setTimeout(r, 4500))
+    await new Promise((r) => setTimeout(r, 8500))
     const left = (await receiveAll(queue.queueUrl)).map((body) => (JSON.parse(body) as { MessageId: string }).MessageId)
     expect(left.filter((id) => committed.has(id))).toEqual([])
     expect(new Set([...left, ...committed])).toEqual(new Set(ids))

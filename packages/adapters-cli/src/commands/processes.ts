@@ -106,9 +106,13 @@ export const startCommand = Command.make("start", {}, () =>
           ].join("\n")
         )
       }
-      yield* schedules(runtime)
+      const queues = yield* workers(runtime)
+      const definitions = yield* schedules(runtime)
       const server = yield* httpServer(runtime, settings)
       yield* Console.log(`optimizer ${VERSION} listening on ${server.url} (docs: ${server.url}/docs)`)
+      yield* Console.error(
+        `worker: ${queues.length} job queues; scheduler: ${definitions.length === 0 ? "no schedule (Voluum/MessageWhiz not configured)" : definitions.map((d) => d.name).join(", ")}`
+      )
       return yield* Effect.never
     })
   )

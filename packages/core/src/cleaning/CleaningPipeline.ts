@@ -96,9 +96,10 @@ export interface PipelineInput {
 export const DEFAULT_PARTITIONS = 2
 /** Decoded characters read before the dialect is decided. */
 const SAMPLE_CHARS = 64 * 1024
-/** COPY text gathered per partition before it is handed to the connection. */
-const COPY_BATCH_CHARS = 64 * 1024
+/** COPY data gathered per partition before it is handed to the connection. */
+const COPY_BATCH_BYTES = 64 * 1024
 const OUTPUT_BATCH_CHARS = 64 * 1024
+const OUTPUT_BATCH_BYTES = 64 * 1024
 const PROGRESS_EVERY_ROWS = 50_000
 
 /** Verdict codes stored per distinct number (SQL) and their reasons in the optional outputs. */
@@ -190,7 +191,56 @@ const forEachDataRecord = async (
 // ---------------------------------------------------------------------------------------------
 // COPY streams
 
-/** A COPY … FROM STDIN stream fed with strings, with backpressure and its error kept. */
+/**
+ * COPY rows `seq \t phone \t repeat` written straight into bytes: no string per row, so the
+ * garbage of a million rows stays in the young generation and the heap does not grow with the file.
+ */
+class CopyBatch {
+  private full: Array<Buffer> = []
+  private buffer = Buffer.allocUnsafe(COPY_BATCH_BYTES)
+  private position = 0
+  /** Bytes gathered (all buffers). */
+  length = 0
+
+  add(seq: number, e164: string, repeat: boolean): void {
+    // A row is at most 10 + 1 + 64 + 3 bytes; start a new buffer when it might not fit.
+    if (this.position + 96 > this.buffer.length) {
+      this.full.push(this.buffer.subarray(0, this.position))
+      this.buffer = Buffer.allocUnsafe(COPY_BATCH_BYTES)
+      this.position = 0
+    }
+    const b = this.buffer
+    let p = this.position
+    let digits = 1
+    for (let n = seq; n >= 10; n = (n / 10) | 0) digits++
+    let n = seq
+    for (let i = p + digits - 1; i >= p; i--) {
+      b[i] = 48 + (n % 10)
+      n = (n / 10) | 0
+    }
+    p += digits
+    b[p++] = 9
+    for (let i = 0; i < e164.length; i++) b[p++] = e164.charCodeAt(i)
+    b[p++] = 9
+    b[p++] = repeat ? 116 : 102 // t / f
+    b[p++] = 10
+    this.length += p - this.position
+    this.position = p
+  }
+
+  /** The rows gathered so far, as one buffer that now belongs to the caller; the batch starts over. */
+  take(): Buffer {
+    const last = this.buffer.subarray(0, this.position)
+    const taken = this.full.length === 0 ? last : Buffer.concat([...this.full, last])
+    this.full = []
+    this.buffer = Buffer.allocUnsafe(COPY_BATCH_BYTES)
+    this.position = 0
+    this.length = 0
+    return taken
+  }
+}
+
+/** A COPY … FROM STDIN stream fed with bytes, with backpressure and its error kept. */
 class CopyIn {
   private failure: unknown
   private readonly done: Promise<void>
@@ -209,9 +259,9 @@ class CopyIn {
   }
 
   /** Undefined when the data was accepted at once; a promise to await when the connection is behind. */
-  write(text: string): Promise<void> | undefined {
+  write(data: Uint8Array): Promise<void> | undefined {
     if (this.failure !== undefined) return Promise.reject(this.failure)
-    if (this.stream.write(text)) return undefined
+    if (this.stream.write(data)) return undefined
     return new Promise<void>((resolve, reject) => {
       const onDrain = () => {
         this.stream.off("error", onError)
@@ -233,15 +283,18 @@ class CopyIn {
 }
 
 /**
- * Rows of a `COPY (SELECT seq, …) TO STDOUT` in order, a chunk at a time: `seq` parsed, the rest of
- * the line (after the first tab) as text.
+ * Rows of a `COPY (SELECT seq, …) TO STDOUT` in order, a chunk at a time, as positions in the
+ * chunk's bytes (no string per row): `seq` parsed, the rest of the line — after the first tab,
+ * newline included — between `starts[i]` and `ends[i]`.
  */
 class CopyOutRows {
   private readonly iterator: AsyncIterator<Buffer>
-  private rest = ""
+  private rest: Buffer | undefined
   private ended = false
+  chunk: Buffer = Buffer.alloc(0)
   seqs: Array<number> = []
-  values: Array<string> = []
+  starts: Array<number> = []
+  ends: Array<number> = []
   index = 0
 
   constructor(client: pg.PoolClient, sql: string) {
@@ -252,35 +305,42 @@ class CopyOutRows {
   /** Loads the next rows; false when the stream is exhausted. */
   async fill(): Promise<boolean> {
     this.seqs = []
-    this.values = []
+    this.starts = []
+    this.ends = []
     this.index = 0
     while (this.seqs.length === 0) {
       if (this.ended) return false
       const next = await this.iterator.next()
-      let text: string
+      let chunk: Buffer
       if (next.done === true) {
         this.ended = true
-        text = this.rest
-        this.rest = ""
-        if (text === "") return false
-        text += "\n"
+        if (this.rest === undefined || this.rest.length === 0) return false
+        chunk = Buffer.concat([this.rest, Buffer.from("\n")])
+        this.rest = undefined
       } else {
-        text = this.rest + next.value.toString("latin1")
+        chunk = this.rest === undefined ? next.value : Buffer.concat([this.rest, next.value])
       }
       let position = 0
       for (;;) {
-        const lineEnd = text.indexOf("\n", position)
+        const lineEnd = chunk.indexOf(10, position)
         if (lineEnd === -1) break
-        const tab = text.indexOf("\t", position)
         let seq = 0
-        for (let i = position; i < tab; i++) seq = seq * 10 + (text.charCodeAt(i) - 48)
+        let i = position
+        for (; chunk[i] !== 9; i++) seq = seq * 10 + (chunk[i]! - 48)
         this.seqs.push(seq)
-        this.values.push(text.slice(tab + 1, lineEnd))
+        this.starts.push(i + 1)
+        this.ends.push(lineEnd + 1)
         position = lineEnd + 1
       }
-      if (next.done !== true) this.rest = text.slice(position)
+      this.chunk = chunk
+      this.rest = next.done === true || position === chunk.length ? undefined : chunk.subarray(position)
     }
     return true
+  }
+
+  /** The current row's value as text (without the newline). */
+  text(): string {
+    return this.chunk.toString("latin1", this.starts[this.index]!, this.ends[this.index]! - 1)
   }
 
   async close(): Promise<void> {
@@ -292,10 +352,10 @@ class CopyOutRows {
   }
 }
 
-/** The rows of several seq-ordered streams, merged in seq order. */
+/** The rows of several seq-ordered streams, merged in seq order; `onRow` reads the stream's current row. */
 const mergeBySeq = async (
   streams: ReadonlyArray<CopyOutRows>,
-  onRow: (seq: number, value: string) => Promise<void> | undefined
+  onRow: (stream: CopyOutRows) => Promise<void> | undefined
 ): Promise<void> => {
   const live: Array<CopyOutRows> = []
   for (const s of streams) if (await s.fill()) live.push(s)
@@ -311,10 +371,40 @@ const mergeBySeq = async (
       }
     }
     const stream = live[pick]!
-    const waiting = onRow(pickSeq, stream.values[stream.index]!)
+    const waiting = onRow(stream)
     if (waiting !== undefined) await waiting
     stream.index++
     if (stream.index >= stream.seqs.length && !(await stream.fill())) live.splice(pick, 1)
+  }
+}
+
+/** Bytes gathered and handed to a writer ~64 KiB at a time (each batch a buffer of its own). */
+class ByteOutput {
+  private buffer = Buffer.allocUnsafe(OUTPUT_BATCH_BYTES)
+  private position = 0
+  private readonly writer: FileWriter
+  constructor(writer: FileWriter) {
+    this.writer = writer
+  }
+  add(source: Buffer, start: number, end: number): Promise<void> | undefined {
+    const length = end - start
+    if (this.position + length > this.buffer.length) {
+      const full = this.buffer.subarray(0, this.position)
+      this.buffer = Buffer.allocUnsafe(Math.max(OUTPUT_BATCH_BYTES, length))
+      this.position = 0
+      source.copy(this.buffer, 0, start, end)
+      this.position = length
+      return this.writer.write(full)
+    }
+    source.copy(this.buffer, this.position, start, end)
+    this.position += length
+    return undefined
+  }
+  flush(): Promise<void> {
+    const rest = this.buffer.subarray(0, this.position)
+    this.buffer = Buffer.allocUnsafe(OUTPUT_BATCH_BYTES)
+    this.position = 0
+    return rest.length === 0 ? Promise.resolve() : this.writer.write(rest)
   }
 }
 
@@ -445,7 +535,7 @@ const partitionOf = (e164: string, partitions: number): number => {
 interface Partition {
   readonly client: pg.PoolClient
   copy: CopyIn | undefined
-  pending: string
+  pending: CopyBatch
   valid: number
   counts: Array<number>
   inTransaction: boolean
@@ -497,7 +587,7 @@ export const runPipeline = async (input: PipelineInput): Promise<PipelineResult>
       partitions.push({
         client,
         copy: undefined,
-        pending: "",
+        pending: new CopyBatch(),
         valid: 0,
         counts: [],
         inTransaction: false,
@@ -543,7 +633,7 @@ export const runPipeline = async (input: PipelineInput): Promise<PipelineResult>
       const parsed = normalizePhone(cells[phoneIndex] ?? "", countryIndex >= 0 ? hintOf(cells[countryIndex]) : country)
       if (parsed.ok) {
         const p = partitions[partitionOf(parsed.e164, partitionCount)]!
-        p.pending += seq + "\t" + parsed.e164 + (seen.markAndTest(parsed.e164) ? "\tt\n" : "\tf\n")
+        p.pending.add(seq, parsed.e164, seen.markAndTest(parsed.e164))
         p.valid++
       } else {
         invalid++
@@ -558,9 +648,8 @@ export const runPipeline = async (input: PipelineInput): Promise<PipelineResult>
       }
       let waiting: Array<Promise<void>> | undefined
       for (const p of partitions) {
-        if (p.pending.length < COPY_BATCH_CHARS) continue
-        const w = p.copy!.write(p.pending)
-        p.pending = ""
+        if (p.pending.length < COPY_BATCH_BYTES) continue
+        const w = p.copy!.write(p.pending.take())
         if (w !== undefined) (waiting ??= []).push(w)
       }
       return waiting === undefined ? undefined : Promise.all(waiting).then(() => undefined)
@@ -583,8 +672,7 @@ export const runPipeline = async (input: PipelineInput): Promise<PipelineResult>
     await Promise.all(
       partitions.map(async (p) => {
         p.broken = true
-        if (p.pending !== "") await p.copy!.write(p.pending)
-        p.pending = ""
+        if (p.pending.length > 0) await p.copy!.write(p.pending.take())
         await p.copy!.end()
         trace("copy end")
         // A small sample is enough for the planner to see a million mostly distinct numbers.
@@ -610,7 +698,7 @@ export const runPipeline = async (input: PipelineInput): Promise<PipelineResult>
     checkAborted()
 
     // 5. The cleaned list: kept numbers of every partition, merged back into file order.
-    const clean = new OutputBuffer(input.outputs.clean)
+    const clean = new ByteOutput(input.outputs.clean)
     await withBroken(partitions, async () => {
       const streams = partitions.map(
         (p) =>
@@ -619,7 +707,7 @@ export const runPipeline = async (input: PipelineInput): Promise<PipelineResult>
             "COPY (SELECT seq, phone FROM cleaning_verdict WHERE verdict = 0 ORDER BY seq) TO STDOUT"
           )
       )
-      await mergeBySeq(streams, (_seq, phone) => clean.add(phone + "\n"))
+      await mergeBySeq(streams, (row) => clean.add(row.chunk, row.starts[row.index]!, row.ends[row.index]!))
       await clean.flush()
     })
     trace("clean output")
@@ -755,7 +843,7 @@ const writeAnnotations = async (
     const verdictOf = (seq: number): string | undefined => {
       for (const s of live) {
         if (s.index < s.seqs.length && s.seqs[s.index] === seq) {
-          const value = s.values[s.index]!
+          const value = s.text()
           s.index++
           return value
         }

@@ -268,7 +268,9 @@ export class LiveEvents extends Context.Service<
               events: ReadonlyArray<LiveEvent> | undefined
             }> = []
             const tokens: Array<string> = []
-            for (const message of messages) {
+            for (const [i, message] of messages.entries()) {
+              // A large batch is parsed in slices, so the process's receives and deletes are served meanwhile.
+              if (i > 0 && i % 100 === 0) yield* Effect.yieldNow
               const result = parseMessage(message)
               if (Result.isFailure(result)) {
                 failed.push({ messageId: message.messageId, reason: maskPhones(result.failure) })

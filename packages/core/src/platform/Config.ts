@@ -291,7 +291,7 @@ export const parseSettings = (env: Env): Result.Result<AppSettings, InvalidConfi
         endpoint: r.url("SQS_ENDPOINT", undefined),
         accessKeyId: r.str("AWS_ACCESS_KEY_ID"),
         secretAccessKey: secret === undefined ? undefined : Redacted.make(secret),
-        maxConcurrency: r.int("SQS_MAX_CONCURRENCY", 4, 1, 64),
+        maxConcurrency: r.int("SQS_MAX_CONCURRENCY", 8, 1, 64),
         visibilityTimeoutSeconds: r.int("SQS_VISIBILITY_TIMEOUT", 60, 1, 43_200)
       }
     }),
