@@ -50,7 +50,12 @@ export const call = (
   base: string,
   key: string | undefined,
   path: string,
-  init: { method?: string; json?: unknown; headers?: Record<string, string>; body?: string | Uint8Array | FormData | Blob } = {}
+  init: {
+    method?: string
+    json?: unknown
+    headers?: Record<string, string>
+    body?: string | Uint8Array | FormData | Blob
+  } = {}
 ) => {
   const headers: Record<string, string> = { ...(init.headers ?? {}) }
   if (key !== undefined) headers.authorization = `Bearer ${key}`

@@ -2,15 +2,22 @@
  * The cleaning engine: one pass over the file in Node, set-based SQL in PostgreSQL, memory flat in
  * the file's size. Used by the durable job (stored files) and by `optimizer clean` (local files).
  *
- *   file ──decode──▶ CsvReader ──phone cell──▶ normalizePhone ──▶ COPY (seq, phone) ──▶ TEMP stage (partition p)
- *   per partition, in SQL: GROUP BY phone (first seq wins) ⟕ blacklist ⟕ monitor ⟕ conversions ⟕ main_database
- *     → a verdict per distinct number, counted, and the kept ones COPYed out ordered by seq
- *   kept rows of all partitions, merged by seq ──▶ output file: one canonical number per line, input order
+ *   file ─decode─▶ CsvReader ─phone cell─▶ normalizePhone ─▶ COPY (seq, phone, repeat) ─▶ TEMP stage, per partition
+ *   per partition, in SQL:
+ *     duplicates  rows flagged as possible repeats, checked exactly against the rows before them
+ *     verdicts    first occurrences ⟕ blacklist ⟕ monitor ⟕ conversions ⟕ main_database → one verdict each
+ *   kept rows of every partition, COPYed out by seq and merged ─▶ output: one canonical number per line, input order
+ *   main_database ← the kept numbers, in index order
  *
- * Partitions. The distinct numbers are split by their last digits over `partitions` connections
- * (default 2, the machine's cores): every occurrence of a number lands in the same partition, so
- * de-duplication and the list look-ups are independent per partition and run in parallel backends.
- * The only cross-partition step is the final ordered merge, done in Node on two sorted streams.
+ * Partitions. Numbers are split by their last digits over `partitions` connections (default 2, the
+ * machine's cores): every occurrence of a number lands in the same partition, so de-duplication and
+ * the look-ups are independent per partition and run in parallel backends. The only cross-partition
+ * step is the ordered merge of the kept rows, done in Node on sorted streams.
+ *
+ * De-duplication without a set of all numbers. A Bloom filter of fixed size (`SeenFilter`) flags
+ * every row whose number may have appeared before; rows it does not flag are certainly first
+ * occurrences. SQL then checks only the flagged rows (~5 % of a typical list) against the rows before
+ * them — instead of grouping every row — and memory stays the same whatever the file's size.
  *
  * Order of the original's filters. A number is counted under the FIRST list that has it, in the
  * original's order blacklist → monitor → conversion → main database, so `removed_monitor` is the
@@ -22,11 +29,15 @@
  * `timestamp_created` (the file's `processing_started_at`). A run that is repeated — a retry after a
  * crash, a worker killed after some partitions committed — ignores rows with its own marker when it
  * looks numbers up in `main_database`, so it computes the same result as an uninterrupted run and
- * its `INSERT … ON CONFLICT DO NOTHING` adds nothing twice. Everything else lives in TEMP tables of
- * the run's own transactions and vanishes with them.
+ * adds nothing twice. Everything else lives in TEMP tables of the run's own transactions.
+ *
+ * Memory. Rows travel as bytes (`CopyBatch` in, `CopyOutRows` / `ByteOutput` out): no string per
+ * row, so a million rows of garbage never leaves V8's young generation and the heap stays small.
  *
  * Optional outputs (annotated file, rejects file) need every row's verdict next to its original
  * cells: a second read of the file, merged by seq with the verdicts streamed from each partition.
+ *
+ * `OPTIMIZER_TRACE_CLEANING=1` prints the phases' times on stderr (the benchmark uses it).
  */
 import type pg from "pg"
 import { from as copyFrom, to as copyTo } from "pg-copy-streams"
@@ -576,14 +587,30 @@ export const runPipeline = async (input: PipelineInput): Promise<PipelineResult>
   // 2. One connection and transaction per partition, each with its TEMP stage table and COPY stream.
   const partitions: Array<Partition> = []
   const release = (error: boolean) => {
-    for (const p of partitions) p.client.release(error || p.broken ? true : undefined)
+    signal?.removeEventListener("abort", cutConnections)
+    for (const p of partitions) {
+      p.client.off("error", ignoreClientError)
+      p.client.release(error || p.broken ? true : undefined)
+    }
     partitions.length = 0
   }
+  // An interrupted run (worker stopping, job cancelled) stops at once: closing the sockets makes
+  // PostgreSQL abort the statements in progress and roll the transactions back.
+  const cutConnections = () => {
+    for (const p of partitions) {
+      p.broken = true
+      ;(p.client as unknown as { connection?: { stream?: { destroy: () => void } } }).connection?.stream?.destroy()
+    }
+  }
+  signal?.addEventListener("abort", cutConnections, { once: true })
   try {
     for (let i = 0; i < partitionCount; i++) {
       const client = await input.pool.connect().catch((cause: unknown) => {
         throw databaseError("could not connect to the database", cause)
       })
+      // A connection lost while held (or cut on interruption) emits "error" on the client: without a
+      // listener that would crash the process. The failure reaches the run through its pending query.
+      client.on("error", ignoreClientError)
       partitions.push({
         client,
         copy: undefined,
@@ -674,19 +701,14 @@ export const runPipeline = async (input: PipelineInput): Promise<PipelineResult>
         p.broken = true
         if (p.pending.length > 0) await p.copy!.write(p.pending.take())
         await p.copy!.end()
-        trace("copy end")
         // A small sample is enough for the planner to see a million mostly distinct numbers.
         await p.client.query("SET LOCAL default_statistics_target = 10; ANALYZE cleaning_stage")
-        trace("analyze")
         await p.client.query(DUPLICATES_SQL)
-        trace("duplicates")
         await p.client.query("SET LOCAL enable_hashjoin = off")
         await p.client.query(verdictQuery)
-        trace("verdict ctas")
         const counts = await p.client.query<{ verdict: number; n: number }>(
           "SELECT verdict, count(*)::int AS n FROM cleaning_verdict GROUP BY verdict"
         )
-        if (TRACE) process.stderr.write(`counts ${JSON.stringify(counts.rows)}\n`)
         p.counts = [0, 0, 0, 0, 0]
         for (const row of counts.rows) p.counts[row.verdict] = row.n
         p.broken = false
@@ -694,7 +716,7 @@ export const runPipeline = async (input: PipelineInput): Promise<PipelineResult>
     ).catch((cause: unknown) => {
       throw databaseError("could not clean the numbers", cause)
     })
-    trace("verdicts")
+    trace("duplicates and verdicts")
     checkAborted()
 
     // 5. The cleaned list: kept numbers of every partition, merged back into file order.
@@ -807,6 +829,8 @@ export const runPipeline = async (input: PipelineInput): Promise<PipelineResult>
   }
 }
 
+const ignoreClientError = (): void => undefined
+
 /** Runs `f`, marking the partitions' connections unusable if it fails half-way through a COPY out. */
 const withBroken = async (partitions: ReadonlyArray<Partition>, f: () => Promise<void>): Promise<void> => {
   for (const p of partitions) p.broken = true
@@ -838,8 +862,8 @@ const writeAnnotations = async (
     )
     const live: Array<CopyOutRows> = []
     for (const s of streams) if (await s.fill()) live.push(s)
-    /** The verdict of row `seq` (verdict code + "\t" + phone), or undefined when the row was invalid. */
     let pendingWaits: Array<Promise<void>> = []
+    /** The verdict of row `seq` (verdict code + "\t" + phone), or undefined when the row was invalid. */
     const verdictOf = (seq: number): string | undefined => {
       for (const s of live) {
         if (s.index < s.seqs.length && s.seqs[s.index] === seq) {
@@ -884,11 +908,7 @@ const writeAnnotations = async (
       const waits = pendingWaits
       pendingWaits = []
       await Promise.all(waits)
-      await refill()
     }
-    // Every partition's next verdicts are loaded before a chunk of rows is matched against them; a chunk
-    // of the file holds far fewer rows than a partition's COPY chunk can lag behind, so refilling once
-    // per chunk could miss rows: refill as soon as any stream runs dry inside the chunk instead.
     const source = await input.open()
     const texts = decodedText(source, signal)
     await forEachDataRecordWithRefill(texts, dialect, onRecord, afterChunk, live, refill)

@@ -354,3 +354,29 @@ describe("a repeated run (retry after a crash)", () => {
     expect(later.stats).toMatchObject({ removed_maindatabase: 3, final_clean_count: 0 })
   })
 })
+
+describe("an interrupted run", () => {
+  it("stops part-way, rolls back and adds nothing to main_database", async () => {
+    const file = path.join(dir, "interrupted.csv")
+    const rows: Array<string> = []
+    for (let i = 0; i < 200_000; i++) rows.push(`447400${String(i).padStart(6, "0")}`)
+    writeFileSync(file, rows.join("\n"))
+    const controller = new AbortController()
+    const before = await pool.query<{ n: number }>("SELECT count(*)::int AS n FROM main_database")
+    await expect(
+      runPipeline({
+        open: async () => createReadStream(file, { highWaterMark: 16 * 1024 }),
+        flags: ALL_FLAGS,
+        marker: new Date(),
+        outputs: { clean: memoryWriter().writer },
+        pool,
+        signal: controller.signal,
+        onProgress: () => controller.abort()
+      })
+    ).rejects.toThrow(/interrupted/)
+    const after = await pool.query<{ n: number }>("SELECT count(*)::int AS n FROM main_database")
+    expect(after.rows[0]!.n).toBe(before.rows[0]!.n)
+    // The pool is still usable.
+    expect((await pool.query("SELECT 1 AS one")).rows[0]).toEqual({ one: 1 })
+  })
+})
