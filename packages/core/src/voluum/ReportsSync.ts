@@ -28,6 +28,7 @@
  * each list write did).
  */
 import { Context, Effect, Layer, Result, Stream } from "effect"
+import { TS_SOURCES_COLUMNS } from "../records/Records.ts"
 import { from as copyFrom } from "pg-copy-streams"
 import type pg from "pg"
 import { Classifier, type Category } from "../classification/Classifier.ts"
@@ -134,39 +135,8 @@ export const keepPreferredRow = (best: Map<string, Candidate>, phone: string, ro
 // ---------------------------------------------------------------------------------------------
 // History (api_voluum_ts_sources) by COPY.
 
-const HISTORY_COLUMNS = [
-  "click_2_reg",
-  "reg_2_ftd",
-  "browser_version",
-  "custom_variable_1",
-  "category",
-  "cost",
-  "conversions",
-  "clicks",
-  "cost_sources",
-  "cpv",
-  "custom_conversions_1",
-  "custom_conversions_2",
-  "custom_conversions_3",
-  "custom_revenue_1",
-  "custom_revenue_2",
-  "custom_revenue_3",
-  "cv",
-  "epv",
-  "errors",
-  "profit",
-  "revenue",
-  "roi",
-  "suspicious_clicks",
-  "suspicious_clicks_percentage",
-  "suspicious_visits",
-  "suspicious_visits_percentage",
-  "unique_visits",
-  "visits",
-  "ip",
-  "os_version",
-  "data_source"
-] as const
+// Every column of the history table except `timestamp_created` (its default, now()).
+const HISTORY_COLUMNS = TS_SOURCES_COLUMNS.filter((c) => c !== "timestamp_created")
 
 const HISTORY_COPY = `COPY api_voluum_ts_sources (${HISTORY_COLUMNS.join(", ")}) FROM STDIN`
 
