@@ -37,7 +37,7 @@ import {
   ValidationError
 } from "../platform/Errors.ts"
 import { FileStore, type FileBody, type FileWriter, type StoredFile } from "../platform/FileStore.ts"
-import { Jobs, type RunningJob } from "../platform/Jobs.ts"
+import { isRetryableJobError, Jobs, type RunningJob } from "../platform/Jobs.ts"
 import { runPipeline, type CleaningFlags, type PipelineResult } from "./CleaningPipeline.ts"
 import {
   CleaningRepository,
@@ -177,7 +177,6 @@ const checkOptions = (options: CleaningOptions): Effect.Effect<CleaningOptions, 
 /** A client's file name, kept as a label only: no folders, no control characters, bounded. */
 const cleanFilename = (name: string): string => {
   const base = name.split(/[\\/]/).pop() ?? ""
-  // eslint-disable-next-line no-control-regex
   const printable = base.replace(/[\u0000-\u001f\u007f]/g, "").trim()
   return (printable === "" ? "upload.csv" : printable).slice(0, MAX_FILENAME)
 }
@@ -210,7 +209,7 @@ async function* inspectedUpload(body: FileBody, inspection: UploadInspection): A
   let controls = 0
   let content = false
   for await (const chunk of source) {
-    let bytes = typeof chunk === "string" ? Buffer.from(chunk, "utf8") : chunk
+    const bytes = typeof chunk === "string" ? Buffer.from(chunk, "utf8") : chunk
     if (bytes.length === 0) continue
     let start = 0
     if (first) {
@@ -252,7 +251,6 @@ async function* inspectedUpload(body: FileBody, inspection: UploadInspection): A
       i = newline + 1
     }
     yield bytes
-    bytes = undefined as unknown as Uint8Array
   }
   if (content) inspection.lines++
 }
@@ -324,12 +322,6 @@ const storageKeys = (id: string) => ({
   rejects: `rejects/${id}.csv`,
   annotated: `annotated/${id}.csv`
 })
-
-/** Errors that another attempt cannot fix: the file fails at once. */
-const isPermanent = (error: unknown): boolean => {
-  const tag = (error as { _tag?: unknown } | undefined)?._tag
-  return tag === "UnreadableFile" || tag === "ValidationError" || tag === "NotFound"
-}
 
 const pipelineFailure = (cause: unknown): UnreadableFile | ValidationError | DatabaseError | StorageError => {
   if (
@@ -637,10 +629,12 @@ export class Cleaning extends Context.Service<
               ? new StorageError({ message: error.message })
               : error
           ),
+          // The jobs engine retries database failures (and crashes) up to CLEANING_RETRY_LIMIT times;
+          // anything else, or the last attempt, ends the file's run here.
           Effect.tapError((error) =>
-            isPermanent(error) || job.attempt > CLEANING_RETRY_LIMIT
-              ? repository.failRun(fileId, run, error.message).pipe(Effect.ignore)
-              : Effect.logWarning("cleaning attempt failed; it will be retried", error.message)
+            isRetryableJobError(error) && job.attempt <= CLEANING_RETRY_LIMIT
+              ? Effect.logWarning("cleaning attempt failed; it will be retried", error.message)
+              : repository.failRun(fileId, run, error.message).pipe(Effect.ignore)
           )
         )
         const finished = yield* repository.finishRun(fileId, run, {
