@@ -30,9 +30,11 @@ import {
   releaseStaleSql,
   statusFilter,
   utcStamp,
-  writeLines
+  writeLines,
+  processedFileDownload,
+  type DownloadableFile
 } from "./SearchFiles.ts"
-import type { DownloadableFile, SearchProcessingStarted } from "./SmartCleaning.ts"
+import type { SearchProcessingStarted } from "./SmartCleaning.ts"
 
 export const REG_SEARCH_QUEUE = "reg-search"
 /** FileStore folder, as the original's directory. */
@@ -260,15 +262,11 @@ export class RegSearch extends Context.Service<
             )
           : []
         const row = rows[0]
-        if (row === undefined) return yield* new NotFound({ message: "Entry not found" })
-        if (row.status !== "processed" || row.cleaned_file_path === null) {
-          return yield* new ValidationError({ message: "Not processed yet" })
-        }
-        if (!(yield* files.exists(row.cleaned_file_path))) {
-          return yield* new NotFound({ message: "Processed file missing on disk" })
-        }
-        const body = yield* files.webStream(row.cleaned_file_path)
-        return { filename: `reg_only_${row.original_filename}.csv`, body } satisfies DownloadableFile
+        return yield* processedFileDownload(files, row, {
+          notFound: "Entry not found",
+          notProcessed: "Not processed yet",
+          filename: () => `reg_only_${row!.original_filename}.csv`
+        })
       })
 
       // ---- the job ---------------------------------------------------------------------------------

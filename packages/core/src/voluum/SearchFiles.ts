@@ -8,7 +8,7 @@
  */
 import { Effect, Stream } from "effect"
 import type { FileStore } from "../platform/FileStore.ts"
-import { StorageError, ValidationError } from "../platform/Errors.ts"
+import { NotFound, StorageError, ValidationError } from "../platform/Errors.ts"
 import { DEFAULT_QUEUE_SETTINGS, isRetryableJobError, type RunningJob } from "../platform/Jobs.ts"
 
 export const ENTRY_STATUSES = ["uploaded", "processing", "processed", "failed", "archived"] as const
@@ -157,3 +157,30 @@ export const releaseStaleSql = (table: string) => `
         WHERE s.job_id = t.job_id AND s.state IN ('failed', 'cancelled', 'completed')
       )
     )`
+
+/** A processed file, ready to stream to a client. */
+export interface DownloadableFile {
+  readonly filename: string
+  readonly body: ReadableStream<Uint8Array>
+}
+
+/**
+ * The download of an entry's processed file, with the original's checks in its order: entry missing
+ * (404), not processed yet (400), file missing in the store (404). Messages differ per feature.
+ */
+export const processedFileDownload = (
+  files: FileStore["Service"],
+  row: { readonly status: string; readonly cleaned_file_path: string | null } | undefined,
+  options: { readonly notFound: string; readonly notProcessed: string; readonly filename: () => string }
+) =>
+  Effect.gen(function* () {
+    if (row === undefined) return yield* new NotFound({ message: options.notFound })
+    if (row.status !== "processed" || row.cleaned_file_path === null) {
+      return yield* new ValidationError({ message: options.notProcessed })
+    }
+    if (!(yield* files.exists(row.cleaned_file_path))) {
+      return yield* new NotFound({ message: "Processed file missing on disk" })
+    }
+    const body = yield* files.webStream(row.cleaned_file_path)
+    return { filename: options.filename(), body } satisfies DownloadableFile
+  })

@@ -49,8 +49,12 @@ import {
   releaseStaleSql,
   statusFilter,
   utcDate,
-  writeLines
+  writeLines,
+  type DownloadableFile,
+  processedFileDownload
 } from "./SearchFiles.ts"
+
+export type { DownloadableFile } from "./SearchFiles.ts"
 
 export const SMART_CLEANING_QUEUE = "smart-cleaning"
 /** FileStore folders, as the original's directories. */
@@ -101,12 +105,6 @@ export interface SmartCleaningProcessOptions {
   readonly filterRegs?: boolean
   /** Also remove numbers with a live click on one of the offers in the last 24 hours. */
   readonly filterLast24h?: boolean
-}
-
-/** A processed file, ready to stream to a client. */
-export interface DownloadableFile {
-  readonly filename: string
-  readonly body: ReadableStream<Uint8Array>
 }
 
 /** What a processing job did (its `result`). */
@@ -396,15 +394,11 @@ export class SmartCleaning extends Context.Service<
             )
           : []
         const row = rows[0]
-        if (row === undefined) return yield* new NotFound({ message: "File not found" })
-        if (row.status !== "processed" || row.cleaned_file_path === null) {
-          return yield* new ValidationError({ message: "File not processed yet" })
-        }
-        if (!(yield* files.exists(row.cleaned_file_path))) {
-          return yield* new NotFound({ message: "Processed file missing on disk" })
-        }
-        const body = yield* files.webStream(row.cleaned_file_path)
-        return { filename: `processed_voluum_click_${row.original_filename}`, body } satisfies DownloadableFile
+        return yield* processedFileDownload(files, row, {
+          notFound: "File not found",
+          notProcessed: "File not processed yet",
+          filename: () => `processed_voluum_click_${row!.original_filename}`
+        })
       })
 
       // ---- the job ---------------------------------------------------------------------------------
