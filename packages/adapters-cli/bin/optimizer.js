@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=16
 // The `optimizer` command. In a checkout it runs the TypeScript sources directly (Node >= 22.18
 // strips types natively); an installed package runs its bundle.
 import { existsSync } from "node:fs"

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=16
 // The SQS live-events consumer's entry point (also `npx optimizer consume`). Nothing in this
 // package runs at import: only this file starts the consumer.
 import { existsSync } from "node:fs"

@@ -181,6 +181,35 @@ describe("concurrent writers", () => {
       added: 1
     })
   })
+
+  it("two imports of several batches each, at once, both finish and leave each number on one list", async () => {
+    // More than LIST_BATCH_ROWS per lane for both writers: each holds open COPYs while it waits
+    // for the other's batches (connections drawn from a shared pool could deadlock here).
+    const phones = Array.from({ length: 120_000 }, (_, i) => `4474${String(10_000_000 + i * 3)}`)
+    const [black, monitor] = await Promise.all([
+      lists((l) =>
+        l.importNumbers("blacklist", Stream.fromIterable(phones.map((phone) => ({ phone }))), {
+          actor: "cli",
+          mode: "manual"
+        })
+      ),
+      lists((l) =>
+        l.importNumbers("monitor", Stream.fromIterable([...phones].reverse().map((phone) => ({ phone }))), {
+          actor: "cli",
+          mode: "manual"
+        })
+      )
+    ])
+    expect(black.total).toBe(120_000)
+    expect(monitor.total).toBe(120_000)
+    const total = await lists((l) => l.counts)
+    expect(total.blacklist + total.monitor).toBe(120_000)
+    // Every number was added once, and moved once by whichever writer came second.
+    expect(black.added + monitor.added).toBe(120_000)
+    expect(black.moved + monitor.moved).toBe(120_000)
+    const audit = await client.query<{ n: number }>("SELECT count(*)::int AS n FROM list_audit")
+    expect(audit.rows[0]!.n).toBe(240_000)
+  }, 120_000)
 })
 
 describe("sticky entries", () => {
