@@ -1,5 +1,6 @@
 /** Every benchmark `npm run bench` knows; each issue adds its own here. */
 import { cleaningBenchmark } from "./cleaning.ts"
+import { encryptionBenchmark } from "./encryption.ts"
 import { httpBenchmark } from "./http.ts"
 import { listsBenchmark } from "./lists.ts"
 import { findRecordsBenchmark } from "./find-records.ts"
@@ -11,5 +12,6 @@ export const benchmarks: ReadonlyArray<Benchmark> = [
   listsBenchmark,
   findRecordsBenchmark,
   sqsBenchmark,
-  cleaningBenchmark
+  cleaningBenchmark,
+  encryptionBenchmark
 ]

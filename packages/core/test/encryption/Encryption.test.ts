@@ -1,8 +1,10 @@
 /**
  * AES-GCM tokens exactly as the original made them: the Python-made vectors (aes-gcm-tokens.json,
  * a copy of shared/vectors), every accepted spelling, typed failures, key rotation, and the
- * service's configuration states.
+ * service's configuration states; and the bulk AES-GCM of Gcm.ts checked against node:crypto's GCM
+ * byte for byte on thousands of random values.
  */
+import { createCipheriv, createDecipheriv, type CipherGCMTypes } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Result } from "effect"
 import {
@@ -10,8 +12,10 @@ import {
   isEncryptedToken,
   makeCipher,
   parseAesKey,
+  type AesKey,
   type TokenError
 } from "../../src/encryption/Encryption.ts"
+import { BULK_MAX_CHARS, makeBulkGcm } from "../../src/encryption/Gcm.ts"
 import { AppConfig, type Env } from "../../src/platform/Config.ts"
 import vectors from "./aes-gcm-tokens.json" with { type: "json" }
 
@@ -254,5 +258,162 @@ describe("pure helpers", () => {
       assert.strictEqual(Result.getOrThrow(cipher.decrypt(vector.token_standard_padded)), vector.plaintext)
     }
     assert.isTrue(Result.isFailure(cipher.decrypt(vectors.must_fail[0]!.token)))
+  })
+})
+
+describe("bulk AES-GCM (Gcm.ts) against node:crypto's GCM", () => {
+  // Values and nonces from a seeded generator, so a failure names a reproducible case.
+  const seed = Date.now() % 0x7fffffff
+  const generator = (s: number) => () => {
+    s = (s + 0x6d2b79f5) | 0
+    let t = Math.imul(s ^ (s >>> 15), 1 | s)
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+  const random = generator(seed)
+  const below = (n: number) => Math.floor(random() * n)
+  const randomBytes = (n: number) => Uint8Array.from({ length: n }, () => below(256))
+
+  /** 0…80 UTF-8 bytes of ASCII, 2-, 3- and 4-byte characters mixed. */
+  const randomValue = (): string => {
+    const target = below(81)
+    let value = ""
+    while (Buffer.byteLength(value) < target) {
+      const kind = below(8)
+      if (kind < 4) value += String.fromCharCode(below(128))
+      else if (kind === 4) value += String.fromCharCode(0x80 + below(0x780))
+      else if (kind === 5)
+        value += String.fromCharCode(0x800 + below(0xd800 - 0x800)) // below the surrogates
+      else if (kind === 6) value += String.fromCharCode(0xe000 + below(0x2000))
+      else value += String.fromCodePoint(0x10000 + below(0x100000))
+    }
+    return value
+  }
+
+  const keyOf = (bytes: Uint8Array): AesKey => Result.getOrThrow(parseAesKey(Buffer.from(bytes).toString("base64")))
+
+  /** The reference: node:crypto's GCM, one call per value. */
+  const nodeToken = (raw: Uint8Array, plaintext: string, nonce: Uint8Array) => {
+    const cipher = createCipheriv(`aes-${raw.length * 8}-gcm` as CipherGCMTypes, raw, nonce)
+    const body = Buffer.concat([cipher.update(plaintext, "utf8"), cipher.final()])
+    return Buffer.concat([nonce, body, cipher.getAuthTag()]).toString("base64url")
+  }
+  const nodeOpen = (raw: Uint8Array, token: string) => {
+    const bytes = Buffer.from(token, "base64url")
+    const decipher = createDecipheriv(`aes-${raw.length * 8}-gcm` as CipherGCMTypes, raw, bytes.subarray(0, 12))
+    decipher.setAuthTag(bytes.subarray(bytes.length - 16))
+    return Buffer.concat([decipher.update(bytes.subarray(12, bytes.length - 16)), decipher.final()]).toString("utf8")
+  }
+
+  it("with fixed nonces, thousands of random values give node:crypto's tokens byte for byte (16/24/32-byte keys)", () => {
+    for (const keyBytes of [16, 24, 32]) {
+      const raw = randomBytes(keyBytes)
+      const bulk = makeBulkGcm(keyOf(raw))
+      // Random short values, then lengths around the block size and the bulk/per-call threshold.
+      const values = Array.from({ length: 5_000 }, randomValue)
+      for (const n of [0, 1, 15, 16, 17, 31, 32, 33, 64, 80]) values.push("7".repeat(n))
+      for (const n of [BULK_MAX_CHARS - 1, BULK_MAX_CHARS, BULK_MAX_CHARS + 1, 1_000]) {
+        values.push("x".repeat(n), "é".repeat(n), "☎".repeat(n))
+      }
+      values.push("\ud800 lone surrogate", "\udfff") // written as U+FFFD by both
+      const nonces = randomBytes(12 * values.length)
+      const tokens = new Array<string>(values.length)
+      bulk.sealTokens(values, 0, values.length, nonces, tokens)
+      for (let i = 0; i < values.length; i++) {
+        const expected = nodeToken(raw, values[i]!, nonces.subarray(12 * i, 12 * i + 12))
+        assert.strictEqual(
+          tokens[i],
+          expected,
+          `seed ${seed}, ${keyBytes}-byte key, value ${JSON.stringify(values[i])}`
+        )
+      }
+      // Sub-ranges of a batch use their own nonces (the offset arithmetic of `from`).
+      const part = new Array<string>(values.length)
+      bulk.sealTokens(values, 100, 200, nonces.subarray(12 * 100), part)
+      assert.deepStrictEqual(part.slice(100, 200), tokens.slice(100, 200))
+    }
+  })
+
+  it("encryptMany's tokens decrypt with node:crypto, and node:crypto's tokens with decryptMany", () => {
+    for (const keyBytes of [16, 24, 32]) {
+      const raw = randomBytes(keyBytes)
+      const cipher = makeCipher(keyOf(raw))
+      const values = Array.from({ length: 3_000 }, randomValue)
+      values.push("y".repeat(BULK_MAX_CHARS + 10))
+      const tokens = cipher.encryptMany(values)
+      assert.strictEqual(tokens.length, values.length)
+      for (let i = 0; i < values.length; i++) {
+        assert.strictEqual(nodeOpen(raw, tokens[i]!), Buffer.from(values[i]!).toString(), `seed ${seed}`)
+      }
+      const fromNode = values.map((value) => nodeToken(raw, value, randomBytes(12)))
+      const opened = cipher.decryptMany(fromNode)
+      for (let i = 0; i < values.length; i++) {
+        assert.strictEqual(Result.getOrThrow(opened[i]!), Buffer.from(values[i]!).toString(), `seed ${seed}`)
+      }
+    }
+  })
+
+  it("a token altered anywhere, or made with another key, fails in its slot only", () => {
+    const raw = randomBytes(32)
+    const cipher = makeCipher(keyOf(raw))
+    const values = Array.from({ length: 500 }, randomValue)
+    const tokens = cipher.encryptMany(values)
+    const altered = tokens.map((token) => {
+      const bytes = Buffer.from(token, "base64url")
+      bytes[below(bytes.length)]! ^= 1 << below(8) // nonce, ciphertext or tag
+      return bytes.toString("base64url")
+    })
+    // And one phone's token with each of its 40 bytes altered in turn.
+    const phoneToken = Buffer.from(cipher.encrypt("447700900123"), "base64url")
+    for (let at = 0; at < phoneToken.length; at++) {
+      const bytes = Buffer.from(phoneToken)
+      bytes[at]! ^= 1 << below(8)
+      altered.push(bytes.toString("base64url"))
+    }
+    const otherKey = values.map((value) => nodeToken(randomBytes(32), value, randomBytes(12)))
+    const results = cipher.decryptMany([...altered, ...otherKey, ...tokens])
+    const bad = altered.length + otherKey.length
+    for (let i = 0; i < bad; i++) {
+      const result = results[i]!
+      assert.isTrue(Result.isFailure(result), `seed ${seed}, slot ${i}`)
+      if (Result.isFailure(result)) assert.strictEqual(result.failure._tag, "DecryptionFailed")
+    }
+    assert.deepStrictEqual(
+      results.slice(bad).map(Result.getOrThrow),
+      values.map((v) => Buffer.from(v).toString())
+    )
+  })
+
+  it("an authenticated plaintext that is not UTF-8 does not decrypt (as with node:crypto's path)", () => {
+    const raw = randomBytes(16)
+    const nonce = randomBytes(12)
+    const cipher = createCipheriv("aes-128-gcm", raw, nonce)
+    const body = Buffer.concat([cipher.update(Uint8Array.of(0x34, 0xff, 0xfe)), cipher.final()])
+    const token = Buffer.concat([nonce, body, cipher.getAuthTag()]).toString("base64url")
+    const result = makeCipher(keyOf(raw)).decrypt(token)
+    assert.isTrue(Result.isFailure(result))
+  })
+
+  it("key rotation in a batch: tokens of either key decrypt, new ones are made with the current key", () => {
+    const oldRaw = randomBytes(32)
+    const newRaw = randomBytes(24)
+    const rotated = makeCipher(keyOf(newRaw), keyOf(oldRaw))
+    const values = Array.from({ length: 200 }, randomValue)
+    const mixed = values.map((value, i) =>
+      i % 2 === 0 ? nodeToken(oldRaw, value, randomBytes(12)) : nodeToken(newRaw, value, randomBytes(12))
+    )
+    assert.deepStrictEqual(
+      rotated.decryptMany(mixed).map(Result.getOrThrow),
+      values.map((v) => Buffer.from(v).toString())
+    )
+    for (const token of rotated.encryptMany(values.slice(0, 20))) assert.doesNotThrow(() => nodeOpen(newRaw, token))
+  })
+
+  it("every token gets its own random nonce: 100,000 values (two batches) share none", () => {
+    const cipher = makeCipher(keyOf(randomBytes(32)))
+    const phones = Array.from({ length: 50_000 }, () => "447700900123") // same value: only the nonce differs
+    const tokens = [...cipher.encryptMany(phones), ...cipher.encryptMany(phones), cipher.encrypt("447700900123")]
+    // 12 bytes of nonce are exactly the first 16 base64 characters.
+    assert.strictEqual(new Set(tokens.map((token) => token.slice(0, 16))).size, tokens.length)
   })
 })
