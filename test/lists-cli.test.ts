@@ -69,6 +69,8 @@ describe("optimizer lists", () => {
       unchanged: 0,
       keptSticky: 0,
       invalid: 1,
+      // the file types one number twice: counted, written once
+      repeated: 1,
       invalidSamples: ["not-a-number"]
     })
 

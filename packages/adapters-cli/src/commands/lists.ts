@@ -59,7 +59,7 @@ const importCommand = Command.make(
       Effect.gen(function* () {
         const defaultCountry = yield* countryHint(country)
         const counts = yield* Lists.use((lists) =>
-          lists.importCsv(list, createReadStream(file), {
+          lists.importCsv(list, () => createReadStream(file), {
             actor: ACTOR,
             mode: "manual",
             ...(defaultCountry === undefined ? {} : { defaultCountry }),
@@ -70,7 +70,8 @@ const importCommand = Command.make(
         if (json) return yield* printJson({ list, ...counts })
         yield* printLines(
           `${counts.total} rows read into ${list}: ${counts.added} added, ${counts.moved} moved from another list, ` +
-            `${counts.updated} updated, ${counts.unchanged} unchanged, ${counts.invalid} invalid`,
+            `${counts.updated} updated, ${counts.unchanged} unchanged, ${counts.repeated} repeated in the file, ` +
+            `${counts.invalid} invalid`,
           ...(counts.invalid > 0
             ? [`invalid numbers (first ${counts.invalidSamples.length}): ${counts.invalidSamples.join(", ")}`]
             : [])

@@ -166,6 +166,12 @@ export interface ImportCounts extends ApplyCounts {
   readonly total: number
   /** Rows whose phone is not a valid number. */
   readonly invalid: number
+  /**
+   * Rows repeating a number of an earlier row of the same batch (50,000 rows): written once, the
+   * last row winning. A repeat in a later batch counts as `unchanged` or `updated`. So
+   * `total = invalid + repeated + added + moved + updated + unchanged + keptSticky`.
+   */
+  readonly repeated: number
   /** The first few invalid values, as given. */
   readonly invalidSamples: ReadonlyArray<string>
 }

@@ -152,7 +152,11 @@ export class Lists extends Context.Service<
      */
     readonly importCsv: (
       list: ListName,
-      body: FileBody,
+      /**
+       * The file; a function opening it (e.g. `() => createReadStream(path)`) lets the import parse
+       * it whole before writing, so an unreadable file writes nothing.
+       */
+      source: FileBody | (() => FileBody),
       options: CsvImportOptions
     ) => Effect.Effect<ImportCounts, UnreadableFile | ValidationError | DatabaseError>
     /** Takes numbers off `list` (default: every list). An admin action: sticky entries too. */
@@ -226,8 +230,8 @@ export class Lists extends Context.Service<
             yield* Stream.runForEachArray(rows, (chunk) =>
               Effect.tryPromise({ try: () => feed(chunk), catch: asListError })
             )
-            const counts = yield* Effect.tryPromise({ try: () => sink.finish(), catch: asListError })
-            return { ...counts, total, invalid, invalidSamples }
+            const { repeats, ...counts } = yield* Effect.tryPromise({ try: () => sink.finish(), catch: asListError })
+            return { ...counts, total, invalid, repeated: repeats, invalidSamples }
           })
         )
 
@@ -268,9 +272,13 @@ export class Lists extends Context.Service<
 
       const importCsv = Effect.fn("Lists.importCsv")(function* (
         list: ListName,
-        body: FileBody,
+        source: FileBody | (() => FileBody),
         options: CsvImportOptions
       ) {
+        // A source that can be read twice is parsed whole first: a file that stops parsing
+        // half-way is refused before any batch is written. A one-shot stream is written as it is read.
+        if (typeof source === "function") yield* csvRows(source()).pipe(Stream.runDrain)
+        const body = typeof source === "function" ? source() : source
         let columns: CsvColumns | undefined | null = null
         const cell = (row: ReadonlyArray<string>, index: number): string | undefined => {
           const value = index < 0 ? undefined : row[index]

@@ -395,8 +395,11 @@ export interface ListSink {
     sticky: boolean,
     countryCode: string | null
   ) => Promise<void> | undefined
-  /** Writes the last batch and returns the counts of all of them. */
-  readonly finish: () => Promise<ApplyCounts>
+  /**
+   * Writes the last batch and returns the counts of all of them, with `repeats`: rows whose number
+   * came earlier in the same batch (written once, the last row winning).
+   */
+  readonly finish: () => Promise<ApplyCounts & { readonly repeats: number }>
 }
 
 /**
@@ -457,6 +460,7 @@ const applyResult = (row: {
 
 const makeSink = (connectionOptions: pg.ClientConfig, list: ListName, options: BatchOptions) => {
   let counts: ApplyCounts = { added: 0, moved: 0, updated: 0, unchanged: 0, keptSticky: 0 }
+  let repeats = 0
   let failure: unknown
   /** Connections of this sink: busy ones, and idle ones kept for the next batch. */
   const inUse = new Set<pg.Client>()
@@ -554,7 +558,10 @@ const makeSink = (connectionOptions: pg.ClientConfig, list: ListName, options: B
     }
 
     const addTo = (batch: OpenBatch, line: string, phone: string): Promise<void> | undefined => {
-      if (!batch.seen.add(phone)) batch.duplicates = true
+      if (!batch.seen.add(phone)) {
+        batch.duplicates = true
+        repeats++
+      }
       batch.buffer += line
       batch.rows++
       if (batch.rows >= LIST_BATCH_ROWS) return endBatch(batch)
@@ -591,11 +598,11 @@ const makeSink = (connectionOptions: pg.ClientConfig, list: ListName, options: B
     return lanes[laneOf(phone)]!.write(phone, entry, sticky, countryCode)
   }
 
-  const finish = async (): Promise<ApplyCounts> => {
+  const finish = async (): Promise<ApplyCounts & { readonly repeats: number }> => {
     if (failure !== undefined) throw failure
     await Promise.all(lanes.map((lane) => lane.finish()))
     if (failure !== undefined) throw failure
-    return counts
+    return { ...counts, repeats }
   }
 
   /**
@@ -618,7 +625,6 @@ const makeSink = (connectionOptions: pg.ClientConfig, list: ListName, options: B
 export class ListsRepository extends Context.Service<
   ListsRepository,
   {
-    /** Writes one batch (phones unique) in one transaction. */
     /**
      * A sink for one list write of any size (see `ListSink`). Closing the scope before `finish`
      * resolves drops the batches not yet committed.

@@ -279,6 +279,9 @@ export class ManualImports extends Context.Service<
               yield* write(fresh.map((c) => `${csvCell(c.typed)},added_to_${target}\n`).join(""))
             })
 
+            // The whole file is parsed once before anything is written: a file that stops parsing
+            // half-way (an unclosed quote, a runaway cell) is refused without a number written.
+            yield* csvRows(yield* readBack(rawKey)).pipe(Stream.runDrain)
             const rawBytes = yield* readBack(rawKey)
             yield* csvRows(rawBytes).pipe(
               Stream.grouped(CHUNK_ROWS),
@@ -419,6 +422,9 @@ export class ManualImports extends Context.Service<
         const rawKey = `raw/blacklist_import_${randomUUID()}.csv`
         yield* files.put(rawKey, input.body, { maxBytes: uploadMaxBytes, contentType: "text/csv" })
         let rejected = 0
+        // Every valid row is upserted (an admin's write: nothing is kept sticky), as the original
+        // counted them — a number repeated in the file counts each time.
+        let imported = 0
         const write = Effect.gen(function* () {
           // The header is checked before anything is written.
           const first = yield* csvRows(yield* readBack(rawKey)).pipe(Stream.take(1), Stream.runCollect)
@@ -438,23 +444,26 @@ export class ManualImports extends Context.Service<
               field: "custom_variable_1"
             })
           }
+          // The whole file parses before anything is written (nothing half-written on a bad file).
+          yield* csvRows(yield* readBack(rawKey)).pipe(Stream.runDrain)
           const entries = csvRows(yield* readBack(rawKey)).pipe(
             Stream.drop(1),
             Stream.map((row) => {
               const parsed = normalizePhone((row[phoneIndex] ?? "").trim())
               const entry = parsed.ok ? blacklistCsvEntry(header, row, parsed.e164) : undefined
               if (entry === undefined) rejected++
+              else imported++
               return entry
             }),
             Stream.filter((entry): entry is ListEntry => entry !== undefined)
           )
           return yield* lists.applyStream("blacklist", entries, { actor: input.actor, mode: "manual" })
         })
-        const counts = yield* write.pipe(Effect.onError(() => discard(rawKey)))
+        yield* write.pipe(Effect.onError(() => discard(rawKey)))
         return {
           ok: true,
           original_filename: input.filename,
-          rows_imported: counts.added + counts.moved + counts.updated + counts.unchanged,
+          rows_imported: imported,
           rows_rejected: rejected
         } satisfies BlacklistCsvImportResult
       })

@@ -438,6 +438,29 @@ describe("import, remove, export, main database", () => {
     ).toContain("UnreadableFile")
   })
 
+  it("counts numbers repeated in the file, so that the counts add up to the rows read", async () => {
+    const counts = await lists((l) =>
+      l.importCsv("blacklist", "+44 7700 900123\n447700900123\n07700 900123\n447700900124\nnope\n", {
+        actor: "cli",
+        mode: "manual",
+        defaultCountry: "GB"
+      })
+    )
+    expect(counts).toMatchObject({ total: 5, invalid: 1, repeated: 2, added: 2 })
+    const { total, invalid, repeated, added, moved, updated, unchanged, keptSticky } = counts
+    expect(invalid + repeated + added + moved + updated + unchanged + keptSticky).toBe(total)
+  })
+
+  it("reads a re-openable file whole before writing: a file broken after 120,000 rows writes nothing", async () => {
+    const good = Array.from({ length: 120_000 }, (_, i) => `447700${String(i).padStart(6, "0")}\n`).join("")
+    const text = `phone,reason\n${good}"447799999999,unclosed\n`
+    const exit = JSON.stringify(
+      await failure((l) => l.importCsv("blacklist", () => text, { actor: "cli", mode: "manual" }))
+    )
+    expect(exit).toContain("UnreadableFile")
+    expect((await client.query("SELECT count(*)::int AS n FROM list_audit")).rows[0]).toEqual({ n: 0 })
+  })
+
   it("removes from one list or all, and says which numbers were not listed", async () => {
     await apply("blacklist", [{ phone: A }], { actor: "cli", mode: "manual" })
     await apply("whitelist", [{ phone: B }], { actor: "cli", mode: "manual" })

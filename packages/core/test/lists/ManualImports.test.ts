@@ -25,7 +25,7 @@ beforeAll(async () => {
   db = await createTestDatabase()
   dir = await mkdtemp(join(tmpdir(), "manual-imports-"))
   const platform = Layer.mergeAll(DatabaseLayer, FileStore.layerLocal(dir)).pipe(
-    Layer.provideMerge(AppConfig.layerFrom({ DATABASE_URL: db.url, UPLOAD_MAX_BYTES: "100000" }))
+    Layer.provideMerge(AppConfig.layerFrom({ DATABASE_URL: db.url, UPLOAD_MAX_BYTES: "6000000" }))
   )
   runtime = ManagedRuntime.make(
     Layer.mergeAll(ManualImports.layer, Lists.layer).pipe(Layer.provideMerge(platform))
@@ -178,9 +178,21 @@ describe("/db-manual-update/import", () => {
     expect(await importFailure("blacklist", new Uint8Array([0x50, 0x4b, 0x03, 0x04, 0x00, 0x00, 0x08]))).toContain(
       "UnreadableFile"
     )
-    expect(await importFailure("blacklist", "x".repeat(100_001))).toContain("PayloadTooLarge")
+    expect(await importFailure("blacklist", "x".repeat(6_000_001))).toContain("PayloadTooLarge")
     expect((await client.query("SELECT count(*)::int AS n FROM manual_update_imports")).rows[0]).toEqual({ n: 0 })
     expect(await run(FileStore.use((f) => f.list("manual_update/")))).toEqual(filesBefore)
+  })
+
+  it("writes nothing from a file that stops parsing after its first chunks", async () => {
+    // 12,000 good rows (more than one 10,000-row chunk), then an unclosed quote.
+    const good = Array.from({ length: 12_000 }, (_, i) => `4477009${String(i).padStart(5, "0")},R,S`)
+    const failure = await importFailure("monitor", ["phone,reason,source", ...good, '"447700999999,R,S'].join("\n"))
+    expect(failure).toContain("UnreadableFile")
+    const counts = await client.query(
+      "SELECT (SELECT count(*) FROM monitor)::int AS monitor, (SELECT count(*) FROM list_audit)::int AS audit"
+    )
+    expect(counts.rows[0]).toEqual({ monitor: 0, audit: 0 })
+    expect((await client.query("SELECT count(*)::int AS n FROM manual_update_imports")).rows[0]).toEqual({ n: 0 })
   })
 
   it("answers 'Import not found' for an unknown id", async () => {
@@ -204,7 +216,8 @@ describe("/import-blacklist-csv", () => {
     const result = await run(
       ManualImports.use((m) => m.importBlacklistCsv({ filename: "black.csv", body: csv, actor: "api_key:ops" }))
     )
-    expect(result).toEqual({ ok: true, original_filename: "black.csv", rows_imported: 2, rows_rejected: 2 })
+    // Every valid row counts, a repeated number each time, as the original counted upserted rows.
+    expect(result).toEqual({ ok: true, original_filename: "black.csv", rows_imported: 3, rows_rejected: 2 })
     const rows = await client.query(
       "SELECT custom_variable_1, reason, source, clicks, cost_sources, timestamp_created FROM blacklist ORDER BY 1"
     )
@@ -240,6 +253,19 @@ describe("/import-blacklist-csv", () => {
       ManualImports.use((m) => m.importBlacklistCsv({ filename: "b.xlsx", body: "x", actor: "x" }))
     )
     expect(JSON.stringify(notCsv)).toContain("only .csv files")
+    // 300,000 good rows (several batches in each of the two write lanes), then an unclosed quote.
+    const good = Array.from({ length: 300_000 }, (_, i) => `447700${String(i).padStart(6, "0")}`)
+    const broken = await runtime.runPromiseExit(
+      ManualImports.use((m) =>
+        m.importBlacklistCsv({
+          filename: "b.csv",
+          body: ["custom_variable_1", ...good, '"447700999999'].join("\n"),
+          actor: "x"
+        })
+      )
+    )
+    expect(JSON.stringify(broken)).toContain("UnreadableFile")
+    expect((await client.query("SELECT count(*)::int AS n FROM list_audit")).rows[0]).toEqual({ n: 0 })
     expect((await client.query("SELECT count(*)::int AS n FROM blacklist")).rows[0]).toEqual({ n: 0 })
   })
 })
