@@ -75,7 +75,8 @@ export interface ListEntry {
  *   are left alone and counted as `keptSticky`.
  * - `hlr` (ORIGINAL.md §6 step 10): an entry already on the target keeps its reason; a number on
  *   another list is moved (the original left it there); sticky entries elsewhere are kept.
- * - `manual` (an admin's import, move or CSV): moves from any list, sticky or not, and overwrites.
+ * - `manual` (an admin's import, move or CSV): moves from any list, sticky or not, and merges: the
+ *   new entry's values where it has them, the old ones elsewhere.
  */
 export const ApplyMode = Schema.Literals(["classification", "manual", "hlr"])
 export type ApplyMode = typeof ApplyMode.Type
@@ -89,7 +90,10 @@ export interface ApplyOptions {
    * reason `HLR_FAILED` / `HLR_RISKY_NETWORK`. The whitelist has no sticky entries.
    */
   readonly sticky?: boolean
-  /** An entry already on the target: `overwrite` (default for classification and manual) or `keep` (default for hlr). */
+  /**
+   * An entry already on the target: `overwrite` (default for classification and manual: every
+   * column for a classification, a merge for the others) or `keep` (default for hlr).
+   */
   readonly onConflict?: "overwrite" | "keep"
 }
 

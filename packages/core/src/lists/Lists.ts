@@ -3,8 +3,9 @@
  *
  * - A number is on at most one list: every write takes it off the other two.
  * - Every add, move, update and removal leaves a `list_audit` row naming the actor.
- * - Sticky entries (manual and HLR blacklist entries) are not moved or overwritten by a Voluum
- *   classification or by HLR; only an admin's write (`mode: "manual"`, `move`, `remove`) does.
+ * - Sticky entries (manual and HLR blacklist entries) are not moved by a Voluum classification or
+ *   by HLR, nor overwritten by a classification; only an admin's write (`mode: "manual"`, `move`,
+ *   `remove`) moves them. (HLR keeps a sticky entry on its own target by default, `onConflict: "keep"`.)
  * - Writes are bulk, never a query per number: rows stream into a COPY on a staging table, and
  *   every `LIST_BATCH_ROWS` rows one set-based statement applies the batch in its own transaction
  *   (`ListsRepository`). Memory stays flat whatever the input size, and the next batch is
