@@ -160,7 +160,7 @@ describe("explain, counts, remove", () => {
     })
     expect(typeof body.since).toBe("string")
     expect(body.history).toHaveLength(1)
-    expect(body.history[0]).toMatchObject({ action: "add", toList: "monitor", actor: "api_key:test-admin" })
+    expect(body.history[0]).toMatchObject({ action: "add", to_list: "monitor", actor: "api_key:test-admin" })
 
     const missing = await call(app.url, viewer, "/lists/explain")
     expect(missing.status).toBe(400)
@@ -185,7 +185,7 @@ describe("explain, counts, remove", () => {
       json: { phones: ["+44 7700 900160", "447700900999", "junk"], reason: "opt-out" }
     })
     expect(res.status).toBe(200)
-    expect(await res.json()).toEqual({ removed: 1, notListed: 1, invalid: ["junk"] })
+    expect(await res.json()).toEqual({ removed: 1, not_listed: 1, invalid: ["junk"] })
     const explained = (await (await call(app.url, viewer, "/lists/explain?phone=447700900160")).json()) as {
       list: string | null
       history: Array<{ action: string; actor: string; reason: string | null }>

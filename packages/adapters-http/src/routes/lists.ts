@@ -122,9 +122,21 @@ export const listRoutes = (routes: Routes<AppServices>) =>
         description: "The number may be typed in any format (`+44 7700 900123`, `00447700900123`, `447700900123`).",
         query: PhoneQuery,
         returns:
-          '{"phone", "list", "reason", "source", "sticky", "since", "history": [{"action", "fromList", "toList", "reason", "source", "actor", "createdAt"}]}'
+          '{"phone", "list", "reason", "source", "sticky", "since", "history": [{"action", "from_list", "to_list", "reason", "source", "actor", "created_at"}]}'
       },
-      ({ query }) => Lists.use((lists) => lists.explain(query.phone))
+      ({ query }) =>
+        Lists.use((lists) => lists.explain(query.phone)).pipe(
+          // The HTTP API names keys in snake_case, as the original's endpoints do.
+          Effect.map((explained) => ({
+            ...explained,
+            history: explained.history.map(({ fromList, toList, createdAt, ...entry }) => ({
+              ...entry,
+              from_list: fromList,
+              to_list: toList,
+              created_at: createdAt
+            }))
+          }))
+        )
     )
     .add(
       {
@@ -145,17 +157,18 @@ export const listRoutes = (routes: Routes<AppServices>) =>
         tag: "lists",
         summary: "Take numbers off a list (sticky entries too); each removal is audited",
         body: RemoveBody,
-        returns: '{"removed", "notListed", "invalid": [...]}'
+        returns: '{"removed", "not_listed", "invalid": [...]}'
       },
       ({ params, body, principal }) =>
         Effect.gen(function* () {
           const list = yield* listOf(params.list)
-          return yield* Lists.use((lists) =>
+          const { notListed, ...removed } = yield* Lists.use((lists) =>
             lists.remove(body.phones, {
               actor: actorOf(principal),
               list,
               ...(body.reason === undefined ? {} : { reason: body.reason })
             })
           )
+          return { ...removed, not_listed: notListed }
         })
     )
