@@ -127,7 +127,10 @@ export class Routes<R> {
         c,
         query,
         body,
-        params: c.req.param() as Record<string, string>,
+        // Read when a handler asks: most routes have no path parameters to decode.
+        get params() {
+          return c.req.param() as Record<string, string>
+        },
         principal,
         requestId: c.get("requestId")
       })

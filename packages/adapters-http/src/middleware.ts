@@ -2,11 +2,12 @@
  * Request id, access log, API-key authentication. CORS comes from `hono/cors` in `app.ts`.
  */
 import { randomUUID } from "node:crypto"
-import { Effect, Option, type ManagedRuntime } from "effect"
+import { Option, type ManagedRuntime } from "effect"
+import type { HttpBindings } from "@hono/node-server"
 import type { MiddlewareHandler } from "hono"
 import { ApiKeys } from "@optimizer/core"
 import { errorResponse, type AppEnv } from "./http.ts"
-import { logLine } from "./log.ts"
+import { logEnabled, logLine } from "./log.ts"
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/
 
@@ -16,6 +17,14 @@ export const requestId: MiddlewareHandler<AppEnv> = async (c, next) => {
   const id = incoming !== undefined && REQUEST_ID.test(incoming) ? incoming : randomUUID()
   c.set("requestId", id)
   c.set("principal", undefined)
+  // Under @hono/node-server the header goes on Node's response, whose `writeHead` merges it with
+  // the route's own headers. Setting it on `c.res` turns the response's plain header object into a
+  // WHATWG `Headers` that the server then converts back, per request.
+  const outgoing = (c.env as Partial<HttpBindings> | undefined)?.outgoing
+  if (outgoing !== undefined) {
+    outgoing.setHeader("X-Request-Id", id)
+    return next()
+  }
   await next()
   c.res.headers.set("X-Request-Id", id)
 }
@@ -25,7 +34,9 @@ export const accessLog: MiddlewareHandler<AppEnv> = async (c, next) => {
   const started = performance.now()
   await next()
   const status = c.res.status
-  logLine(status >= 500 ? "error" : "info", "request", {
+  const level = status >= 500 ? "error" : "info"
+  if (!logEnabled(level)) return
+  logLine(level, "request", {
     request_id: c.get("requestId"),
     method: c.req.method,
     path: c.req.path,
@@ -47,17 +58,29 @@ const presentedKey = (authorization: string | undefined, apiKey: string | undefi
  * 401 here; a request without a key continues and each non-public route answers 401 itself (so
  * `/`, `/health` and the docs stay open and unknown paths stay 404).
  */
-export const authenticate =
-  <R>(runtime: ManagedRuntime.ManagedRuntime<R | ApiKeys, unknown>): MiddlewareHandler<AppEnv> =>
-  async (c, next) => {
+export const authenticate = <R>(
+  runtime: ManagedRuntime.ManagedRuntime<R | ApiKeys, unknown>
+): MiddlewareHandler<AppEnv> => {
+  // The service, kept from the first request that needed the database: a key verified in the last
+  // 10 s is then checked synchronously (`authenticateCached`), without a fiber and its promise.
+  let keys: ApiKeys["Service"] | undefined
+  return async (c, next) => {
     const key = presentedKey(c.req.header("authorization"), c.req.header("x-api-key"))
     if (key === undefined) return next()
-    const result = await runtime.runPromiseExit(
-      ApiKeys.use((keys) => keys.authenticate(key)).pipe(Effect.map(Option.getOrUndefined))
-    )
-    if (result._tag === "Failure")
-      return errorResponse(c, 503, "DATABASE_ERROR", "Could not check the API key: the database did not answer")
-    if (result.value === undefined) return errorResponse(c, 401, "UNAUTHORIZED", "Invalid or revoked API key")
-    c.set("principal", result.value)
+    let principal = keys?.authenticateCached(key)
+    if (principal === undefined) {
+      const result = await runtime.runPromiseExit(
+        ApiKeys.use((service) => {
+          keys = service
+          return service.authenticate(key)
+        })
+      )
+      if (result._tag === "Failure")
+        return errorResponse(c, 503, "DATABASE_ERROR", "Could not check the API key: the database did not answer")
+      principal = result.value
+    }
+    if (Option.isNone(principal)) return errorResponse(c, 401, "UNAUTHORIZED", "Invalid or revoked API key")
+    c.set("principal", principal.value)
     return next()
   }
+}

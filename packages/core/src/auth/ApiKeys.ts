@@ -13,7 +13,7 @@
  * database round trip per request; a revoked key therefore stops working within that time on other
  * processes (at once on the process that revoked it).
  */
-import { createHash, randomBytes } from "node:crypto"
+import { hash, randomBytes } from "node:crypto"
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { toDatabaseError } from "../platform/Database.ts"
@@ -51,7 +51,8 @@ export interface Principal {
 const CACHE_TTL_MS = 10_000
 const LAST_USED_RESOLUTION_MS = 60_000
 
-export const hashApiKey = (key: string): string => createHash("sha256").update(key).digest("hex")
+/** SHA-256 hex of a key. The one-shot `hash` is half the cost of `createHash` (it runs on every request). */
+export const hashApiKey = (key: string): string => hash("sha256", key, "hex")
 
 const KEY_SHAPE = /^opt_[A-Za-z0-9]{8}_[A-Za-z0-9_-]{43}$/
 
@@ -92,6 +93,12 @@ export class ApiKeys extends Context.Service<
     readonly revoke: (idOrPrefix: string) => Effect.Effect<ApiKeyInfo, DatabaseError | NotFound>
     /** The principal of a presented key, or none when it is unknown or revoked. */
     readonly authenticate: (key: string) => Effect.Effect<Option.Option<Principal>, DatabaseError>
+    /**
+     * `authenticate`'s answer when it needs no database: a malformed key, or a key verified in the
+     * last 10 s (the same cache). Undefined when `authenticate` must ask the database. Synchronous,
+     * so that the HTTP server checks a recently seen key without starting a fiber.
+     */
+    readonly authenticateCached: (key: string) => Option.Option<Principal> | undefined
     /** Creates an admin key when no active key exists (the quick start prints it once). */
     readonly ensureBootstrapAdmin: Effect.Effect<Option.Option<CreatedApiKey>, DatabaseError>
   }
@@ -143,6 +150,12 @@ export class ApiKeys extends Context.Service<
         return toInfo(row)
       })
 
+      const authenticateCached = (key: string): Option.Option<Principal> | undefined => {
+        if (!KEY_SHAPE.test(key)) return Option.none()
+        const cached = cache.get(hashApiKey(key))
+        return cached !== undefined && cached.until > Date.now() ? cached.principal : undefined
+      }
+
       // Untraced: it runs on every request, and `Effect.fn`'s span and call-site stack capture cost
       // more than the cached lookup itself (~15-25 µs of a ~50 µs authenticated request).
       const authenticate = Effect.fnUntraced(function* (key: string) {
@@ -178,7 +191,7 @@ export class ApiKeys extends Context.Service<
         return Option.some(created)
       })
 
-      return ApiKeys.of({ create, list, revoke, authenticate, ensureBootstrapAdmin })
+      return ApiKeys.of({ create, list, revoke, authenticate, authenticateCached, ensureBootstrapAdmin })
     })
   )
 }
