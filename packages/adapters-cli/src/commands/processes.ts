@@ -17,8 +17,12 @@ import {
 } from "@optimizer/core"
 import { startHttpServer } from "@optimizer/adapters-http"
 import { runMigrations } from "./migrate.ts"
+import { isHttpWorker, superviseHttpWorkers } from "../httpWorkers.ts"
 import { settingsWithDatabase } from "../runtime.ts"
 import { VERSION } from "../version.ts"
+
+/** More HTTP processes than this is a typo, not a deployment. */
+const MAX_HTTP_WORKERS = 64
 
 /** A runtime holding every core service for the life of the scope. */
 const scopedRuntime = (settings: AppSettings, role: ProcessRole) =>
@@ -124,20 +128,35 @@ export const serveCommand = Command.make(
     migrate: Flag.Boolean("migrate").pipe(
       Flag.withDefault(false),
       Flag.withDescription("apply pending migrations before serving")
+    ),
+    workers: Flag.Int("workers").pipe(
+      Flag.withDefault(1),
+      Flag.withDescription(
+        "HTTP processes sharing the port (node:cluster); one process uses one core, so up to one per core"
+      )
     )
   },
-  ({ migrate }) =>
+  ({ migrate, workers }) =>
     Effect.scoped(
       Effect.gen(function* () {
+        if (!Number.isInteger(workers) || workers < 1 || workers > MAX_HTTP_WORKERS) {
+          return yield* Effect.fail(
+            new Error(`--workers must be a whole number from 1 to ${MAX_HTTP_WORKERS}, got ${workers}`)
+          )
+        }
         const settings = yield* settingsWithDatabase
-        if (migrate) yield* runMigrations(Redacted.value(settings.database!.url))
+        // A worker is this command started again by the primary, which has already migrated.
+        if (migrate && !isHttpWorker()) yield* runMigrations(Redacted.value(settings.database!.url))
+        if (workers > 1 && !isHttpWorker()) return yield* superviseHttpWorkers(workers)
         const runtime = yield* scopedRuntime(settings, "api")
         const server = yield* httpServer(runtime, settings)
-        yield* Console.log(`optimizer ${VERSION} listening on ${server.url}`)
+        yield* Console.log(
+          `optimizer ${VERSION} listening on ${server.url}${isHttpWorker() ? ` (HTTP worker, pid ${process.pid})` : ""}`
+        )
         return yield* Effect.never
       })
     )
-).pipe(Command.withDescription("Serve the HTTP API (stateless; run as many as you like)"))
+).pipe(Command.withDescription("Serve the HTTP API (stateless; run as many as you like, or --workers N)"))
 
 export const workerCommand = Command.make("worker", {}, () =>
   Effect.scoped(
