@@ -2,6 +2,7 @@
 import { cleaningBenchmark } from "./cleaning.ts"
 import { encryptionBenchmark } from "./encryption.ts"
 import { httpBenchmark } from "./http.ts"
+import { listCsvBenchmark } from "./list-csv.ts"
 import { listsBenchmark } from "./lists.ts"
 import { findRecordsBenchmark } from "./find-records.ts"
 import type { Benchmark } from "./support.ts"
@@ -10,6 +11,7 @@ import { sqsBenchmark } from "./sqs.ts"
 export const benchmarks: ReadonlyArray<Benchmark> = [
   httpBenchmark,
   listsBenchmark,
+  listCsvBenchmark,
   findRecordsBenchmark,
   sqsBenchmark,
   cleaningBenchmark,
