@@ -73,7 +73,6 @@ export const errorResponse = (c: HonoContext<AppEnv>, status: number, code: stri
   return c.json(body, status as 400)
 }
 
-/** Registers routes on a Hono app, running handlers on one ManagedRuntime, and collects their OpenAPI. */
 /**
  * What a handler receives. `params` is read from the path only when a handler asks (most routes
  * have none), through a getter on the class: an object literal with a getter of its own would get
@@ -100,6 +99,7 @@ class Input<Q, B> implements HandlerInput<Q, B> {
   }
 }
 
+/** Registers routes on a Hono app, running handlers on one ManagedRuntime, and collects their OpenAPI. */
 export class Routes<R> {
   readonly operations: Array<OpenApiOperation> = []
   readonly app: Hono<AppEnv>
