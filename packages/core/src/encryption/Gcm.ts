@@ -53,7 +53,9 @@ export const sealOne = (key: GcmKey, plaintext: string, nonce: Uint8Array): stri
   return oneScratch.toString("base64url", 0, length)
 }
 
-const utf8 = new TextDecoder("utf-8", { fatal: true })
+// ignoreBOM: a value that starts with U+FEFF keeps it (TextDecoder strips a leading one by default;
+// node:crypto + Buffer#toString and the original's Python `.decode("utf-8")` keep it).
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
 
 /** The plaintext of nonce ‖ ciphertext ‖ tag by node:crypto's GCM; undefined unless it authenticates as UTF-8 text. */
 export const openOne = (key: GcmKey, sealed: Uint8Array): string | undefined => {

@@ -334,6 +334,25 @@ describe("bulk AES-GCM (Gcm.ts) against node:crypto's GCM", () => {
     }
   })
 
+  it("a value that starts with a byte-order mark (U+FEFF) decrypts with it, one by one and in bulk", () => {
+    const raw = randomBytes(32)
+    const cipher = makeCipher(keyOf(raw))
+    const values = ["\uFEFF447700900123", "\uFEFF", "a\uFEFFb"]
+    const tokens = cipher.encryptMany(values)
+    for (let i = 0; i < values.length; i++) {
+      assert.strictEqual(nodeOpen(raw, tokens[i]!), values[i])
+      assert.strictEqual(Result.getOrThrow(cipher.decrypt(tokens[i]!)), values[i])
+    }
+    assert.deepStrictEqual(
+      cipher.decryptMany(tokens).map((r) => Result.getOrThrow(r)),
+      values
+    )
+    assert.deepStrictEqual(
+      cipher.decryptMany(values.map((v) => nodeToken(raw, v, randomBytes(12)))).map((r) => Result.getOrThrow(r)),
+      values
+    )
+  })
+
   it("encryptMany's tokens decrypt with node:crypto, and node:crypto's tokens with decryptMany", () => {
     for (const keyBytes of [16, 24, 32]) {
       const raw = randomBytes(keyBytes)
