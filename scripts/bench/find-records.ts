@@ -13,7 +13,6 @@
  */
 import { execFile, spawn } from "node:child_process"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import * as net from "node:net"
 import type { AddressInfo } from "node:net"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
@@ -25,6 +24,7 @@ import pg from "pg"
 import { ApiKeys, makeCipher, parseAesKey, parseSettings } from "../../packages/core/src/index.ts"
 import { AppConfig } from "../../packages/core/src/platform/Config.ts"
 import { DatabaseLayer } from "../../packages/core/src/platform/Database.ts"
+import { freePort } from "../../test/support/ports.ts"
 import type { Benchmark } from "./support.ts"
 
 const NUMBERS = 1_000_000
@@ -108,17 +108,6 @@ const bareHono = async () => {
   await new Promise((r) => server.once("listening", r))
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => server.close() }
 }
-
-/** The port of a server started on 0 and closed again: free for the child to take. */
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const probe = net.createServer()
-    probe.once("error", reject)
-    probe.listen(0, "127.0.0.1", () => {
-      const port = (probe.address() as AddressInfo).port
-      probe.close(() => resolve(port))
-    })
-  })
 
 /**
  * `optimizer serve [--workers N]` as an operator starts it: a process of its own with the command's

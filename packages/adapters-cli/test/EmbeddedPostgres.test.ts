@@ -12,6 +12,7 @@ import * as path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import pg from "pg"
 import { afterAll, describe, expect, it } from "vitest"
+import { freePort } from "../../../test/support/ports.ts"
 import { isPortInUse, startEmbeddedPostgres } from "../src/EmbeddedPostgres.ts"
 
 const modulePath = fileURLToPath(new URL("../src/EmbeddedPostgres.ts", import.meta.url))
@@ -33,16 +34,6 @@ const tempDir = async (mode = 0o755): Promise<string> => {
   cleanup.push(dir)
   return dir
 }
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
 
 const query = async (url: string, sql: string): Promise<Array<Record<string, unknown>>> => {
   const client = new pg.Client({ connectionString: url })
