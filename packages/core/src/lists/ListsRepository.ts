@@ -25,6 +25,7 @@ import { Context, Effect, Layer, Option, Stream, type Scope } from "effect"
 import { SqlClient } from "effect/sql"
 import pg from "pg"
 import { from as copyFrom, to as copyTo } from "pg-copy-streams"
+import { PhoneKeyFilter } from "../phone/PhoneKeyFilter.ts"
 import { PgBulk, toDatabaseError } from "../platform/Database.ts"
 import { DatabaseError } from "../platform/Errors.ts"
 import {
@@ -80,6 +81,15 @@ const LIST_WRITE_LOCK = 0x4c495354
 export const LIST_WRITE_LANES = 2
 const laneOf = (phone: string): number => phone.charCodeAt(phone.length - 1) % LIST_WRITE_LANES
 
+/**
+ * Takes a lane's lock and bumps the lane's version (`sql/0003_list_lane_versions.sql`), in the
+ * writer's transaction: the version says whether anybody else wrote in the lane since a sink read
+ * the lists into its filter. One round trip; `lane` is a small integer of ours, never input.
+ */
+const lockLane = (lane: number) =>
+  `SELECT pg_advisory_xact_lock(${LIST_WRITE_LOCK}, ${lane});
+   UPDATE list_lane_versions SET version = version + 1 WHERE lane = ${lane} RETURNING version`
+
 const DATA_COLUMNS = ["ip", "os_version", "browser_version", ...LIST_METRIC_COLUMNS] as const
 
 /** Columns a list has beyond the shared ones. */
@@ -103,11 +113,13 @@ const STAGE_DDL = `CREATE TEMP TABLE lists_stage (
   os_version text,
   browser_version text,
   cost_sources text,
-  metrics float8[]
+  metrics float8[],
+  -- certainly on no list (the sink's filter said so): the plan skips its three probes when trusted
+  fresh boolean NOT NULL
 ) ON COMMIT DROP`
 
 const STAGE_COPY = `COPY lists_stage (seq, phone, reason, source, country_code, timestamp_created, sticky, ip, os_version,
-  browser_version, cost_sources, metrics) FROM STDIN`
+  browser_version, cost_sources, metrics, fresh) FROM STDIN`
 
 /**
  * The staged rows, deduplicated when the batch repeats a number (the last row wins). The metrics
@@ -117,7 +129,7 @@ const STAGE_COPY = `COPY lists_stage (seq, phone, reason, source, country_code, 
  */
 const stagedRows = (dedupe: boolean) => `(
   SELECT s.seq, s.phone, s.reason, s.source, s.country_code, s.timestamp_created, s.sticky, s.ip, s.os_version,
-    s.browser_version, s.cost_sources, s.metrics
+    s.browser_version, s.cost_sources, s.metrics, s.fresh
   FROM ${dedupe ? "(SELECT DISTINCT ON (phone) * FROM lists_stage ORDER BY phone, seq DESC)" : "lists_stage"} s
 )`
 
@@ -148,7 +160,8 @@ const stageLine = (
   phone: string,
   e: Omit<ListEntry, "phone">,
   sticky: boolean,
-  country: string | null
+  country: string | null,
+  fresh: boolean
 ): string => {
   const m = e.metrics
   let line =
@@ -173,7 +186,7 @@ const stageLine = (
     textField(e.osVersion) +
     "\t" +
     textField(e.browserVersion)
-  if (m === undefined) return line + "\t\\N\t\\N\n"
+  if (m === undefined) return line + (fresh ? "\t\\N\t\\N\tt\n" : "\t\\N\t\\N\tf\n")
   // The numeric metrics as one float8[] literal "{1,NULL,2.5,…}": one COPY field instead of 23.
   let packed = "{"
   for (let i = 0; i < NUMERIC_METRICS.length; i++) {
@@ -181,7 +194,7 @@ const stageLine = (
     if (i > 0) packed += ","
     packed += typeof value === "number" && Number.isFinite(value) ? String(value) : "NULL"
   }
-  return line + "\t" + textField(m.cost_sources) + "\t" + packed + "}\n"
+  return line + "\t" + textField(m.cost_sources) + "\t" + packed + (fresh ? "}\tt\n" : "}\tf\n")
 }
 
 /** Streams lines into a `COPY … FROM STDIN`, ~256 KiB per write, honouring backpressure. */
@@ -233,10 +246,12 @@ const otherLists = (list: ListName): readonly [ListName, ListName] => {
 /**
  * Where a staged number is now: a scalar subquery per list, so each is one primary-key probe per
  * number whatever the list's size (a hash join would read the whole list for every batch).
- * NULL = not on that list, else its sticky flag (the whitelist has none).
+ * NULL = not on that list, else its sticky flag (the whitelist has none). `$2` (the batch may trust
+ * its `fresh` marks, see `makeSink`): a fresh number is on no list, so it is not probed.
  */
 const presence = (list: ListName) =>
-  `(SELECT ${hasSticky(list) ? "x.sticky" : "false"} FROM ${list} x WHERE x.custom_variable_1 = s.phone)`
+  `CASE WHEN $2::boolean AND s.fresh THEN NULL
+     ELSE (SELECT ${hasSticky(list) ? "x.sticky" : "false"} FROM ${list} x WHERE x.custom_variable_1 = s.phone) END`
 
 const applyStatement = (list: ListName, conflict: ConflictPolicy, guard: StickyGuard, dedupe: boolean): string => {
   const [otherA, otherB] = otherLists(list)
@@ -446,6 +461,11 @@ class PhoneSet {
       if (slot === key) return false
     }
   }
+
+  /** Calls `f` with each key, as its canonical digits. */
+  forEach(f: (phone: string) => void): void {
+    for (const slot of this.slots) if (slot !== 0) f(String(slot))
+  }
 }
 
 interface OpenBatch {
@@ -472,6 +492,56 @@ const applyResult = (row: {
   keptSticky: row.kept_sticky
 })
 
+// ---------------------------------------------------------------------------------------------
+// The filter of listed numbers
+
+/**
+ * Reading a key into the filter costs about a sixteenth of the three probes it can save (measured:
+ * `npm run bench -- lists`, docs/performance.md), so a sink reads the lists once it has written
+ * a sixteenth of their size, and at least `FILTER_MIN_ROWS` rows (checked every that many rows):
+ * an import at least that large pays for the read, a small write never reads them.
+ */
+const FILTER_PAYS_AFTER = 16
+const FILTER_MIN_ROWS = 16_384
+
+/** How many keys the three lists hold (the planner's estimate; a never-analysed table by its size). */
+const LIST_KEYS_ESTIMATE = `SELECT coalesce(sum(CASE WHEN c.reltuples >= 0 THEN c.reltuples
+    ELSE pg_relation_size(c.oid) / 64 END), 0)::float8 AS keys
+  FROM pg_class c WHERE c.oid IN (${LIST_NAMES.map((l) => `'${l}'::regclass`).join(", ")})`
+
+const LIST_KEYS = `COPY (${LIST_NAMES.map((l) => `SELECT custom_variable_1 FROM ${l}`).join(" UNION ALL ")}) TO STDOUT`
+
+/** Reads `COPY … TO STDOUT` of one text column, line by line. */
+const readKeys = async (client: pg.Client, statement: string, key: (phone: string) => void): Promise<void> => {
+  let rest = ""
+  for await (const chunk of client.query(copyTo(statement)) as AsyncIterable<Buffer>) {
+    const text = rest + chunk.toString("latin1")
+    let start = 0
+    for (let end = text.indexOf("\n"); end !== -1; end = text.indexOf("\n", start)) {
+      key(text.slice(start, end))
+      start = end + 1
+    }
+    rest = text.slice(start)
+  }
+}
+
+/**
+ * Writes a list through staging batches (see `ListSink`).
+ *
+ * The filter of listed numbers. For each number the apply statement probes the three lists' primary
+ * keys; in a large import most numbers are on none, and those probes are a quarter of the
+ * database's work. So once a sink has written enough rows (`FILTER_PAYS_AFTER`), it reads every
+ * key of the three lists into a Bloom filter (`PhoneKeyFilter`), and from then on stages each
+ * number with `fresh` = the filter has never seen it (every number the sink stages is added to
+ * the filter too). A fresh number is certainly on no list — unless another writer put it there
+ * after the lists were read. Hence the lane versions: every list-writing transaction bumps the
+ * version of its lane under the lane's lock (`lockLane`). The sink reads the versions while none
+ * of its own batches is being applied, then reads the keys; each of its batches, holding the lane's
+ * lock, trusts its `fresh` marks only if the version it bumped is the next one after the version the
+ * sink expects (nobody else wrote in the lane since). Once another writer has written in a lane,
+ * the sink probes every number of that lane again, as before. Nobody waits for the filter: other
+ * writers keep writing, and the sink's batches keep being applied while the keys are read.
+ */
 const makeSink = (connectionOptions: pg.ClientConfig, list: ListName, options: BatchOptions) => {
   let counts: ApplyCounts = { added: 0, moved: 0, updated: 0, unchanged: 0, keptSticky: 0 }
   let repeats = 0
@@ -479,6 +549,26 @@ const makeSink = (connectionOptions: pg.ClientConfig, list: ListName, options: B
   /** Connections of this sink: busy ones, and idle ones kept for the next batch. */
   const inUse = new Set<pg.Client>()
   const idle: Array<pg.Client> = []
+
+  /** Rows written so far, and how many keys the lists hold (read once, when the sink is large). */
+  let written = 0
+  let listKeys: number | undefined
+  /** The filter of listed numbers, once every key is in it; the read in progress. */
+  let filter: PhoneKeyFilter | undefined
+  let reading: Promise<void> | undefined
+  /**
+   * Per lane, the version this sink expects to bump next from (undefined: somebody else wrote in
+   * the lane, or the versions were never read): set when the versions are read, then by each batch.
+   */
+  let laneVersions: Array<number | undefined> | undefined
+  /** Batches not committed yet, and while the keys are read the ones whose numbers the filter still needs. */
+  const uncommitted = new Set<OpenBatch>()
+  let unfiltered: Set<OpenBatch> | undefined
+
+  /** Batches being applied, and a hold that keeps new ones from starting. */
+  let applies = 0
+  let hold: Promise<void> | undefined
+  let onNoApplies: (() => void) | undefined
 
   const connect = async (): Promise<pg.Client> => {
     const reused = idle.pop()
@@ -496,6 +586,82 @@ const makeSink = (connectionOptions: pg.ClientConfig, list: ListName, options: B
     else idle.push(client)
   }
 
+  /** Runs `work` on a connection of the sink's own. */
+  const withClient = async <A>(work: (client: pg.Client) => Promise<A>): Promise<A> => {
+    const client = await connect()
+    inUse.add(client)
+    try {
+      const result = await work(client)
+      release(client, false)
+      return result
+    } catch (error) {
+      release(client, true)
+      throw error
+    }
+  }
+
+  /** Runs `work` while none of the sink's batches is being applied. */
+  const holdApplies = async <A>(work: () => Promise<A>): Promise<A> => {
+    let lift!: () => void
+    hold = new Promise<void>((resolve) => {
+      lift = resolve
+    })
+    try {
+      if (applies > 0) {
+        await new Promise<void>((resolve) => {
+          onNoApplies = resolve
+        })
+      }
+      return await work()
+    } finally {
+      hold = undefined
+      onNoApplies = undefined
+      lift()
+    }
+  }
+
+  /** Reads the lane versions, then every listed key, into a new filter (see `makeSink`). */
+  const readFilter = (client: pg.Client, expectedKeys: number) =>
+    holdApplies(async () => {
+      const result = await client.query<{ lane: number; version: string }>(
+        "SELECT lane, version FROM list_lane_versions"
+      )
+      const versions: Array<number | undefined> = Array.from({ length: LIST_WRITE_LANES }, () => undefined)
+      for (const row of result.rows) if (row.lane < LIST_WRITE_LANES) versions[row.lane] = Number(row.version)
+      laneVersions = versions
+      // Batches that commit from now on may commit after the keys are read: their numbers are added
+      // from their own sets once the keys are in.
+      unfiltered = new Set(uncommitted)
+    }).then(async () => {
+      // ~12 bits per key for the lists and a million more numbers: 0.3-1 % false alarms (a
+      // false alarm only means that number is probed); 2 MiB for lists of up to ~400k numbers.
+      const keys = new PhoneKeyFilter(Math.ceil(Math.log2((expectedKeys + 1_000_000) * 12)))
+      await readKeys(client, LIST_KEYS, (phone) => keys.markAndTest(phone))
+      for (const batch of unfiltered!) batch.seen.forEach((phone) => keys.markAndTest(phone))
+      unfiltered = undefined
+      filter = keys
+    })
+
+  /** At a batch boundary: reads the filter once the sink has written enough rows for it to pay. */
+  const considerFilter = () => {
+    const pays = (keys: number) => written >= Math.max(FILTER_MIN_ROWS, keys / FILTER_PAYS_AFTER)
+    if (filter !== undefined || reading !== undefined || !pays(listKeys ?? 0)) return
+    reading = withClient(async (client) => {
+      if (listKeys === undefined) {
+        const estimate = await client.query<{ keys: number }>(LIST_KEYS_ESTIMATE)
+        listKeys = estimate.rows[0]?.keys ?? 0
+        if (!pays(listKeys)) return
+      }
+      await readFilter(client, listKeys)
+    })
+      .catch((error: unknown) => {
+        failure ??= error
+      })
+      .finally(() => {
+        if (filter === undefined) reading = undefined
+      })
+  }
+
   const startBatch = async (): Promise<OpenBatch> => {
     const client = await connect()
     inUse.add(client)
@@ -510,21 +676,40 @@ const makeSink = (connectionOptions: pg.ClientConfig, list: ListName, options: B
     done.catch((error: unknown) => {
       failure ??= error
     })
-    return { client, copy, done, seen: new PhoneSet(LIST_BATCH_ROWS), rows: 0, duplicates: false, buffer: "" }
+    const batch: OpenBatch = {
+      client,
+      copy,
+      done,
+      seen: new PhoneSet(LIST_BATCH_ROWS),
+      rows: 0,
+      duplicates: false,
+      buffer: ""
+    }
+    uncommitted.add(batch)
+    unfiltered?.add(batch)
+    return batch
   }
 
   const applyBatch = async (lane: number, batch: OpenBatch): Promise<void> => {
+    while (hold !== undefined) await hold
+    applies++
     const statement = applyStatementFor(list, options.conflict, options.guard, batch.duplicates)
     try {
-      await batch.client.query("SELECT pg_advisory_xact_lock($1, $2)", [LIST_WRITE_LOCK, lane])
+      const locked = (await batch.client.query(lockLane(lane))) as unknown as Array<pg.QueryResult>
+      const bumped = locked[1]?.rows[0]?.version as string | undefined
+      const version = bumped === undefined ? undefined : Number(bumped)
+      // Nobody else wrote in this lane since the sink read the lists: its `fresh` marks hold.
+      const trusted = version !== undefined && laneVersions?.[lane] === version - 1
+      if (laneVersions !== undefined) laneVersions[lane] = trusted ? version : undefined
       const result = await batch.client.query<{
         added: number
         moved: number
         updated: number
         kept_sticky: number
         total: number
-      }>(statement, [options.actor])
+      }>(statement, [options.actor, trusted])
       await batch.client.query("COMMIT")
+      uncommitted.delete(batch)
       const c = applyResult(result.rows[0]!)
       counts = {
         added: counts.added + c.added,
@@ -537,6 +722,9 @@ const makeSink = (connectionOptions: pg.ClientConfig, list: ListName, options: B
     } catch (error) {
       release(batch.client, true)
       throw error
+    } finally {
+      applies--
+      if (applies === 0) onNoApplies?.()
     }
   }
 
@@ -571,14 +759,20 @@ const makeSink = (connectionOptions: pg.ClientConfig, list: ListName, options: B
       })
     }
 
-    const addTo = (batch: OpenBatch, line: string, phone: string): Promise<void> | undefined => {
+    const addTo = (batch: OpenBatch, phone: string, line: string): Promise<void> | undefined => {
       if (!batch.seen.add(phone)) {
         batch.duplicates = true
         repeats++
       }
+      if (++written % FILTER_MIN_ROWS === 0) considerFilter()
       batch.buffer += line
       batch.rows++
       if (batch.rows >= LIST_BATCH_ROWS) return endBatch(batch)
+      // A caller that never has to wait would keep the filter's queries from running until the
+      // next batch boundary: let the event loop turn now and then while the lists are read.
+      if (reading !== undefined && filter === undefined && written % 1024 === 0) {
+        return new Promise<void>((resolve) => setImmediate(resolve))
+      }
       if (batch.buffer.length >= WRITE_CHARS) {
         const more = batch.copy.write(batch.buffer)
         batch.buffer = ""
@@ -587,13 +781,24 @@ const makeSink = (connectionOptions: pg.ClientConfig, list: ListName, options: B
       return undefined
     }
 
+    const stage = (
+      batch: OpenBatch,
+      phone: string,
+      entry: Omit<ListEntry, "phone">,
+      sticky: boolean,
+      countryCode: string | null
+    ) => {
+      const fresh = filter !== undefined && !filter.markAndTest(phone)
+      return addTo(batch, phone, stageLine(batch.rows, phone, entry, sticky, countryCode, fresh))
+    }
+
     const write: ListSink["write"] = (phone, entry, sticky, countryCode) => {
-      if (open !== undefined) return addTo(open, stageLine(open.rows, phone, entry, sticky, countryCode), phone)
+      if (open !== undefined) return stage(open, phone, entry, sticky, countryCode)
       opening ??= startBatch()
       return opening.then((batch) => {
         opening = undefined
         open = batch
-        return addTo(batch, stageLine(batch.rows, phone, entry, sticky, countryCode), phone)
+        return stage(batch, phone, entry, sticky, countryCode)
       })
     }
 
@@ -615,6 +820,7 @@ const makeSink = (connectionOptions: pg.ClientConfig, list: ListName, options: B
   const finish = async (): Promise<ApplyCounts & { readonly repeats: number }> => {
     if (failure !== undefined) throw failure
     await Promise.all(lanes.map((lane) => lane.finish()))
+    // A filter still being read is of no more use; its connection is closed with the sink.
     if (failure !== undefined) throw failure
     return { ...counts, repeats }
   }
@@ -685,9 +891,7 @@ export class ListsRepository extends Context.Service<
         const statement = REMOVE_STATEMENT(lists)
         return yield* bulk.withClient((client) =>
           inTransaction(client, async () => {
-            for (let lane = 0; lane < LIST_WRITE_LANES; lane++) {
-              await client.query("SELECT pg_advisory_xact_lock($1, $2)", [LIST_WRITE_LOCK, lane])
-            }
+            for (let lane = 0; lane < LIST_WRITE_LANES; lane++) await client.query(lockLane(lane))
             const removed: Array<{ phone: string; list: ListName }> = []
             for (let i = 0; i < phones.length; i += 10_000) {
               const result = await client.query<{ phone: string; list: ListName }>(statement, [

@@ -212,6 +212,101 @@ describe("concurrent writers", () => {
   }, 120_000)
 })
 
+describe("large imports skip the probes of numbers on no list", () => {
+  /** How often a list's primary key was searched, once the sinks' connections have closed. */
+  const probes = async (list: ListName): Promise<number> => {
+    for (let i = 0; i < 100; i++) {
+      const open = await client.query("SELECT 1 FROM pg_stat_activity WHERE application_name = 'optimizer-lists'")
+      if (open.rowCount === 0) break
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    const result = await client.query<{ n: string }>(
+      "SELECT idx_scan AS n FROM pg_stat_user_indexes WHERE indexrelname = $1",
+      [`${list}_pkey`]
+    )
+    return Number(result.rows[0]!.n)
+  }
+
+  it("moves the listed ones, writes a number repeated across batches once, and probes the rest not at all", async () => {
+    const phones = Array.from({ length: 200_000 }, (_, i) => `4473${String(10_000_000 + i * 7)}`)
+    await apply(
+      "whitelist",
+      phones.filter((_, i) => i % 40 === 1).map((phone) => ({ phone })),
+      { actor: "sync:voluum-reports", mode: "classification" }
+    )
+    await apply(
+      "monitor",
+      phones.filter((_, i) => i % 40 === 2).map((phone) => ({ phone })),
+      { actor: "sync:voluum-reports", mode: "classification" }
+    )
+    const probedBefore = await probes("whitelist")
+    // Numbers of the first rows again at the end, in later batches, and a few early ones listed.
+    const rows = [...phones, ...phones.slice(0, 1_000)].map((phone) => ({ phone, reason: "BULK" }))
+    const counts = await lists((l) =>
+      l.importNumbers("blacklist", Stream.fromIterable(rows), { actor: "cli", mode: "manual" })
+    )
+    expect(counts).toMatchObject({ total: 201_000, added: 190_000, moved: 10_000, updated: 0, unchanged: 1_000 })
+    expect(await lists((l) => l.counts)).toEqual({ blacklist: 200_000, whitelist: 0, monitor: 0 })
+    const auditRows = await client.query(
+      "SELECT action, count(*)::int AS n FROM list_audit WHERE actor = 'cli' GROUP BY 1 ORDER BY 1"
+    )
+    expect(auditRows.rows).toEqual([
+      { action: "add", n: 190_000 },
+      { action: "move", n: 10_000 }
+    ])
+    // Without the filter each of the 201,000 rows searches the whitelist's key once.
+    expect((await probes("whitelist")) - probedBefore).toBeLessThan(60_000)
+  }, 120_000)
+
+  it("probes again in a lane where another writer wrote after the lists were read", async () => {
+    const phones = Array.from({ length: 150_000 }, (_, i) => `4472${String(10_000_000 + i * 7)}`)
+    // The import pauses after 60,000 rows (its filter is read after 16,384); meanwhile another
+    // writer puts numbers the import has staged already, and numbers still to come, on the
+    // whitelist: the filter knows none of them, so only the lane versions keep them off two lists.
+    let paused!: () => void
+    const pausedAt = new Promise<void>((resolve) => {
+      paused = resolve
+    })
+    let resume!: () => void
+    const resumed = new Promise<void>((resolve) => {
+      resume = resolve
+    })
+    const rows = async function* () {
+      for (let i = 0; i < phones.length; i++) {
+        if (i === 60_000) {
+          paused()
+          await resumed
+        }
+        yield { phone: phones[i]! }
+      }
+    }
+    const importing = lists((l) =>
+      l.importNumbers(
+        "blacklist",
+        Stream.fromAsyncIterable(rows(), (e) => e as Error),
+        { actor: "cli", mode: "manual" }
+      )
+    )
+    await pausedAt
+    await new Promise((resolve) => setTimeout(resolve, 1_000))
+    const listedMeanwhile = phones.filter((_, i) => i % 50 === 3)
+    await apply(
+      "whitelist",
+      listedMeanwhile.map((phone) => ({ phone })),
+      { actor: "sync:voluum-reports", mode: "classification" }
+    )
+    resume()
+    const counts = await importing
+    expect(counts).toMatchObject({ total: 150_000, added: 147_000, moved: 3_000 })
+    expect(await lists((l) => l.counts)).toEqual({ blacklist: 150_000, whitelist: 0, monitor: 0 })
+    expect(await whereIs(listedMeanwhile[0]!)).toEqual(["blacklist"])
+    expect(await audit(listedMeanwhile.at(-1)!)).toEqual([
+      { action: "add", from_list: null, to_list: "whitelist", actor: "sync:voluum-reports", reason: null },
+      { action: "move", from_list: "whitelist", to_list: "blacklist", actor: "cli", reason: null }
+    ])
+  }, 120_000)
+})
+
 describe("sticky entries", () => {
   it("survive a Voluum classification and HLR, and give way to an admin", async () => {
     await apply("blacklist", [{ phone: A, reason: "FRAUD", source: "ops" }], { actor: "api_key:admin", mode: "manual" })
