@@ -240,13 +240,40 @@ describe("large imports skip the probes of numbers on no list", () => {
       { actor: "sync:voluum-reports", mode: "classification" }
     )
     const probedBefore = await probes("whitelist")
-    // Numbers of the first rows again at the end, in later batches, and a few early ones listed.
-    const rows = [...phones, ...phones.slice(0, 1_000)].map((phone) => ({ phone, reason: "BULK" }))
+    // Numbers of the first rows again at the end, in later batches; one number twice in one batch.
+    const rows = [...phones, ...phones.slice(0, 1_000)].map((phone, i) => ({
+      phone,
+      reason: "BULK",
+      source: "file",
+      ip: i % 2 === 0 ? "10.0.0.1" : null
+    }))
+    rows.splice(120_000, 0, { phone: phones[119_990]!, reason: "AGAIN", source: "file", ip: null })
     const counts = await lists((l) =>
       l.importNumbers("blacklist", Stream.fromIterable(rows), { actor: "cli", mode: "manual" })
     )
-    expect(counts).toMatchObject({ total: 201_000, added: 190_000, moved: 10_000, updated: 0, unchanged: 1_000 })
+    expect(counts).toMatchObject({
+      total: 201_001,
+      added: 190_000,
+      moved: 10_000,
+      updated: 0,
+      unchanged: 1_000,
+      repeated: 1
+    })
     expect(await lists((l) => l.counts)).toEqual({ blacklist: 200_000, whitelist: 0, monitor: 0 })
+    const entry = (phone: string) =>
+      client
+        .query(
+          "SELECT reason, source, ip, sticky, timestamp_created > now() - interval '1 hour' AS recent FROM blacklist WHERE custom_variable_1 = $1",
+          [phone]
+        )
+        .then((r) => r.rows)
+    // A new number copied straight to the list has the row's data; the repeated one its last row's.
+    expect(await entry(phones[100_000]!)).toEqual([
+      { reason: "BULK", source: "file", ip: "10.0.0.1", sticky: true, recent: true }
+    ])
+    expect(await entry(phones[119_990]!)).toEqual([
+      { reason: "AGAIN", source: "file", ip: null, sticky: true, recent: true }
+    ])
     const auditRows = await client.query(
       "SELECT action, count(*)::int AS n FROM list_audit WHERE actor = 'cli' GROUP BY 1 ORDER BY 1"
     )
