@@ -24,6 +24,7 @@ try {
     console.log(`\n== ${bench.name}: ${bench.description}`)
     const started = performance.now()
     const figures = await bench.run(server)
+    await server.dropDatabases()
     for (const [k, v] of Object.entries(figures)) console.log(`   ${k.padEnd(34)} ${v}`)
     console.log(`   (${((performance.now() - started) / 1000).toFixed(1)} s)`)
     results.push({ name: bench.name, figures })

@@ -23,14 +23,14 @@ export class KeyOrderedLines {
     this.audit = new Lines(pool)
   }
 
-  /** Adds a pair; `phone` is a canonical key (7–15 digits), the lines end with "\n". */
-  add(phone: string, row: string, audit: string): void {
+  /** Adds a pair; `key` is a canonical key as a number, of `digits` digits (7–15); the lines end with "\n". */
+  add(key: number, digits: number, row: string, audit: string): void {
     if (this.count === this.keys.length) {
       this.keys = grow(this.keys, new Float64Array(this.count * 2))
       this.lengths = grow(this.lengths, new Uint8Array(this.count * 2))
     }
-    this.keys[this.count] = Number(phone) * 10 ** (15 - phone.length)
-    this.lengths[this.count] = phone.length
+    this.keys[this.count] = key * 10 ** (15 - digits)
+    this.lengths[this.count] = digits
     this.rows.add(row)
     this.audit.add(audit)
     this.count++

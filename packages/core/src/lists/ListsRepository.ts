@@ -507,8 +507,7 @@ class PhoneSet {
   }
 
   /** Adds a canonical key; false when it was already there. */
-  add(phone: string): boolean {
-    const key = Number(phone)
+  add(key: number): boolean {
     let h = Math.imul((key % 2147483629) | 0, 0x9e3779b1)
     h ^= h >>> 15
     for (let i = h & this.mask; ; i = (i + 1) & this.mask) {
@@ -521,9 +520,9 @@ class PhoneSet {
     }
   }
 
-  /** Calls `f` with each key, as its canonical digits. */
-  forEach(f: (phone: string) => void): void {
-    for (const slot of this.slots) if (slot !== 0) f(String(slot))
+  /** Calls `f` with each key. */
+  forEach(f: (key: number) => void): void {
+    for (const slot of this.slots) if (slot !== 0) f(slot)
   }
 }
 
@@ -576,17 +575,19 @@ const LIST_KEYS_ESTIMATE = `SELECT coalesce(sum(CASE WHEN c.reltuples >= 0 THEN 
 
 const LIST_KEYS = `COPY (${LIST_NAMES.map((l) => `SELECT custom_variable_1 FROM ${l}`).join(" UNION ALL ")}) TO STDOUT`
 
-/** Reads `COPY … TO STDOUT` of one text column, line by line. */
-const readKeys = async (client: pg.Client, statement: string, key: (phone: string) => void): Promise<void> => {
-  let rest = ""
+/** Reads `COPY … TO STDOUT` of one column of canonical keys, each as a number (parsed from the bytes). */
+const readKeys = async (client: pg.Client, statement: string, key: (key: number) => void): Promise<void> => {
+  let value = 0
   for await (const chunk of client.query(copyTo(statement)) as AsyncIterable<Buffer>) {
-    const text = rest + chunk.toString("latin1")
-    let start = 0
-    for (let end = text.indexOf("\n"); end !== -1; end = text.indexOf("\n", start)) {
-      key(text.slice(start, end))
-      start = end + 1
+    for (let i = 0; i < chunk.length; i++) {
+      const byte = chunk[i]!
+      if (byte === 10) {
+        key(value)
+        value = 0
+      } else {
+        value = value * 10 + (byte - 48)
+      }
     }
-    rest = text.slice(start)
   }
 }
 
@@ -707,8 +708,8 @@ const makeSink = (connectionOptions: pg.ClientConfig, list: ListName, options: B
       // ~12 bits per key for the lists and a million more numbers: 0.3-1 % false alarms (a
       // false alarm only means that number is probed); 2 MiB for lists of up to ~400k numbers.
       const keys = new PhoneKeyFilter(Math.ceil(Math.log2((expectedKeys + 1_000_000) * 12)))
-      await readKeys(client, LIST_KEYS, (phone) => keys.markAndTest(phone))
-      for (const batch of unfiltered!) batch.seen.forEach((phone) => keys.markAndTest(phone))
+      await readKeys(client, LIST_KEYS, (key) => keys.markAndTestKey(key))
+      for (const batch of unfiltered!) batch.seen.forEach((key) => keys.markAndTestKey(key))
       unfiltered = undefined
       filter = keys
     })
@@ -849,8 +850,8 @@ const makeSink = (connectionOptions: pg.ClientConfig, list: ListName, options: B
     }
 
     /** Counts a row of `batch` (`line`: its staging line, or none when it goes `direct`). */
-    const addTo = (batch: OpenBatch, phone: string, line: string | undefined): Promise<void> | undefined => {
-      if (!batch.seen.add(phone)) {
+    const addTo = (batch: OpenBatch, key: number, line: string | undefined): Promise<void> | undefined => {
+      if (!batch.seen.add(key)) {
         batch.duplicates = true
         repeats++
       }
@@ -878,12 +879,18 @@ const makeSink = (connectionOptions: pg.ClientConfig, list: ListName, options: B
       sticky: boolean,
       countryCode: string | null
     ) => {
-      const fresh = filter !== undefined && !filter.markAndTest(phone)
+      const key = Number(phone)
+      const fresh = filter !== undefined && !filter.markAndTestKey(key)
       if (fresh && directAllowed && entry.metrics === undefined && createdAt(entry) === undefined) {
-        batch.direct.add(phone, directLine(phone, entry, sticky), directAuditLine(phone, entry, list, actor))
-        return addTo(batch, phone, undefined)
+        batch.direct.add(
+          key,
+          phone.length,
+          directLine(phone, entry, sticky),
+          directAuditLine(phone, entry, list, actor)
+        )
+        return addTo(batch, key, undefined)
       }
-      return addTo(batch, phone, stageLine(batch.rows, phone, entry, sticky, countryCode, fresh))
+      return addTo(batch, key, stageLine(batch.rows, phone, entry, sticky, countryCode, fresh))
     }
 
     const write: ListSink["write"] = (phone, entry, sticky, countryCode) => {

@@ -27,8 +27,11 @@ export class PhoneKeyFilter {
 
   /** Records `e164` (canonical digits); true when it may have been recorded before. */
   markAndTest(e164: string): boolean {
-    // Hashed as a number (15 digits fit a double exactly): no loop over the characters.
-    const key = Number(e164)
+    return this.markAndTestKey(Number(e164))
+  }
+
+  /** `markAndTest` of a canonical key as a number (15 digits fit a double exactly). */
+  markAndTestKey(key: number): boolean {
     const lo = key >>> 0
     const hi = (key - lo) / 4294967296
     let h1 = Math.imul(lo ^ Math.imul(hi, 0x9e3779b1), 0x85ebca6b)

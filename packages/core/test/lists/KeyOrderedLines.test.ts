@@ -19,7 +19,8 @@ describe("KeyOrderedLines", () => {
   it("orders numbers of different lengths as their text sorts, and keeps non-ASCII bytes", async () => {
     const lines = new KeyOrderedLines(new BlockPool())
     const phones = ["4480", "447", "44700", "4470", "33612345678", "4479999999999", "447"]
-    for (const [i, phone] of phones.entries()) lines.add(phone, `${phone}\trow ${i} é\n`, `${phone}\taudit ${i}\n`)
+    for (const [i, phone] of phones.entries())
+      lines.add(Number(phone), phone.length, `${phone}\trow ${i} é\n`, `${phone}\taudit ${i}\n`)
     const order = lines.order()
     const sorted = [...phones].sort()
     expect(
@@ -41,7 +42,7 @@ describe("KeyOrderedLines", () => {
     const lines = new KeyOrderedLines(new BlockPool())
     const phones = Array.from({ length: 30_000 }, (_, i) => String(447_000_000_000 + ((i * 7_919) % 30_000) * 1_000))
     const long = "x".repeat(20)
-    for (const phone of phones) lines.add(phone, `${phone}\t${long}\n`, `${phone}\n`)
+    for (const phone of phones) lines.add(Number(phone), phone.length, `${phone}\t${long}\n`, `${phone}\n`)
     const rows = await text(lines, "rows", lines.order())
     expect(rows.length).toBe(30_000 * (12 + 1 + 20 + 1))
     expect(
@@ -52,7 +53,7 @@ describe("KeyOrderedLines", () => {
     ).toEqual([...phones].sort())
     lines.clear()
     expect(lines.count).toBe(0)
-    lines.add("447700900123", "447700900123\tagain\n", "447700900123\n")
+    lines.add(447700900123, 12, "447700900123\tagain\n", "447700900123\n")
     expect(await text(lines, "rows", lines.order())).toBe("447700900123\tagain\n")
   })
 })
