@@ -242,33 +242,12 @@ const directLine = (phone: string, e: Omit<ListEntry, "phone">, sticky: boolean)
 const directAuditLine = (phone: string, e: Omit<ListEntry, "phone">, list: ListName, actor: string): string =>
   phone + "\tadd\t" + list + "\t" + textField(e.reason) + "\t" + textField(e.source) + "\t" + actor + "\n"
 
-/** Streams lines into a `COPY … FROM STDIN`, ~256 KiB per write, honouring backpressure. */
-const copyLines = async (
+/** Streams chunks of COPY text into a `COPY … FROM STDIN`, honouring backpressure. */
+const copyChunks = async (
   client: pg.Client,
   statement: string,
-  count: number,
-  line: (index: number) => string
+  chunks: Iterable<string | Uint8Array>
 ): Promise<void> => {
-  const stream = client.query(copyFrom(statement))
-  const done = new Promise<void>((resolve, reject) => {
-    stream.on("finish", resolve)
-    stream.on("error", reject)
-  })
-  let buffer = ""
-  for (let i = 0; i < count; i++) {
-    buffer += line(i)
-    if (buffer.length >= 256 * 1024) {
-      const more = stream.write(buffer)
-      buffer = ""
-      if (!more) await Promise.race([new Promise((resolve) => stream.once("drain", resolve)), done])
-    }
-  }
-  stream.end(buffer)
-  await done
-}
-
-/** Streams chunks of COPY text into a `COPY … FROM STDIN`, honouring backpressure. */
-const copyChunks = async (client: pg.Client, statement: string, chunks: Iterable<Uint8Array>): Promise<void> => {
   const stream = client.query(copyFrom(statement))
   const done = new Promise<void>((resolve, reject) => {
     stream.on("finish", resolve)
@@ -279,6 +258,19 @@ const copyChunks = async (client: pg.Client, statement: string, chunks: Iterable
   }
   stream.end()
   await done
+}
+
+/** `count` lines as COPY text of ~256 KiB per chunk. */
+function* linesInChunks(count: number, line: (index: number) => string): Generator<string> {
+  let buffer = ""
+  for (let i = 0; i < count; i++) {
+    buffer += line(i)
+    if (buffer.length >= 256 * 1024) {
+      yield buffer
+      buffer = ""
+    }
+  }
+  if (buffer.length > 0) yield buffer
 }
 
 /** Runs `work` inside BEGIN … COMMIT on `client`, rolling back when it throws. */
@@ -1091,11 +1083,10 @@ export class ListsRepository extends Context.Service<
         return yield* bulk.withClient((client) =>
           inTransaction(client, async () => {
             await client.query("CREATE TEMP TABLE main_database_stage (phone text NOT NULL) ON COMMIT DROP")
-            await copyLines(
+            await copyChunks(
               client,
               "COPY main_database_stage (phone) FROM STDIN",
-              phones.length,
-              (i) => escapeCopy(phones[i]!) + "\n"
+              linesInChunks(phones.length, (i) => escapeCopy(phones[i]!) + "\n")
             )
             const result = await client.query(
               `INSERT INTO main_database (custom_variable_1)
