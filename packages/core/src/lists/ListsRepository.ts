@@ -706,7 +706,7 @@ const makeSink = (connectionOptions: pg.ClientConfig, list: ListName, options: B
       filter = keys
     })
 
-  /** At a batch boundary: reads the filter once the sink has written enough rows for it to pay. */
+  /** Every `FILTER_MIN_ROWS` rows: reads the filter once the sink has written enough rows for it to pay. */
   const considerFilter = () => {
     const pays = (keys: number) => written >= Math.max(FILTER_MIN_ROWS, keys / FILTER_PAYS_AFTER)
     if (filter !== undefined || reading !== undefined || !pays(listKeys ?? 0)) return
