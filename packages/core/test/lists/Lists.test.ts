@@ -285,6 +285,35 @@ describe("large imports skip the probes of numbers on no list", () => {
     expect((await probes("whitelist")) - probedBefore).toBeLessThan(60_000)
   }, 120_000)
 
+  it("a large whitelist write stages its new numbers unprobed, still moves the others and spares sticky ones", async () => {
+    const phones = Array.from({ length: 80_000 }, (_, i) => `4471${String(10_000_000 + i * 7)}`)
+    await apply(
+      "monitor",
+      phones.filter((_, i) => i % 100 === 5).map((phone) => ({ phone, reason: "OS_VERSION" })),
+      { actor: "sync:voluum-reports", mode: "classification" }
+    )
+    await apply(
+      "blacklist",
+      phones.filter((_, i) => i % 100 === 6).map((phone) => ({ phone, reason: "HLR_FAILED" })),
+      { actor: "job:hlr", mode: "hlr" }
+    )
+    const probedBefore = await probes("monitor")
+    const counts = await apply(
+      "whitelist",
+      phones.map((phone) => ({ phone, metrics: { clicks: 3 } })),
+      { actor: "sync:voluum-reports", mode: "classification" }
+    )
+    expect(counts).toEqual({ added: 78_400, moved: 800, updated: 0, unchanged: 0, keptSticky: 800 })
+    // Probed: the rows before the filter was read (16,384), the listed ones, a few false alarms.
+    expect((await probes("monitor")) - probedBefore).toBeLessThan(30_000)
+    expect(await lists((l) => l.counts)).toEqual({ blacklist: 800, whitelist: 79_200, monitor: 0 })
+    const added = await client.query("SELECT country_code, clicks FROM whitelist WHERE custom_variable_1 = $1", [
+      phones[70_000]
+    ])
+    expect(added.rows).toEqual([{ country_code: "GB", clicks: 3 }])
+    expect(await whereIs(phones[70_006]!)).toEqual(["blacklist"])
+  }, 120_000)
+
   it("probes again in a lane where another writer wrote after the lists were read", async () => {
     const phones = Array.from({ length: 150_000 }, (_, i) => `4472${String(10_000_000 + i * 7)}`)
     // The import pauses after 60,000 rows (its filter is read after 16,384); meanwhile another
