@@ -129,11 +129,12 @@ export const listsBenchmark: Benchmark = {
   name: "lists",
   description: "import 1M messy-format numbers into the blacklist (normalise + upsert + moves + audit), 10 % moved",
   run: async (server) => {
-    const main = await importInto(await server.freshDatabase(), false)
+    const main = await importInto(await server.freshDatabase(), "quiet")
     // LISTS_BENCH_REFERENCE=0 skips the reference and the large lists (quicker iterations while tuning).
     const quick = process.env["LISTS_BENCH_REFERENCE"] === "0"
     const referenceMs = quick ? Number.NaN : await reference(await server.freshDatabase())
-    const large = quick ? undefined : await importInto(await server.freshDatabase(), true)
+    const large = quick ? undefined : await importInto(await server.freshDatabase(), "large lists")
+    const live = quick ? undefined : await importInto(await server.freshDatabase(), "live writer")
     return {
       ...main,
       "reference rows/s (PostgreSQL COPY + SQL alone)": perSecond(ROWS, referenceMs),
@@ -145,20 +146,52 @@ export const listsBenchmark: Benchmark = {
             "with 2M other numbers listed: peak RSS MB": large["peak RSS MB (the import's process)"],
             "with 2M other numbers listed: lists after":
               large["blacklist rows after"] + large["whitelist + monitor rows after"]
+          }),
+      ...(live === undefined
+        ? {}
+        : {
+            "with a live writer: rows/s": live["rows/s (normalise + upsert + moves + audit)"],
+            "with a live writer: its writes": live["live writes"]
           })
     }
   }
 }
 
-/** The import into a fresh database (`large`: with `fillLists` first); what a user would check. */
-const importInto = async (url: string, large: boolean) => {
+/**
+ * A classification writing 10 other numbers to the monitor list every 200 ms, as the SQS consumer
+ * does under live traffic, until `running` settles; how many writes it made. Each write bumps its
+ * lanes' versions, so the import trusts its filter only until the first one (docs/lists.md).
+ */
+const liveWriter = async (runtime: ManagedRuntime.ManagedRuntime<Lists, unknown>, running: Promise<unknown>) => {
+  let done = false
+  void running.then(
+    () => (done = true),
+    () => (done = true)
+  )
+  let writes = 0
+  while (!done) {
+    const entries = Array.from({ length: 10 }, (_, i) => ({ phone: `4479${String(10_000_000 + writes * 10 + i)}` }))
+    await runtime.runPromise(
+      Lists.use((lists) => lists.applyEntries("monitor", entries, { actor: "bench-live", mode: "classification" }))
+    )
+    writes++
+    await new Promise((resolve) => setTimeout(resolve, 200))
+  }
+  return writes
+}
+
+/**
+ * The import into a fresh database — `large lists`: with `fillLists` first; `live writer`: with
+ * `liveWriter` running beside it — and what a user would check.
+ */
+const importInto = async (url: string, scenario: "quiet" | "large lists" | "live writer") => {
   const parsed = parseSettings({ DATABASE_URL: url, LOG_LEVEL: "Warn" })
   if (Result.isFailure(parsed)) throw parsed.failure
   const runtime = ManagedRuntime.make(
     Lists.layer.pipe(Layer.provide(DatabaseLayer), Layer.provide(Layer.succeed(AppConfig, parsed.success)))
   )
   try {
-    if (large) await fillLists(url)
+    if (scenario === "large lists") await fillLists(url)
     await runtime.runPromise(
       Effect.gen(function* () {
         const lists = yield* Lists
@@ -166,7 +199,9 @@ const importInto = async (url: string, large: boolean) => {
         yield* lists.applyEntries("monitor", preListed("monitor"), { actor: "bench", mode: "classification" })
       })
     )
-    const run = await runWorker(url)
+    const importing = runWorker(url)
+    const liveWrites = scenario === "live writer" ? await liveWriter(runtime, importing) : 0
+    const run = await importing
     const counts = run.counts
     const ms = run.ms
 
@@ -191,7 +226,8 @@ const importInto = async (url: string, large: boolean) => {
       invalid: counts.invalid,
       "blacklist rows after": db.blacklist,
       "whitelist + monitor rows after": db.whitelist + db.monitor,
-      "audit rows written": db.audit
+      "audit rows written": db.audit,
+      "live writes": liveWrites
     }
   } finally {
     await runtime.dispose()

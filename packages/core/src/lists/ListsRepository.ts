@@ -625,6 +625,13 @@ const makeSink = (connectionOptions: pg.ClientConfig, list: ListName, options: B
    * the lane, or the versions were never read): set when the versions are read, then by each batch.
    */
   let laneVersions: Array<number | undefined> | undefined
+  /**
+   * Per lane, whether its last batch trusted its marks. Only then are fresh numbers set aside for
+   * `directCopy`: a batch that turns out not to trust them must stage them late, in its apply, and
+   * under live traffic (a classification every second) the first batch already finds another
+   * writer's version — so such a lane never sets numbers aside.
+   */
+  const lastTrusted: Array<boolean> = Array.from({ length: LIST_WRITE_LANES }, () => false)
   /** Batches not committed yet, and while the keys are read the ones whose numbers the filter still needs. */
   const uncommitted = new Set<OpenBatch>()
   let unfiltered: Set<OpenBatch> | undefined
@@ -766,6 +773,7 @@ const makeSink = (connectionOptions: pg.ClientConfig, list: ListName, options: B
       // Nobody else wrote in this lane since the sink read the lists: its `fresh` marks hold.
       const trusted = version !== undefined && laneVersions?.[lane] === version - 1
       if (laneVersions !== undefined) laneVersions[lane] = trusted ? version : undefined
+      lastTrusted[lane] = trusted
       const direct = batch.direct
       // A repeated number may have its first row here and a later one staged: all go through the plan.
       const straight = trusted && !batch.duplicates ? direct.count : 0
@@ -872,8 +880,16 @@ const makeSink = (connectionOptions: pg.ClientConfig, list: ListName, options: B
       countryCode: string | null
     ) => {
       const key = Number(phone)
-      const fresh = filter !== undefined && !filter.markAndTestKey(key)
-      if (fresh && directAllowed && entry.metrics === undefined && createdAt(entry) === undefined) {
+      // Once another writer has written in this lane the marks are never trusted again there:
+      // its numbers are staged as before (a straight copy would only be staged late, in the apply).
+      const fresh = filter !== undefined && laneVersions?.[lane] !== undefined && !filter.markAndTestKey(key)
+      if (
+        fresh &&
+        directAllowed &&
+        lastTrusted[lane] &&
+        entry.metrics === undefined &&
+        createdAt(entry) === undefined
+      ) {
         batch.direct.add(
           key,
           phone.length,
