@@ -223,7 +223,7 @@ const DIRECT_AUDIT_COPY = "COPY list_audit (custom_variable_1, action, to_list, 
 /** The same lines into the staging table, when the batch cannot trust its filter after all. */
 const DIRECT_STAGE_COPY = "COPY lists_stage (phone, ip, os_version, browser_version, reason, source, sticky) FROM STDIN"
 
-/** A row of `directCopy`. */
+/** A row of `directCopy`; its audit row is made from it (`KeyOrderedLines.writeAudit`). */
 const directLine = (phone: string, e: Omit<ListEntry, "phone">, sticky: boolean): string =>
   phone +
   "\t" +
@@ -237,10 +237,6 @@ const directLine = (phone: string, e: Omit<ListEntry, "phone">, sticky: boolean)
   "\t" +
   textField(e.source) +
   (sticky ? "\tt\n" : "\tf\n")
-
-/** The audit row of a `directLine`: an add to `list` (`actor` already escaped). */
-const directAuditLine = (phone: string, e: Omit<ListEntry, "phone">, list: ListName, actor: string): string =>
-  phone + "\tadd\t" + list + "\t" + textField(e.reason) + "\t" + textField(e.source) + "\t" + actor + "\n"
 
 /** Streams chunks of COPY text into a `COPY … FROM STDIN`, honouring backpressure. */
 const copyChunks = async (
@@ -605,9 +601,11 @@ const makeSink = (connectionOptions: pg.ClientConfig, list: ListName, options: B
   let counts: ApplyCounts = { added: 0, moved: 0, updated: 0, unchanged: 0, keptSticky: 0 }
   let repeats = 0
   let failure: unknown
-  /** Whether new numbers may be copied straight to the list (`directCopy`), and the audit's actor. */
+  /** Whether new numbers may be copied straight to the list (`directCopy`). */
   const directAllowed = list !== "whitelist"
-  const actor = escapeCopy(options.actor)
+  /** What a `directLine`'s audit row has around its phone and its reason and source (`DIRECT_AUDIT_COPY`). */
+  const auditBetween = Buffer.from(`\tadd\t${list}\t`)
+  const auditAfter = Buffer.from(`\t${escapeCopy(options.actor)}\n`)
   const blocks = new BlockPool()
   const spareLines: Array<KeyOrderedLines> = []
   /** Connections of this sink: busy ones, and idle ones kept for the next batch. */
@@ -781,7 +779,12 @@ const makeSink = (connectionOptions: pg.ClientConfig, list: ListName, options: B
         // In key order: each B-tree is walked left to right once.
         const order = direct.order()
         await direct.writeRows((chunks) => copyChunks(batch.client, directCopy(list), chunks), order)
-        await direct.writeAudit((chunks) => copyChunks(batch.client, DIRECT_AUDIT_COPY, chunks), order)
+        await direct.writeAudit(
+          (chunks) => copyChunks(batch.client, DIRECT_AUDIT_COPY, chunks),
+          order,
+          auditBetween,
+          auditAfter
+        )
       } else if (direct.count > 0) {
         await direct.writeRows((chunks) => copyChunks(batch.client, DIRECT_STAGE_COPY, chunks))
       }
@@ -890,12 +893,7 @@ const makeSink = (connectionOptions: pg.ClientConfig, list: ListName, options: B
         entry.metrics === undefined &&
         createdAt(entry) === undefined
       ) {
-        batch.direct.add(
-          key,
-          phone.length,
-          directLine(phone, entry, sticky),
-          directAuditLine(phone, entry, list, actor)
-        )
+        batch.direct.add(key, phone.length, directLine(phone, entry, sticky))
         return addTo(batch, key, undefined)
       }
       return addTo(batch, key, stageLine(batch.rows, phone, entry, sticky, countryCode, fresh))
