@@ -314,6 +314,36 @@ describe("large imports skip the probes of numbers on no list", () => {
     expect(await whereIs(phones[70_006]!)).toEqual(["blacklist"])
   }, 120_000)
 
+  it("a large monitor import copies its new numbers straight in as well, with their audit rows", async () => {
+    const phones = Array.from({ length: 150_000 }, (_, i) => `4478${String(10_000_000 + i * 7)}`)
+    await apply(
+      "blacklist",
+      phones.filter((_, i) => i % 50 === 7).map((phone) => ({ phone, reason: "OLD" })),
+      { actor: "sync:voluum-reports", mode: "classification" }
+    )
+    const counts = await lists((l) =>
+      l.importNumbers(
+        "monitor",
+        Stream.fromIterable(phones.map((phone) => ({ phone, reason: "WATCH", source: "ops" }))),
+        { actor: "cli", mode: "manual" }
+      )
+    )
+    expect(counts).toMatchObject({ total: 150_000, added: 147_000, moved: 3_000 })
+    expect(await lists((l) => l.counts)).toEqual({ blacklist: 0, whitelist: 0, monitor: 150_000 })
+    const auditRows = await client.query(
+      "SELECT action, to_list, count(*)::int AS n FROM list_audit WHERE actor = 'cli' GROUP BY 1, 2 ORDER BY 1"
+    )
+    expect(auditRows.rows).toEqual([
+      { action: "add", to_list: "monitor", n: 147_000 },
+      { action: "move", to_list: "monitor", n: 3_000 }
+    ])
+    expect(await audit(phones[140_001]!)).toEqual([
+      { action: "add", from_list: null, to_list: "monitor", actor: "cli", reason: "WATCH" }
+    ])
+    const row = await client.query("SELECT reason, source FROM monitor WHERE custom_variable_1 = $1", [phones[140_001]])
+    expect(row.rows).toEqual([{ reason: "WATCH", source: "ops" }])
+  }, 120_000)
+
   it("probes again in a lane where another writer wrote after the lists were read", async () => {
     const phones = Array.from({ length: 150_000 }, (_, i) => `4472${String(10_000_000 + i * 7)}`)
     // The import pauses after 60,000 rows (its filter is read after 16,384); meanwhile another
