@@ -55,6 +55,16 @@ export class KeyOrderedLines {
     this.count++
   }
 
+  /** Whether one of the rows is of one of `phones` (canonical keys). */
+  containsAny(phones: ReadonlyArray<string> | undefined): boolean {
+    if (phones === undefined || phones.length === 0 || this.count === 0) return false
+    const wanted = new Set(phones.map(Number))
+    for (let i = 0; i < this.count; i++) {
+      if (wanted.has(this.keys[i]! / 10 ** (15 - this.lengths[i]!))) return true
+    }
+    return false
+  }
+
   /** The positions of the rows in key order: byte order of the phones, a prefix before longer numbers. */
   order(): Uint32Array {
     const order = new Uint32Array(this.count)

@@ -87,14 +87,40 @@ const LIST_WRITE_LOCK = 0x4c495354
 export const LIST_WRITE_LANES = 2
 const laneOf = (phone: string): number => phone.charCodeAt(phone.length - 1) % LIST_WRITE_LANES
 
+/** Large writes hold `pg_advisory_lock_shared(LIST_READER_LOCK, lane)` while they keep a filter ("LISR"). */
+const LIST_READER_LOCK = 0x4c495352
+
 /**
  * Takes a lane's lock and bumps the lane's version (`sql/0003_list_lane_versions.sql`), in the
  * writer's transaction: the version says whether anybody else wrote in the lane since a sink read
- * the lists into its filter. One round trip; `lane` is a small integer of ours, never input.
+ * the lists into its filter. Also says whether a reader other than the writer's own sink
+ * (`ownReader`: the backend holding its reader lock) is registered: then the writer logs what it
+ * wrote (`logWrites`). One round trip; `lane` and the pid are integers of ours, never input.
  */
-const lockLane = (lane: number) =>
+const lockLane = (lane: number, ownReader = 0) =>
   `SELECT pg_advisory_xact_lock(${LIST_WRITE_LOCK}, ${lane});
-   UPDATE list_lane_versions SET version = version + 1 WHERE lane = ${lane} RETURNING version`
+   UPDATE list_lane_versions SET version = version + 1 WHERE lane = ${lane}
+   RETURNING version, EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = ${LIST_READER_LOCK}
+     AND objid = ${lane} AND objsubid = 2 AND granted AND pid <> ${ownReader}
+     AND database = (SELECT oid FROM pg_database WHERE datname = current_database())) AS readers`
+
+/**
+ * Logs what a transaction wrote in a lane for the registered readers (`sql/0004_list_lane_writes.sql`):
+ * `phones` is SQL giving the numbers (a sink batch: every staged number), and prunes the lane's log.
+ */
+const logWrites = (lane: number, version: number, phones: string) =>
+  `INSERT INTO list_lane_writes (lane, version, phones) SELECT ${lane}, ${version}, ${phones};
+   DELETE FROM list_lane_writes WHERE lane = ${lane} AND version < ${version - 1000}`
+
+interface LaneLock {
+  readonly version: number | undefined
+  readonly readers: boolean
+}
+
+const laneLocked = (results: unknown): LaneLock => {
+  const row = (results as Array<pg.QueryResult>)[1]?.rows[0] as { version: string; readers: boolean } | undefined
+  return { version: row === undefined ? undefined : Number(row.version), readers: row?.readers ?? false }
+}
 
 const DATA_COLUMNS = ["ip", "os_version", "browser_version", ...LIST_METRIC_COLUMNS] as const
 
@@ -294,10 +320,11 @@ const otherLists = (list: ListName): readonly [ListName, ListName] => {
  * Where a staged number is now: a scalar subquery per list, so each is one primary-key probe per
  * number whatever the list's size (a hash join would read the whole list for every batch).
  * NULL = not on that list, else its sticky flag (the whitelist has none). `$2` (the batch may trust
- * its `fresh` marks, see `makeSink`): a fresh number is on no list, so it is not probed.
+ * its `fresh` marks, see `makeSink`): a fresh number is on no list, so it is not probed — unless it
+ * is in `$3`, the numbers other writers listed since the batch's marks were made.
  */
 const presence = (list: ListName) =>
-  `CASE WHEN $2::boolean AND s.fresh THEN NULL
+  `CASE WHEN $2::boolean AND s.fresh AND NOT (s.phone = ANY($3::text[])) THEN NULL
      ELSE (SELECT ${hasSticky(list) ? "x.sticky" : "false"} FROM ${list} x WHERE x.custom_variable_1 = s.phone) END`
 
 const applyStatement = (list: ListName, conflict: ConflictPolicy, guard: StickyGuard, dedupe: boolean): string => {
@@ -521,6 +548,8 @@ interface OpenBatch {
   readonly seen: PhoneSet
   /** Rows for `directCopy` with their audit rows (not in the staging COPY). */
   readonly direct: KeyOrderedLines
+  /** The lane version up to which other writers' numbers were in the filter when the batch began. */
+  readonly from: number | undefined
   rows: number
   duplicates: boolean
   buffer: string
@@ -555,6 +584,8 @@ const applyResult = (row: {
  */
 const FILTER_PAYS_AFTER = 8
 const FILTER_MIN_ROWS = 16_384
+/** Other writers' versions a batch reads from their log at most (the log keeps 1,000 per lane). */
+const MAX_LOGGED_VERSIONS = 1_000
 
 /** How many keys the three lists hold (the planner's estimate; a never-analysed table by its size). */
 const LIST_KEYS_ESTIMATE = `SELECT coalesce(sum(CASE WHEN c.reltuples >= 0 THEN c.reltuples
@@ -619,10 +650,16 @@ const makeSink = (connectionOptions: pg.ClientConfig, list: ListName, options: B
   let filter: PhoneKeyFilter | undefined
   let reading: Promise<void> | undefined
   /**
-   * Per lane, the version this sink expects to bump next from (undefined: somebody else wrote in
-   * the lane, or the versions were never read): set when the versions are read, then by each batch.
+   * Per lane: the version up to which every other writer's numbers are in the filter (undefined:
+   * the versions were never read, or one of them was not logged — the lane is not trusted again),
+   * and the versions this sink's own batches bumped. Set when the versions are read, then by each
+   * batch. `readerPid`: the backend holding this sink's reader locks (`LIST_READER_LOCK`).
    */
-  let laneVersions: Array<number | undefined> | undefined
+  let accounted: Array<number | undefined> | undefined
+  const ownVersions: Array<Set<number>> = Array.from({ length: LIST_WRITE_LANES }, () => new Set<number>())
+  let readerPid = 0
+  /** The versions at which the keys were read: where a batch that began before then corrects from. */
+  let keysReadAt: ReadonlyArray<number | undefined> | undefined
   /**
    * Per lane, whether its last batch trusted its marks. Only then are fresh numbers set aside for
    * `directCopy`: a batch that turns out not to trust them must stage them late, in its apply, and
@@ -690,18 +727,26 @@ const makeSink = (connectionOptions: pg.ClientConfig, list: ListName, options: B
   }
 
   /** Reads the lane versions, then every listed key, into a new filter (see `makeSink`). */
-  const readFilter = (client: pg.Client, expectedKeys: number) =>
-    holdApplies(async () => {
+  const readFilter = async (client: pg.Client, expectedKeys: number) => {
+    // Registered before the versions are read: every writer that commits a later version logs its
+    // numbers (or one that looked just before leaves a version unlogged: the lane is then distrusted).
+    const registered = await client.query<{ pid: number }>(
+      `SELECT ${Array.from({ length: LIST_WRITE_LANES }, (_, lane) => `pg_advisory_lock_shared(${LIST_READER_LOCK}, ${lane}), `).join("")}pg_backend_pid() AS pid`
+    )
+    readerPid = registered.rows[0]!.pid
+    await holdApplies(async () => {
       const result = await client.query<{ lane: number; version: string }>(
         "SELECT lane, version FROM list_lane_versions"
       )
       const versions: Array<number | undefined> = Array.from({ length: LIST_WRITE_LANES }, () => undefined)
       for (const row of result.rows) if (row.lane < LIST_WRITE_LANES) versions[row.lane] = Number(row.version)
-      laneVersions = versions
+      accounted = versions
+      keysReadAt = [...versions]
       // Batches that commit from now on may commit after the keys are read: their numbers are added
       // from their own sets once the keys are in.
       unfiltered = new Set(uncommitted)
-    }).then(async () => {
+    })
+    {
       // ~12 bits per key for the lists and a million more numbers: 0.3-1 % false alarms (a
       // false alarm only means that number is probed); 2 MiB for lists of up to ~400k numbers.
       const keys = new PhoneKeyFilter(Math.ceil(Math.log2((expectedKeys + 1_000_000) * 12)))
@@ -709,7 +754,8 @@ const makeSink = (connectionOptions: pg.ClientConfig, list: ListName, options: B
       for (const batch of unfiltered!) batch.seen.forEach((key) => keys.markAndTestKey(key))
       unfiltered = undefined
       filter = keys
-    })
+    }
+  }
 
   /** Every `FILTER_MIN_ROWS` rows: reads the filter once the sink has written enough rows for it to pay. */
   const considerFilter = () => {
@@ -731,7 +777,7 @@ const makeSink = (connectionOptions: pg.ClientConfig, list: ListName, options: B
       })
   }
 
-  const startBatch = async (): Promise<OpenBatch> => {
+  const startBatch = async (lane: number): Promise<OpenBatch> => {
     const client = await connect()
     inUse.add(client)
     // JIT compilation of the apply statement costs seconds and saves nothing on a batch.
@@ -751,6 +797,7 @@ const makeSink = (connectionOptions: pg.ClientConfig, list: ListName, options: B
       done,
       seen: new PhoneSet(LIST_BATCH_ROWS),
       direct: spareLines.pop() ?? new KeyOrderedLines(blocks),
+      from: accounted?.[lane],
       rows: 0,
       duplicates: false,
       buffer: ""
@@ -760,21 +807,57 @@ const makeSink = (connectionOptions: pg.ClientConfig, list: ListName, options: B
     return batch
   }
 
+  /**
+   * Whether `batch` may trust its marks, holding its lane's lock after bumping it to `version`:
+   * undefined if not; else the numbers other writers listed in the lane since the batch's marks
+   * began (read from their log rows; those rows are probed after all). Not if a version since is
+   * neither the sink's own nor logged.
+   */
+  const othersSince = async (
+    batch: OpenBatch,
+    lane: number,
+    version: number | undefined
+  ): Promise<ReadonlyArray<string> | undefined> => {
+    const from = batch.from ?? keysReadAt?.[lane]
+    if (version === undefined || accounted?.[lane] === undefined || from === undefined) return undefined
+    const others: Array<number> = []
+    for (let v = from + 1; v < version && others.length <= MAX_LOGGED_VERSIONS; v++) {
+      if (!ownVersions[lane]!.has(v)) others.push(v)
+    }
+    if (others.length === 0) return []
+    if (others.length > MAX_LOGGED_VERSIONS) return undefined
+    const logged = await batch.client.query<{ phones: Array<string> }>(
+      "SELECT phones FROM list_lane_writes WHERE lane = $1 AND version = ANY($2::bigint[])",
+      [lane, others]
+    )
+    if (logged.rows.length !== others.length) return undefined
+    return logged.rows.flatMap((row) => row.phones)
+  }
+
   const applyBatch = async (lane: number, batch: OpenBatch): Promise<void> => {
     while (hold !== undefined) await hold
     applies++
     const statement = applyStatementFor(list, options.conflict, options.guard, batch.duplicates)
     try {
-      const locked = (await batch.client.query(lockLane(lane))) as unknown as Array<pg.QueryResult>
-      const bumped = locked[1]?.rows[0]?.version as string | undefined
-      const version = bumped === undefined ? undefined : Number(bumped)
-      // Nobody else wrote in this lane since the sink read the lists: its `fresh` marks hold.
-      const trusted = version !== undefined && laneVersions?.[lane] === version - 1
-      if (laneVersions !== undefined) laneVersions[lane] = trusted ? version : undefined
+      const { version, readers } = laneLocked(await batch.client.query(lockLane(lane, readerPid)))
+      const correction = await othersSince(batch, lane, version)
+      const trusted = correction !== undefined
+      if (accounted !== undefined && version !== undefined) {
+        ownVersions[lane]!.add(version)
+        if (!trusted) accounted[lane] = undefined
+        else if (filter !== undefined) {
+          // From now on the filter knows what the others wrote (until the keys are in, the lane's
+          // batches keep correcting from the version the keys were read at).
+          for (const phone of correction) filter.markAndTest(phone)
+          accounted[lane] = version
+        }
+      }
       lastTrusted[lane] = trusted
       const direct = batch.direct
-      // A repeated number may have its first row here and a later one staged: all go through the plan.
-      const straight = trusted && !batch.duplicates ? direct.count : 0
+      // A repeated number may have its first row here and a later one staged; another writer may
+      // have listed one of the batch's numbers; a registered reader needs every number of the batch
+      // in the log: then all of them go through the staging table and the plan.
+      const straight = trusted && !batch.duplicates && !readers && !direct.containsAny(correction) ? direct.count : 0
       if (straight > 0) {
         // In key order: each B-tree is walked left to right once.
         const order = direct.order()
@@ -798,9 +881,14 @@ const makeSink = (connectionOptions: pg.ClientConfig, list: ListName, options: B
           updated: number
           kept_sticky: number
           total: number
-        }>(statement, [options.actor, trusted])
+        }>(statement, [options.actor, trusted, correction ?? []])
         const planned = applyResult(result.rows[0]!)
         c = { ...planned, added: planned.added + straight }
+      }
+      if (readers && version !== undefined) {
+        await batch.client.query(
+          logWrites(lane, version, "coalesce((SELECT array_agg(phone) FROM lists_stage), '{}'::text[])")
+        )
       }
       await batch.client.query("COMMIT")
       uncommitted.delete(batch)
@@ -885,7 +973,7 @@ const makeSink = (connectionOptions: pg.ClientConfig, list: ListName, options: B
       const key = Number(phone)
       // Once another writer has written in this lane the marks are never trusted again there:
       // its numbers are staged as before (a straight copy would only be staged late, in the apply).
-      const fresh = filter !== undefined && laneVersions?.[lane] !== undefined && !filter.markAndTestKey(key)
+      const fresh = filter !== undefined && accounted?.[lane] !== undefined && !filter.markAndTestKey(key)
       if (
         fresh &&
         directAllowed &&
@@ -901,7 +989,7 @@ const makeSink = (connectionOptions: pg.ClientConfig, list: ListName, options: B
 
     const write: ListSink["write"] = (phone, entry, sticky, countryCode) => {
       if (open !== undefined) return stage(open, phone, entry, sticky, countryCode)
-      opening ??= startBatch()
+      opening ??= startBatch(lane)
       return opening.then((batch) => {
         opening = undefined
         open = batch
@@ -998,7 +1086,13 @@ export class ListsRepository extends Context.Service<
         const statement = REMOVE_STATEMENT(lists)
         return yield* bulk.withClient((client) =>
           inTransaction(client, async () => {
-            for (let lane = 0; lane < LIST_WRITE_LANES; lane++) await client.query(lockLane(lane))
+            for (let lane = 0; lane < LIST_WRITE_LANES; lane++) {
+              const locked = laneLocked(await client.query(lockLane(lane)))
+              // A removal lists no number: its log row only tells readers the version was not theirs.
+              if (locked.readers && locked.version !== undefined) {
+                await client.query(logWrites(lane, locked.version, "'{}'::text[]"))
+              }
+            }
             const removed: Array<{ phone: string; list: ListName }> = []
             for (let i = 0; i < phones.length; i += 10_000) {
               const result = await client.query<{ phone: string; list: ListName }>(statement, [
