@@ -620,13 +620,16 @@ const readKeys = async (client: pg.Client, statement: string, key: (key: number)
  * number with `fresh` = the filter has never seen it (every number the sink stages is added to
  * the filter too) — or, in the blacklist and the monitor list, keeps a fresh number aside for
  * `directCopy`. A fresh number is certainly on no list — unless another writer put it there
- * after the lists were read. Hence the lane versions: every list-writing transaction bumps the
- * version of its lane under the lane's lock (`lockLane`). The sink reads the versions while none
- * of its own batches is being applied, then reads the keys; each of its batches, holding the lane's
- * lock, trusts its `fresh` marks only if the version it bumped is the next one after the version the
- * sink expects (nobody else wrote in the lane since). Once another writer has written in a lane,
- * the sink probes every number of that lane again, as before. Nobody waits for the filter: other
- * writers keep writing, and the sink's batches keep being applied while the keys are read.
+ * after the lists were read. Hence the lane versions and the log: every list-writing transaction
+ * bumps the version of its lane under the lane's lock (`lockLane`), and while a large write is
+ * registered as a reader (`LIST_READER_LOCK`) it also logs the numbers it wrote with that version
+ * (`logWrites`). The sink registers, reads the versions while none of its own batches is being
+ * applied, then reads the keys. Each of its batches, holding its lane's lock, looks at the versions
+ * since its marks began (`othersSince`): its own are known, the others' numbers come from the log —
+ * those rows are probed after all and the numbers join the filter — and a version that is neither
+ * makes the lane untrusted for the rest of the write (every number probed, as before). Nobody waits
+ * for the filter: other writers keep writing, and the sink's batches keep being applied while the
+ * keys are read.
  */
 const makeSink = (connectionOptions: pg.ClientConfig, list: ListName, options: BatchOptions) => {
   let counts: ApplyCounts = { added: 0, moved: 0, updated: 0, unchanged: 0, keptSticky: 0 }
@@ -662,9 +665,8 @@ const makeSink = (connectionOptions: pg.ClientConfig, list: ListName, options: B
   let keysReadAt: ReadonlyArray<number | undefined> | undefined
   /**
    * Per lane, whether its last batch trusted its marks. Only then are fresh numbers set aside for
-   * `directCopy`: a batch that turns out not to trust them must stage them late, in its apply, and
-   * under live traffic (a classification every second) the first batch already finds another
-   * writer's version — so such a lane never sets numbers aside.
+   * `directCopy`: a batch that turns out not to trust them must stage them late, in its apply (the
+   * first batches of a write, or a lane that met a version without a log row, set none aside).
    */
   const lastTrusted: Array<boolean> = Array.from({ length: LIST_WRITE_LANES }, () => false)
   /** Batches not committed yet, and while the keys are read the ones whose numbers the filter still needs. */
