@@ -844,16 +844,11 @@ const makeSink = (connectionOptions: pg.ClientConfig, list: ListName, options: B
       const { version, readers } = laneLocked(await batch.client.query(lockLane(lane, readerPid)))
       const correction = await othersSince(batch, lane, version)
       const trusted = correction !== undefined
-      if (accounted !== undefined && version !== undefined) {
-        ownVersions[lane]!.add(version)
-        if (!trusted) accounted[lane] = undefined
-        else if (filter !== undefined) {
-          // From now on the filter knows what the others wrote (until the keys are in, the lane's
-          // batches keep correcting from the version the keys were read at).
-          for (const phone of correction) filter.markAndTest(phone)
-          accounted[lane] = version
-        }
-      }
+      if (!trusted && accounted !== undefined) accounted[lane] = undefined
+      // From now on the filter knows what the others wrote (until the keys are in, the lane's
+      // batches keep correcting from the version the keys were read at).
+      const corrected = trusted && filter !== undefined
+      if (corrected) for (const phone of correction) filter!.markAndTest(phone)
       lastTrusted[lane] = trusted
       const direct = batch.direct
       // A repeated number may have its first row here and a later one staged; another writer may
@@ -894,6 +889,11 @@ const makeSink = (connectionOptions: pg.ClientConfig, list: ListName, options: B
       }
       await batch.client.query("COMMIT")
       uncommitted.delete(batch)
+      // Only a committed version is the sink's own (a rolled-back one is taken by the next writer).
+      if (accounted !== undefined && version !== undefined) {
+        ownVersions[lane]!.add(version)
+        if (corrected && accounted[lane] !== undefined) accounted[lane] = version
+      }
       counts = {
         added: counts.added + c.added,
         moved: counts.moved + c.moved,
