@@ -839,8 +839,8 @@ const makeSink = (connectionOptions: pg.ClientConfig, list: ListName, options: B
   const applyBatch = async (lane: number, batch: OpenBatch): Promise<void> => {
     while (hold !== undefined) await hold
     applies++
-    const statement = applyStatementFor(list, options.conflict, options.guard, batch.duplicates)
     try {
+      const statement = applyStatementFor(list, options.conflict, options.guard, batch.duplicates)
       const { version, readers } = laneLocked(await batch.client.query(lockLane(lane, readerPid)))
       const correction = await othersSince(batch, lane, version)
       const trusted = correction !== undefined
