@@ -405,6 +405,27 @@ describe("large imports skip the probes of numbers on no list", () => {
     expect((await probes("whitelist")) - probedBefore).toBeLessThan(50_000)
   }, 120_000)
 
+  it("goes on trusting its filter across a removal by an admin in the middle", async () => {
+    const phones = Array.from({ length: 150_000 }, (_, i) => `4471${String(20_000_000 + i * 7)}`)
+    const listed = phones.filter((_, i) => i % 50 === 9)
+    await apply(
+      "whitelist",
+      listed.map((phone) => ({ phone })),
+      { actor: "sync:voluum-reports", mode: "classification" }
+    )
+    const probedBefore = await probes("whitelist")
+    // Half of the listed numbers are taken off the whitelist while the import is paused: the
+    // import moves the others, adds those, and the removal's versions (logged, with no numbers)
+    // do not stop it trusting its filter.
+    const removed = listed.filter((_, i) => i % 2 === 0)
+    const counts = await importAround(phones, async () => {
+      await lists((l) => l.remove(removed, { actor: "api_key:admin", list: "whitelist" }))
+    })
+    expect(counts).toMatchObject({ total: 150_000, added: 147_000 + removed.length, moved: 3_000 - removed.length })
+    expect(await lists((l) => l.counts)).toEqual({ blacklist: 150_000, whitelist: 0, monitor: 0 })
+    expect((await probes("whitelist")) - probedBefore).toBeLessThan(50_000)
+  }, 120_000)
+
   it("probes again in a lane where a version was written without a log row", async () => {
     const phones = Array.from({ length: 150_000 }, (_, i) => `4477${String(10_000_000 + i * 7)}`)
     // A writer that takes the lane's lock and bumps its version but logs nothing (an older optimizer
