@@ -10,11 +10,11 @@
  */
 import * as Net from "node:net"
 import { PgClient } from "@effect/sql-pg"
-import { Context, Effect, Layer, Redacted } from "effect"
-import type { SqlError } from "effect/sql"
+import { Context, Effect, Exit, Layer, Option, Redacted, Schema, Scope } from "effect"
 import pg from "pg"
 import { AppConfig, requireDatabase } from "./Config.ts"
 import { DatabaseError } from "./Errors.ts"
+import { maskPhones } from "./Logging.ts"
 
 /** The `@effect/sql-pg` pool for the configured database. Fails start-up when no database is configured. */
 export const DatabaseLive = Layer.unwrap(
@@ -82,15 +82,67 @@ export const coalescingSocket = (socket: Net.Socket): Net.Socket => {
   return socket
 }
 
-/** Turns a driver failure into the domain's `DatabaseError`, keeping the classified reason for the logs. */
-export const toDatabaseError = (error: SqlError.SqlError): DatabaseError =>
-  new DatabaseError({ message: `database error: ${describeSqlError(error)}`, cause: error })
-
-export const describeSqlError = (error: SqlError.SqlError): string => {
-  const reason = (error as { reason?: { _tag?: string; message?: string; cause?: unknown } }).reason
-  const cause = reason?.cause as { message?: string } | undefined
-  return [reason?._tag, reason?.message, cause?.message].filter((s) => typeof s === "string" && s !== "").join(": ")
+/**
+ * The one translation of a database failure into the domain's `DatabaseError`: an `effect/sql`
+ * `SqlError`, a `pg` driver error (from the bulk pool or a COPY stream), or anything thrown on the
+ * way. A `DatabaseError` passes through unchanged; `what` says what was being done ("the cleaning
+ * run", "export of blacklist") and prefixes the message. Phone numbers in driver text are masked.
+ */
+export const toDatabaseError = (cause: unknown, what = "database error"): DatabaseError => {
+  if (cause instanceof DatabaseError) return cause
+  return new DatabaseError({ message: `${what}: ${maskPhones(describeDatabaseFailure(cause))}`, cause })
 }
+
+/** `Effect.mapError(databaseErrorOf("…"))`: the same translation with what was being done. */
+export const databaseErrorOf =
+  (what: string) =>
+  (cause: unknown): DatabaseError =>
+    toDatabaseError(cause, what)
+
+/** The driver's reason, as short as it says it: `effect/sql`'s classified reason, else the message. */
+export const describeDatabaseFailure = (cause: unknown): string => {
+  const e = cause as {
+    _tag?: unknown
+    message?: unknown
+    reason?: { _tag?: string; message?: string; cause?: unknown }
+  }
+  if (e?._tag === "SqlError" && e.reason !== undefined) {
+    const inner = e.reason.cause as { message?: string } | undefined
+    const parts = [e.reason._tag, e.reason.message, inner?.message].filter((s) => typeof s === "string" && s !== "")
+    if (parts.length > 0) return parts.join(": ")
+  }
+  if (typeof e?.message === "string" && e.message !== "") return e.message
+  return String(cause)
+}
+
+/**
+ * Runs a query and decodes its rows with `schema`: repositories return typed rows, never casts. A
+ * driver failure and a row that does not match (a schema out of step with the SQL) are both
+ * `DatabaseError`s.
+ *
+ *   const files = yield* sql`SELECT * FROM uploaded_csv_files`.pipe(decodeRows(CleaningFileRow))
+ */
+export const decodeRows =
+  <S extends Schema.Top>(schema: S) =>
+  <E, R>(
+    query: Effect.Effect<ReadonlyArray<unknown>, E, R>
+  ): Effect.Effect<ReadonlyArray<S["Type"]>, DatabaseError, R | S["DecodingServices"]> =>
+    query.pipe(
+      Effect.mapError((cause) => toDatabaseError(cause)),
+      Effect.flatMap((rows) =>
+        Schema.decodeUnknownEffect(Schema.Array(schema))(rows).pipe(
+          Effect.mapError((cause) => toDatabaseError(cause, "unexpected row from the database"))
+        )
+      )
+    )
+
+/** `decodeRows` for a query that returns at most one row: `Option` of it. */
+export const decodeOptionalRow =
+  <S extends Schema.Top>(schema: S) =>
+  <E, R>(
+    query: Effect.Effect<ReadonlyArray<unknown>, E, R>
+  ): Effect.Effect<Option.Option<S["Type"]>, DatabaseError, R | S["DecodingServices"]> =>
+    decodeRows(schema)(query).pipe(Effect.map((rows) => Option.fromNullishOr(rows[0])))
 
 /** `pg` pool for COPY streams and other work the native driver does not support. */
 export class PgBulk extends Context.Service<
@@ -99,6 +151,11 @@ export class PgBulk extends Context.Service<
     readonly pool: pg.Pool
     /** Runs `f` with a dedicated connection, released afterwards (also on failure or interruption). */
     readonly withClient: <A>(f: (client: pg.PoolClient) => Promise<A>) => Effect.Effect<A, DatabaseError>
+    /**
+     * A dedicated connection for the scope. Released to the pool when the scope succeeds; destroyed
+     * when it fails or is interrupted (a statement may still be running on it, its state is unknown).
+     */
+    readonly connection: Effect.Effect<pg.PoolClient, DatabaseError, Scope.Scope>
   }
 >()("@optimizer/core/platform/PgBulk") {
   static readonly make = (url: string, max = 4) =>
@@ -122,12 +179,13 @@ export class PgBulk extends Context.Service<
               client.release()
             }
           },
-          catch: (cause) =>
-            cause instanceof DatabaseError
-              ? cause
-              : new DatabaseError({ message: `database error: ${(cause as Error)?.message ?? String(cause)}`, cause })
+          catch: (cause) => toDatabaseError(cause)
         })
-      return PgBulk.of({ pool, withClient })
+      const connection = Effect.acquireRelease(
+        Effect.tryPromise({ try: () => pool.connect(), catch: (cause) => toDatabaseError(cause, "could not connect") }),
+        (client, exit) => Effect.sync(() => client.release(Exit.isSuccess(exit) ? undefined : true))
+      )
+      return PgBulk.of({ pool, withClient, connection })
     })
 
   static readonly layer = Layer.effect(
@@ -139,6 +197,22 @@ export class PgBulk extends Context.Service<
     })
   )
 }
+
+/**
+ * `BEGIN` on `client` for the scope: `COMMIT` when the scope succeeds, `ROLLBACK` when it fails or is
+ * interrupted (a failed rollback is left to the connection's release, which then destroys it).
+ */
+export const transaction = (client: pg.ClientBase): Effect.Effect<void, DatabaseError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.tryPromise({ try: () => client.query("BEGIN"), catch: databaseErrorOf("could not begin") }),
+    (_, exit) =>
+      Effect.promise(() =>
+        client.query(Exit.isSuccess(exit) ? "COMMIT" : "ROLLBACK").then(
+          () => undefined,
+          () => undefined
+        )
+      )
+  ).pipe(Effect.asVoid)
 
 /** Both pools. */
 export const DatabaseLayer = Layer.mergeAll(DatabaseLive, PgBulk.layer)
