@@ -13,9 +13,11 @@ export const maskPhone = (phone: string): string => {
   return `${digits.slice(0, 4)}****${digits.slice(-4)}`
 }
 
-// A run of 8–15 digits, optionally with a leading + or 00 and single spaces/dashes inside, not part of a longer
-// token (uuid hex runs and timestamps are bounded by letters, ':' or '-' digit groups shorter than 8).
-const PHONE_LIKE = /(?<![\w.-])\+?(?:\d[ -]?){7,14}\d(?![\w.])/g
+// A run of 8–15 digits with up to two spaces or dashes between digits, optionally after a `+` or a
+// bracketed country code (`(+44) 7400 …`), and not part of a longer token: not glued to a word or a
+// dotted/dashed word before it (uuids, versions, hostnames), not followed by a letter or digit, nor by a
+// dot and a digit (a decimal). A sentence's full stop or a leading minus still ends or starts a number.
+const PHONE_LIKE = /(?<![\w.]|[\w.]-)(?:\(\+?\d{1,4}\)[ -]{0,2}|\+)?(?:\d[ -]{0,2}){7,14}\d(?!\w|\.\d)/g
 
 /** Masks everything in a log line that looks like a phone number. */
 export const maskPhones = (line: string): string => line.replace(PHONE_LIKE, (m) => maskPhone(m))
