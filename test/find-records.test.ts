@@ -1,7 +1,8 @@
 /**
  * `/find_records` over HTTP with an API key: a number's Voluum rows in the original's positional
  * shape (with `columns` naming the positions), its current list and reason, found by a phone in
- * any format or by its encryption token; injection strings match nothing; malformed tokens are 400s.
+ * any format or (admins only) by its encryption token; injection strings match nothing; malformed
+ * tokens are 400s; over-long values are refused before any parsing.
  */
 import pg from "pg"
 import { Result } from "effect"
@@ -16,6 +17,7 @@ const cipher = makeCipher(key.success)
 
 let app: TestApp
 let viewer: string
+let admin: string
 let client: pg.Client
 
 interface Found {
@@ -25,10 +27,11 @@ interface Found {
   reason: string | null
 }
 
-const find = async (phone: unknown) => call(app.url, viewer, "/find_records", { json: { phone_number: phone } })
+const find = async (phone: unknown, key = viewer) =>
+  call(app.url, key, "/find_records", { json: { phone_number: phone } })
 
-const found = async (phone: string): Promise<Found> => {
-  const res = await find(phone)
+const found = async (phone: string, key = viewer): Promise<Found> => {
+  const res = await find(phone, key)
   expect(res.status).toBe(200)
   return (await res.json()) as Found
 }
@@ -36,6 +39,7 @@ const found = async (phone: string): Promise<Found> => {
 beforeAll(async () => {
   app = await startTestApp({ AES_KEY: vectors.aes_key })
   viewer = await app.createKey("viewer")
+  admin = await app.createKey("admin")
   client = new pg.Client({ connectionString: app.db.url })
   await client.connect()
   // Two syncs' rows for one number, one for another; the number is blacklisted by HLR.
@@ -85,11 +89,31 @@ describe("POST /find_records", () => {
     }
   })
 
-  it("finds them by the number's encryption token too (any accepted spelling of it)", async () => {
+  it("finds them by the number's encryption token too (any accepted spelling of it), for admins", async () => {
     const canonical = await found("447700900123")
     const token = cipher.encrypt("447700900123")
-    expect(await found(token)).toEqual(canonical)
-    expect(await found(`${token}==`.slice(0, token.length + ((4 - (token.length % 4)) % 4)))).toEqual(canonical)
+    expect(await found(token, admin)).toEqual(canonical)
+    expect(await found(`${token}==`.slice(0, token.length + ((4 - (token.length % 4)) % 4)), admin)).toEqual(canonical)
+  })
+
+  it("a token from a viewer or an operator is a 403: the answer would reveal the number", async () => {
+    const token = cipher.encrypt("447700900123")
+    for (const key of [viewer, await app.createKey("operator")]) {
+      const res = await find(token, key)
+      expect(res.status).toBe(403)
+      const body = (await res.json()) as { detail: string; code: string }
+      expect(body.code).toBe("FORBIDDEN")
+      expect(body.detail).toMatch(/admin/)
+      expect(JSON.stringify(body)).not.toContain("447700900123")
+    }
+  })
+
+  it("a value over 256 characters is a 400 naming the field (a 10 MB one too), before any parsing", async () => {
+    for (const value of ["4".repeat(257), "A".repeat(10 * 1024 * 1024)]) {
+      const res = await find(value, admin)
+      expect(res.status).toBe(400)
+      expect(((await res.json()) as { detail: string }).detail).toMatch(/phone_number: at most 256 characters/)
+    }
   })
 
   it("a listed number without history: no rows, its list; an unknown number: nothing", async () => {
@@ -117,13 +141,13 @@ describe("POST /find_records", () => {
 
   it("a malformed or foreign token is a 400 naming the problem", async () => {
     const foreign = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
-    const res = await find(foreign)
+    const res = await find(foreign, admin)
     expect(res.status).toBe(400)
     const body = (await res.json()) as { detail: string; code: string }
     expect(body.code).toBe("DECRYPTION_FAILED")
     expect(body.detail).toMatch(/AES_KEY/)
     // 29 base64 characters cannot be whole bytes.
-    const broken = await find("A".repeat(29))
+    const broken = await find("A".repeat(29), admin)
     expect(broken.status).toBe(400)
     expect(((await broken.json()) as { code: string }).code).toBe("INVALID_TOKEN")
   })

@@ -1,6 +1,6 @@
 /**
- * `/find_records` (ORIGINAL.md §1.3 item 3): a number's Voluum traffic-source rows, by phone in any
- * format or by encryption token, with its current list.
+ * `/find_records`: a number's Voluum traffic-source rows, by phone in any format or (admins only: the
+ * answer reveals the number) by encryption token, with its current list.
  */
 import { Schema } from "effect"
 import { Records, type AppServices } from "@optimizer/core"
@@ -15,9 +15,10 @@ export const recordRoutes = (routes: Routes<AppServices>) =>
       tag: "voluum",
       summary: "A number's rows of api_voluum_ts_sources (positional, see columns) and its current list",
       description:
-        "phone_number: a phone in any international format (+44 7700 900123, 447700900123) or an encryption token. A value that is neither matches nothing.",
+        "phone_number: a phone in any international format (+44 7700 900123, 447700900123) or, with an admin key, an encryption token (other roles get 403: the answer reveals the number). A value that is neither matches nothing. At most 256 characters.",
       body: Schema.Struct({ phone_number: Schema.String }),
       returns: '{"results": [[…], …], "columns": […], "list": "blacklist" | "whitelist" | "monitor" | null, "reason"}'
     },
-    ({ body }) => Records.use((records) => records.find(body.phone_number))
+    ({ body, principal }) =>
+      Records.use((records) => records.find(body.phone_number, { mayDecrypt: principal?.role === "admin" }))
   )

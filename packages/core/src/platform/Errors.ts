@@ -14,6 +14,11 @@ export class ValidationError extends Schema.TaggedError<ValidationError>()("Vali
   field: Schema.optionalKey(Schema.String)
 }) {}
 
+/** The caller's role may not have what it asked for (e.g. a decrypted number for a non-admin). HTTP 403. */
+export class Forbidden extends Schema.TaggedError<Forbidden>()("Forbidden", {
+  message: Schema.String
+}) {}
+
 /** The addressed row or file does not exist. HTTP 404. */
 export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", {
   message: Schema.String

@@ -1,12 +1,15 @@
 /**
- * `/find_records` (ORIGINAL.md §1.3 item 3): the Voluum traffic-source history of one number, plus
+ * `/find_records` (docs/original-api.md): the Voluum traffic-source history of one number, plus
  * the list it is on now.
  *
  * - Input: a phone in any format (`+44 7700 900123`, `07700 900123` is not enough without a
  *   country: numbers are read as international) or an encryption token (≥ 25 base64 characters,
- *   the original's rule, decrypted with `AES_KEY` / `AES_KEY_PREVIOUS`). Both become the canonical
+ *   the original's rule, decrypted with `AES_KEY` / `AES_KEY_PREVIOUS`) — only for a caller that may
+ *   see decrypted numbers (`mayDecrypt`: the HTTP API passes it for admins; a token from anyone else
+ *   is `Forbidden`, since the answer would reveal the number). Both become the canonical
  *   key (E.164 digits without `+`) that every table stores. A value that is neither is looked up as
- *   typed, so it simply matches nothing; a token that does not decrypt is an error naming why.
+ *   typed, so it simply matches nothing; a token that does not decrypt is an error naming why. A
+ *   value over `MAX_LOOKUP_CHARS` is refused before any parsing.
  * - Output: the original's `results` — every `api_voluum_ts_sources` row of the number as a
  *   positional array in the original's column order (the table's physical order; the added `id`,
  *   which comes last, is left out) — oldest first, plus `columns` naming each position, and the
@@ -21,7 +24,7 @@ import { SqlClient } from "effect/sql"
 import type { ListName } from "../lists/ListSchemas.ts"
 import { normalizePhone } from "../phone/PhoneNumber.ts"
 import { toDatabaseError } from "../platform/Database.ts"
-import { ValidationError, type DatabaseError, type NotConfigured } from "../platform/Errors.ts"
+import { Forbidden, ValidationError, type DatabaseError, type NotConfigured } from "../platform/Errors.ts"
 import { Encryption, type TokenError } from "../encryption/Encryption.ts"
 
 /** `api_voluum_ts_sources`' columns in the original's order: the positions of each `results` row. */
@@ -70,6 +73,14 @@ export interface FoundRecords {
   readonly reason: string | null
 }
 
+/** Longer than any phone number or token (a token of a 15-digit number is ~50 characters). */
+export const MAX_LOOKUP_CHARS = 256
+
+export interface FindOptions {
+  /** May a token be decrypted (the answer reveals its number)? Default true: the SDK's caller decides. */
+  readonly mayDecrypt?: boolean
+}
+
 /** The original's token rule (length ≥ 25), narrowed to base64 text so that free text is not read as one. */
 const TOKEN_LIKE = /^[A-Za-z0-9_+/-]{25,}={0,2}$/
 
@@ -102,8 +113,9 @@ export class Records extends Context.Service<
   Records,
   {
     readonly find: (
-      phoneOrToken: string
-    ) => Effect.Effect<FoundRecords, ValidationError | TokenError | NotConfigured | DatabaseError>
+      phoneOrToken: string,
+      options?: FindOptions
+    ) => Effect.Effect<FoundRecords, ValidationError | Forbidden | TokenError | NotConfigured | DatabaseError>
   }
 >()("@optimizer/core/records/Records") {
   static readonly layerNoDeps = Layer.effect(
@@ -113,12 +125,29 @@ export class Records extends Context.Service<
       const encryption = yield* Encryption
 
       /** The key to look up: canonical when the value is a number, else the value as typed. */
-      const keyOf = (value: string): Effect.Effect<string, ValidationError | TokenError | NotConfigured> => {
+      const keyOf = (
+        value: string,
+        mayDecrypt: boolean
+      ): Effect.Effect<string, ValidationError | Forbidden | TokenError | NotConfigured> => {
+        if (value.length > MAX_LOOKUP_CHARS) {
+          return Effect.fail(
+            new ValidationError({
+              message: `phone_number: at most ${MAX_LOOKUP_CHARS} characters`,
+              field: "phone_number"
+            })
+          )
+        }
         const trimmed = value.trim()
         if (trimmed === "") {
           return Effect.fail(new ValidationError({ message: "phone_number is empty", field: "phone_number" }))
         }
-        const plain = TOKEN_LIKE.test(trimmed) ? encryption.decrypt(trimmed) : Effect.succeed(trimmed)
+        const isToken = TOKEN_LIKE.test(trimmed)
+        if (isToken && !mayDecrypt) {
+          return Effect.fail(
+            new Forbidden({ message: "Looking a number up by its encryption token needs the admin role" })
+          )
+        }
+        const plain = isToken ? encryption.decrypt(trimmed) : Effect.succeed(trimmed)
         return Effect.map(plain, (text) => {
           const parsed = normalizePhone(text)
           return parsed.ok ? parsed.e164 : text
@@ -127,8 +156,8 @@ export class Records extends Context.Service<
 
       // Untraced: the endpoint serves thousands of requests a second, and `Effect.fn`'s span and
       // call-site stack capture cost more than the query's own processing (~70 → ~50 µs per call).
-      const find = Effect.fnUntraced(function* (phoneOrToken: string) {
-        const key = yield* keyOf(phoneOrToken)
+      const find = Effect.fnUntraced(function* (phoneOrToken: string, options?: FindOptions) {
+        const key = yield* keyOf(phoneOrToken, options?.mayDecrypt ?? true)
         const rows = yield* sql.unsafe(FIND_STATEMENT, [key]).values.pipe(Effect.mapError(toDatabaseError))
         const first = rows[0]
         const results: Array<ReadonlyArray<unknown>> = []
