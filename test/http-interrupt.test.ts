@@ -8,7 +8,7 @@ import { serve, type ServerType } from "@hono/node-server"
 import { Effect, Layer, ManagedRuntime } from "effect"
 import { Hono } from "hono"
 import { afterAll, beforeAll, expect, it } from "vitest"
-import { Routes, type AppEnv } from "../packages/adapters-http/src/http.ts"
+import { Routes, type AppEnv } from "@optimizer/adapters-http/http"
 
 let server: ServerType
 let url: string

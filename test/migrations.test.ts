@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto"
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest"
-import { loadMigrations, migrate } from "../packages/core/src/platform/Migrations.ts"
+import { loadMigrations, migrate } from "@optimizer/core"
 import { adminUrl, dropDatabase, withDatabase } from "./support/pgUrls.ts"
 
 const range = (prefix: string, from: number, to: number): Array<string> =>

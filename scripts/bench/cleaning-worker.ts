@@ -5,7 +5,7 @@
  * handler's wall time (the runtime is built first, not timed), the process's peak RSS, the stats.
  */
 import { Effect, Layer, ManagedRuntime, Result } from "effect"
-import { appLayer, Cleaning, parseSettings, type AppServices } from "../../packages/core/src/index.ts"
+import { appLayer, Cleaning, parseSettings, type AppServices } from "@optimizer/core"
 
 const parsed = parseSettings(process.env)
 if (Result.isFailure(parsed)) throw parsed.failure

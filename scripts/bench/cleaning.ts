@@ -27,13 +27,7 @@ import { fileURLToPath } from "node:url"
 import { Effect, Layer, ManagedRuntime, Result } from "effect"
 import pg from "pg"
 import { from as copyFrom, to as copyTo } from "pg-copy-streams"
-import {
-  appLayer,
-  Cleaning,
-  parseSettings,
-  type AppServices,
-  type CleaningStats
-} from "../../packages/core/src/index.ts"
+import { appLayer, Cleaning, parseSettings, type AppServices, type CleaningStats } from "@optimizer/core"
 import { perSecond, type Benchmark, type BenchServer } from "./support.ts"
 
 /** `CLEANING_BENCH_SIZES=200000` for a quick run. */

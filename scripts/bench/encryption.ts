@@ -12,10 +12,8 @@
  */
 import { createDecipheriv, randomBytes, randomFillSync } from "node:crypto"
 import { Effect, Layer, Result } from "effect"
-import { decodeBase64Lenient, Encryption, parseAesKey } from "../../packages/core/src/encryption/Encryption.ts"
-import { transformTokenCsv } from "../../packages/core/src/encryption/EncryptionFiles.ts"
-import { openOne, sealOne } from "../../packages/core/src/encryption/Gcm.ts"
-import { AppConfig } from "../../packages/core/src/platform/Config.ts"
+import { AppConfig, decodeBase64Lenient, Encryption, parseAesKey, transformTokenCsv } from "@optimizer/core"
+import { openOne, sealOne } from "@optimizer/core/encryption/Gcm"
 import { perSecond, type Benchmark } from "./support.ts"
 
 const VALUES = 1_000_000

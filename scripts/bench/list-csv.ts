@@ -4,7 +4,7 @@
  * cells than its header (csv-parse builds an error object for each such row; see ListCsv.ts).
  */
 import { Effect, Stream } from "effect"
-import { csvRows } from "../../packages/core/src/lists/ListCsv.ts"
+import { csvRows } from "@optimizer/core/lists/ListCsv"
 import type { Benchmark } from "./support.ts"
 
 const ROWS = 500_000

@@ -1,5 +1,5 @@
 /** The list-import benchmark's workload, shared by the benchmark and its worker process. */
-import type { RawListRow } from "../../packages/core/src/lists/ListSchemas.ts"
+import type { RawListRow } from "@optimizer/core"
 
 export const ROWS = 1_000_000
 

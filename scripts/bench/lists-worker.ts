@@ -6,9 +6,11 @@
  * the process's CPU time, its peak RSS and the import's counts.
  */
 import { Effect, Layer, ManagedRuntime, Result, Stream } from "effect"
-import { Lists } from "../../packages/core/src/lists/Lists.ts"
-import { AppConfig, parseSettings } from "../../packages/core/src/platform/Config.ts"
-import { DatabaseLayer } from "../../packages/core/src/platform/Database.ts"
+// The three modules the import needs, not the package's index: the index loads every service
+// (S3, SQS clients and the rest), ~30 MB more RSS than an import has to carry.
+import { Lists } from "@optimizer/core/lists/Lists"
+import { AppConfig, parseSettings } from "@optimizer/core/platform/Config"
+import { DatabaseLayer } from "@optimizer/core/platform/Database"
 import { typedRows } from "./lists-data.ts"
 
 const parsed = parseSettings({ DATABASE_URL: process.env.DATABASE_URL, LOG_LEVEL: "Warn" })

@@ -1,7 +1,7 @@
 /** What every benchmark needs: a PostgreSQL server, fresh migrated databases on it, peak RSS sampling. */
 import { randomBytes } from "node:crypto"
 import pg from "pg"
-import { migrate } from "../../packages/core/src/platform/Migrations.ts"
+import { migrate } from "@optimizer/core"
 
 export interface BenchServer {
   /** A new, migrated database; dropped by `dropDatabases` or `stop`. */
@@ -33,7 +33,7 @@ export const benchDatabaseServer = async (): Promise<BenchServer> => {
   if (process.env.DATABASE_URL) {
     serverUrl = process.env.DATABASE_URL
   } else {
-    const { startEmbeddedPostgres } = await import("../../packages/adapters-cli/src/EmbeddedPostgres.ts")
+    const { startEmbeddedPostgres } = await import("@optimizer/embedded-postgres")
     const embedded = await startEmbeddedPostgres({ dataDir: ".optimizer/bench-pg", port: 54328 })
     serverUrl = embedded.url
     stopEmbedded = embedded.stop

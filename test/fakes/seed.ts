@@ -9,8 +9,7 @@
  */
 import { createHash } from "node:crypto"
 import { Result } from "effect"
-import { makeCipher, parseAesKey } from "../../packages/core/src/encryption/Encryption.ts"
-import { formatVoluumTimestamp } from "../../packages/core/src/voluum/VoluumSchemas.ts"
+import { formatVoluumTimestamp, makeCipher, parseAesKey } from "@optimizer/core"
 import type { SeededConversion, SeededReportRow } from "./voluum.ts"
 
 /** The original's two traffic sources (ORIGINAL.md §4.2). */

@@ -5,7 +5,7 @@
  */
 import type { TestProject } from "vitest/node"
 import { adminUrl, dropDatabase, withDatabase } from "./pgUrls.ts"
-import { migrate } from "../../packages/core/src/platform/Migrations.ts"
+import { migrate } from "@optimizer/core"
 import pg from "pg"
 
 declare module "vitest" {
@@ -21,7 +21,7 @@ export default async function setup(project: TestProject) {
   if (process.env.DATABASE_URL) {
     serverUrl = process.env.DATABASE_URL
   } else {
-    const { startEmbeddedPostgres } = await import("../../packages/adapters-cli/src/EmbeddedPostgres.ts")
+    const { startEmbeddedPostgres } = await import("@optimizer/embedded-postgres")
     const server = await startEmbeddedPostgres({ dataDir: ".optimizer/test-pg", port: 54329 })
     serverUrl = server.url
     stopEmbedded = server.stop

@@ -4,9 +4,9 @@
  * or reused when the quick start is already running — so `npx optimizer keys create` works next
  * to `npx optimizer start` with nothing configured.
  */
-import { Effect, Layer, Redacted, Result } from "effect"
+import { Effect, Layer, Result } from "effect"
 import { appLayer, parseSettings, type AppServices, type AppSettings } from "@optimizer/core"
-import { startEmbeddedPostgres } from "./EmbeddedPostgres.ts"
+import { EmbeddedPostgres } from "@optimizer/embedded-postgres"
 
 export const EMBEDDED_DATA_DIR = process.env.OPTIMIZER_EMBEDDED_DIR ?? ".optimizer/pg"
 export const EMBEDDED_PORT = Number(process.env.OPTIMIZER_EMBEDDED_PORT ?? 54320)
@@ -20,20 +20,12 @@ export const loadSettings = Effect.suspend(() => {
 export const settingsWithDatabase = Effect.gen(function* () {
   const settings = yield* loadSettings
   if (settings.database !== undefined) return settings
-  const server = yield* Effect.acquireRelease(
-    Effect.tryPromise({
-      try: () =>
-        startEmbeddedPostgres({
-          dataDir: EMBEDDED_DATA_DIR,
-          port: EMBEDDED_PORT,
-          log: (l) => process.stderr.write(`${l}\n`)
-        }),
-      catch: (cause) =>
-        new Error(`could not start the embedded PostgreSQL: ${(cause as Error)?.message ?? String(cause)}`)
-    }),
-    (s) => Effect.promise(() => s.stop())
-  )
-  return { ...settings, database: { url: Redacted.make(server.url), poolMax: 10 } } satisfies AppSettings
+  const server = yield* EmbeddedPostgres.start({
+    dataDir: EMBEDDED_DATA_DIR,
+    port: EMBEDDED_PORT,
+    log: (l) => process.stderr.write(`${l}\n`)
+  }).pipe(Effect.mapError((e) => new Error(`could not start the embedded PostgreSQL: ${e.message}`)))
+  return { ...settings, database: { url: server.url, poolMax: 10 } } satisfies AppSettings
 })
 
 /** Runs `effect` with every core service, on the configured or embedded database. */

@@ -13,9 +13,9 @@ import { fileURLToPath, pathToFileURL } from "node:url"
 import pg from "pg"
 import { afterAll, describe, expect, it } from "vitest"
 import { freePort } from "../../../test/support/ports.ts"
-import { isPortInUse, startEmbeddedPostgres } from "../src/EmbeddedPostgres.ts"
+import { isPortInUse, startEmbeddedPostgres } from "../src/index.ts"
 
-const modulePath = fileURLToPath(new URL("../src/EmbeddedPostgres.ts", import.meta.url))
+const modulePath = fileURLToPath(new URL("../src/index.ts", import.meta.url))
 const isRoot = process.getuid?.() === 0
 const TIMEOUT = 180_000
 
