@@ -14,7 +14,8 @@ import * as path from "node:path"
 import { setFlagsFromString } from "node:v8"
 import { runInNewContext } from "node:vm"
 import { AppConfig } from "../../src/platform/Config.ts"
-import { FileStore } from "../../src/platform/FileStore.ts"
+import { StorageError } from "../../src/platform/Errors.ts"
+import { FileStore, localFileWriter } from "../../src/platform/FileStore.ts"
 import { startFauxqs } from "../../../../test/support/fauxqs.ts"
 
 const MiB = 1024 * 1024
@@ -489,6 +490,33 @@ describe("FileStore", () => {
           return yield* FileStore
         }).pipe(Effect.provide(FileStore.layerLocal(blocked)), Effect.flip)
         assert.strictEqual(error._tag, "StorageError")
+      })
+    )
+
+    it.effect("localFileWriter writes any path all or nothing: hidden until close, nothing left after abort", () =>
+      Effect.gen(function* () {
+        const folder = path.join(localDir, "outside", "out")
+        const target = path.join(folder, "clean.csv")
+        const listing = () => Effect.promise(() => readdir(folder).catch(() => []))
+        const writer = yield* Effect.promise(() => localFileWriter(target))
+        yield* Effect.promise(() => writer.write("phone\n"))
+        yield* Effect.promise(() => writer.write(Buffer.from("+4915112345678\n")))
+        assert.deepStrictEqual(
+          (yield* listing()).filter((name) => !name.startsWith(".")),
+          []
+        )
+        const stored = yield* Effect.promise(() => writer.close())
+        assert.deepStrictEqual(stored, { key: target, bytes: 21 })
+        assert.strictEqual(yield* Effect.promise(() => readFile(target, "utf8")), "phone\n+4915112345678\n")
+        const failed = yield* Effect.flip(Effect.tryPromise({ try: () => writer.write("more"), catch: (e) => e }))
+        assert.instanceOf(failed, StorageError)
+
+        const discarded = yield* Effect.promise(() =>
+          localFileWriter(path.join(folder, "rejects.csv"), { fsync: false })
+        )
+        yield* Effect.promise(() => discarded.write("x\n"))
+        yield* Effect.promise(() => discarded.abort())
+        assert.deepStrictEqual(yield* listing(), ["clean.csv"])
       })
     )
   })
