@@ -30,7 +30,6 @@ import { randomUUID } from "node:crypto"
 import { Context, Effect, Layer, Option, Schedule, type Scope } from "effect"
 import { SqlClient } from "effect/sql"
 import { AppConfig, requireDatabase } from "./Config.ts"
-import { DatabaseLive } from "./Database.ts"
 import { Conflict, type DatabaseError, NotFound, type ValidationError } from "./Errors.ts"
 import { type JobsOptions, startJobQueue } from "./jobs/JobQueue.ts"
 import { makeJobSchedules, type ScheduleInfo } from "./jobs/JobSchedules.ts"
@@ -205,13 +204,8 @@ export class Jobs extends Context.Service<
       })
     })
 
-  /**
-   * Jobs with the given background roles; see the module comment. Needs only `AppConfig`: it
-   * provides the `effect/sql` pool itself (`DatabaseLive`), which a composition that also provides
-   * `DatabaseLive` shares (layers are memoised by reference).
-   */
-  static readonly layerWith = (options: JobsOptions) =>
-    Layer.effect(Jobs, Jobs.make(options)).pipe(Layer.provide(DatabaseLive))
+  /** Jobs with the given background roles (see the module comment), over the process's `effect/sql` pool. */
+  static readonly layerWith = (options: JobsOptions) => Layer.effect(Jobs, Jobs.make(options))
 
   /** The worker process's jobs: supervises and runs the cron pass. */
   static readonly layer = Jobs.layerWith({ supervise: true, schedule: true, instanceName: "worker" })

@@ -10,6 +10,7 @@ import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { createTestDatabase, type TestDatabase } from "../../../../test/support/database.ts"
 import { AppConfig } from "../../src/platform/Config.ts"
+import { DatabaseLive } from "../../src/platform/Database.ts"
 import { UpstreamError, ValidationError } from "../../src/platform/Errors.ts"
 import { Jobs, type JobInfo } from "../../src/platform/Jobs.ts"
 import { CRASH_TEST_TABLES, TEST_JOBS_OPTIONS } from "./fixtures/jobsTestOptions.ts"
@@ -17,6 +18,7 @@ import { CRASH_TEST_TABLES, TEST_JOBS_OPTIONS } from "./fixtures/jobsTestOptions
 const makeRuntime = (url: string) =>
   ManagedRuntime.make(
     Jobs.layerWith(TEST_JOBS_OPTIONS).pipe(
+      Layer.provideMerge(DatabaseLive),
       Layer.provideMerge(AppConfig.layerFrom({ DATABASE_URL: url })),
       Layer.provideMerge(Layer.succeed(References.MinimumLogLevel, "Warn"))
     )
