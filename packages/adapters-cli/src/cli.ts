@@ -17,7 +17,7 @@ export { VERSION } from "./version.ts"
 
 export const rootCommand = Command.make("optimizer").pipe(
   Command.withDescription(
-    "optimizer: phone lists, list cleaning, HLR, Voluum, MessageWhiz and Ongage for SMS marketing"
+    "optimizer: phone lists, list cleaning, encryption, Voluum syncs and live events for SMS marketing"
   ),
   Command.withSubcommands([
     startCommand,

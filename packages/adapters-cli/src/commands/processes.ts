@@ -170,7 +170,11 @@ export const workerCommand = Command.make("worker", {}, () =>
       return yield* Effect.never
     })
   )
-).pipe(Command.withDescription("Run durable jobs (cleaning, HLR, exports, syncs); run as many as you like"))
+).pipe(
+  Command.withDescription(
+    "Run durable jobs (cleaning, encryption files, exports, Voluum syncs, smart cleaning, REG search); run as many as you like"
+  )
+)
 
 export const schedulerCommand = Command.make("scheduler", {}, () =>
   Effect.scoped(
