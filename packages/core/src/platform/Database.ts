@@ -216,3 +216,55 @@ export const transaction = (client: pg.ClientBase): Effect.Effect<void, Database
 
 /** Both pools. */
 export const DatabaseLayer = Layer.mergeAll(DatabaseLive, PgBulk.layer)
+
+/** While a connection is held, a lost (or cut) connection emits "error" on its client; see `pooledConnection`. */
+const ignoreClientError = (): void => undefined
+
+/**
+ * A dedicated connection from `pool` for the scope: `PgBulk.connection` for code that is handed a
+ * `pg` pool (the cleaning engine). Released to the pool when the scope succeeds; destroyed when it
+ * fails or is interrupted. While held, a connection that is lost emits "error" on its client, which
+ * without a listener would crash the process: it is absorbed, and the failure reaches the holder
+ * through its pending query instead.
+ */
+export const pooledConnection = (pool: pg.Pool): Effect.Effect<pg.PoolClient, DatabaseError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.tryPromise({
+      try: async () => {
+        const client = await pool.connect()
+        client.on("error", ignoreClientError)
+        return client
+      },
+      catch: databaseErrorOf("could not connect to the database")
+    }),
+    (client, exit) =>
+      Effect.sync(() => {
+        client.off("error", ignoreClientError)
+        client.release(Exit.isSuccess(exit) ? undefined : true)
+      })
+  )
+
+/**
+ * `use` between `BEGIN` and `COMMIT` on `client`, for work whose result must not be reported unless
+ * it is committed: unlike `transaction`, a failed `COMMIT` fails the effect. When `use` fails or is
+ * interrupted no `ROLLBACK` is sent — a COPY may still be running on the connection, and a ROLLBACK
+ * would wait behind it forever — the connection's socket is cut instead, which makes PostgreSQL roll
+ * back; its scope (`PgBulk.connection`, `pooledConnection`) then discards it. `what` names the
+ * transaction in error messages.
+ */
+export const committedTransaction = <A, E, R>(
+  client: pg.Client,
+  use: Effect.Effect<A, E, R>,
+  what = "the transaction"
+): Effect.Effect<A, E | DatabaseError, R> =>
+  Effect.acquireUseRelease(
+    Effect.tryPromise({ try: () => client.query("BEGIN"), catch: databaseErrorOf(`could not begin ${what}`) }),
+    () => use,
+    (_, exit) =>
+      Exit.isSuccess(exit)
+        ? Effect.tryPromise({
+            try: () => client.query("COMMIT"),
+            catch: databaseErrorOf(`could not commit ${what}`)
+          }).pipe(Effect.asVoid)
+        : Effect.sync(() => client.connection.stream.destroy())
+  )
