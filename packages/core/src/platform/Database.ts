@@ -181,11 +181,7 @@ export class PgBulk extends Context.Service<
           },
           catch: (cause) => toDatabaseError(cause)
         })
-      const connection = Effect.acquireRelease(
-        Effect.tryPromise({ try: () => pool.connect(), catch: (cause) => toDatabaseError(cause, "could not connect") }),
-        (client, exit) => Effect.sync(() => client.release(Exit.isSuccess(exit) ? undefined : true))
-      )
-      return PgBulk.of({ pool, withClient, connection })
+      return PgBulk.of({ pool, withClient, connection: pooledConnection(pool) })
     })
 
   static readonly layer = Layer.effect(
@@ -197,22 +193,6 @@ export class PgBulk extends Context.Service<
     })
   )
 }
-
-/**
- * `BEGIN` on `client` for the scope: `COMMIT` when the scope succeeds, `ROLLBACK` when it fails or is
- * interrupted (a failed rollback is left to the connection's release, which then destroys it).
- */
-export const transaction = (client: pg.ClientBase): Effect.Effect<void, DatabaseError, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.tryPromise({ try: () => client.query("BEGIN"), catch: databaseErrorOf("could not begin") }),
-    (_, exit) =>
-      Effect.promise(() =>
-        client.query(Exit.isSuccess(exit) ? "COMMIT" : "ROLLBACK").then(
-          () => undefined,
-          () => undefined
-        )
-      )
-  ).pipe(Effect.asVoid)
 
 /** Both pools. */
 export const DatabaseLayer = Layer.mergeAll(DatabaseLive, PgBulk.layer)
@@ -246,7 +226,7 @@ export const pooledConnection = (pool: pg.Pool): Effect.Effect<pg.PoolClient, Da
 
 /**
  * `use` between `BEGIN` and `COMMIT` on `client`, for work whose result must not be reported unless
- * it is committed: unlike `transaction`, a failed `COMMIT` fails the effect. When `use` fails or is
+ * it is committed: a failed `COMMIT` fails the effect. When `use` fails or is
  * interrupted no `ROLLBACK` is sent — a COPY may still be running on the connection, and a ROLLBACK
  * would wait behind it forever — the connection's socket is cut instead, which makes PostgreSQL roll
  * back; its scope (`PgBulk.connection`, `pooledConnection`) then discards it. `what` names the
