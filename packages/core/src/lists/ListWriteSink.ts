@@ -70,13 +70,15 @@ export interface ListSink {
 }
 
 /**
- * For tests only (not exported by the package): rows that list writes staged without a filter of
- * listed numbers in place — every one of them probed by its batch's plan — added up as each write
- * finishes (one addition per write, none per row). How many rows pass before a large write's filter
- * is in place depends on the machine's load; with this count a test can tell the probes the filter
- * must save from those it cannot (packages/core/test/lists/Lists.test.ts).
+ * For tests only (not exported by the package): what list writes did without and with a filter of
+ * listed numbers, added up as each write finishes (a few additions per write, none per row).
+ * `unfilteredRows`: rows written before the write's filter was in place, or by a write that never
+ * read one — every one of them probed by its batch's plan; `filtered`: writes that read a filter.
+ * How many rows pass before a large write's filter is in place depends on the machine's load; with
+ * these counts a test can tell the probes the filter must save from those it cannot
+ * (packages/core/test/lists/Lists.test.ts).
  */
-export const rowsWrittenUnfiltered = { count: 0 }
+export const sinkFilterCounts = { unfilteredRows: 0, filtered: 0 }
 
 /** A batch of one lane: its connection, in a transaction, with the staging COPY open. */
 interface OpenBatch {
@@ -244,7 +246,8 @@ export class ListWriteSink implements ListSink {
     await Promise.all(this.lanes.map((lane) => lane.finish()))
     // A filter still being read is of no more use; its connection is closed with the sink.
     if (this.failure !== undefined) throw this.failure
-    rowsWrittenUnfiltered.count += this.filter.rowsBefore ?? this.written
+    sinkFilterCounts.unfilteredRows += this.filter.rowsBefore ?? this.written
+    if (this.filter.rowsBefore !== undefined) sinkFilterCounts.filtered++
     return { ...this.counts, repeats: this.repeats }
   }
 
