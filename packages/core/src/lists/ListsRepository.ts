@@ -197,7 +197,7 @@ export class ListsRepository extends Context.Service<
         lists: ReadonlyArray<ListName>
       ) {
         const found = new Set<string>()
-        if (phones.length === 0 || lists.length === 0) return found as ReadonlySet<string>
+        if (phones.length === 0 || lists.length === 0) return found
         const statement = lists
           .map((l) => `SELECT custom_variable_1 FROM ${l} WHERE custom_variable_1 = ANY($1::text[])`)
           .join(" UNION ")
@@ -207,7 +207,7 @@ export class ListsRepository extends Context.Service<
             for (const r of result.rows) found.add(r.custom_variable_1)
           }
         })
-        return found as ReadonlySet<string>
+        return found
       })
 
       return ListsRepository.of({
