@@ -11,12 +11,11 @@
  *
  * Memory stays flat: the COPY stream is written chunk by chunk, with the writer's backpressure.
  */
-import { Context, Effect, Layer, Stream } from "effect"
+import { Context, Effect, Layer, Option, Schema, Stream } from "effect"
 import { SqlClient } from "effect/sql"
-import type pg from "pg"
-import { to as copyTo } from "pg-copy-streams"
-import { PgBulk, toDatabaseError } from "../platform/Database.ts"
-import { DatabaseError, NotFound, StorageError, ValidationError, type Conflict } from "../platform/Errors.ts"
+import { copyOutStream, copyOutTo } from "../platform/CopyText.ts"
+import { decodeOptionalRow, decodeRows, PgBulk, toDatabaseError } from "../platform/Database.ts"
+import { NotFound, StorageError, ValidationError, type Conflict, type DatabaseError } from "../platform/Errors.ts"
 import { FileStore, type FileWriter } from "../platform/FileStore.ts"
 import { Jobs, type RunningJob } from "../platform/Jobs.ts"
 
@@ -110,17 +109,19 @@ const exportKey = (table: ExportableTable, at: Date): string => {
 
 const basename = (key: string) => key.slice(key.lastIndexOf("/") + 1)
 
-interface ExportRow {
-  readonly id: string
-  readonly table_name: string
-  readonly file_path: string | null
-  readonly status: ExportStatus
-  readonly created_at: Date
-  readonly completed_at: Date | null
-  readonly job_id: string | null
-  readonly error_message: string | null
-  readonly row_count: string | number | bigint | null
-}
+const ExportRow = Schema.Struct({
+  id: Schema.String,
+  table_name: Schema.String,
+  file_path: Schema.NullOr(Schema.String),
+  status: Schema.Literals(["pending", "completed", "failed"]),
+  created_at: Schema.Date,
+  completed_at: Schema.NullOr(Schema.Date),
+  job_id: Schema.NullOr(Schema.String),
+  error_message: Schema.NullOr(Schema.String),
+  // bigint: the driver may give it as a bigint or a string
+  row_count: Schema.NullOr(Schema.Union([Schema.Number, Schema.BigInt, Schema.String]))
+})
+type ExportRow = typeof ExportRow.Type
 
 const toRecord = (r: ExportRow): ExportRecord => ({
   id: r.id,
@@ -134,32 +135,12 @@ const toRecord = (r: ExportRow): ExportRecord => ({
   job_id: r.job_id
 })
 
-const databaseError = (cause: unknown) =>
-  cause instanceof DatabaseError || cause instanceof StorageError
-    ? cause
-    : new DatabaseError({ message: `database error: ${(cause as Error)?.message ?? String(cause)}`, cause })
+/** A failure while the export is copied into its file: the file store's stays a `StorageError`. */
+const exportFailure = (cause: unknown): DatabaseError | StorageError =>
+  cause instanceof StorageError ? cause : toDatabaseError(cause)
 
-/**
- * COPY of a table into `write`, on a connection of its own. A COPY stopped half-way leaves the
- * connection mid-protocol, so it is discarded instead of returned to the pool.
- */
-const copyTable = async (
-  pool: pg.Pool,
-  table: ExportableTable,
-  write: (chunk: Uint8Array) => Promise<void>
-): Promise<number> => {
-  const client = await pool.connect()
-  let clean = false
-  try {
-    // The name is one of EXPORTABLE_TABLES (checked by the caller), quoted as the original did.
-    const copy = client.query(copyTo(`COPY "${table}" TO STDOUT WITH CSV HEADER`))
-    for await (const chunk of copy as AsyncIterable<Uint8Array>) await write(chunk)
-    clean = true
-    return copy.rowCount ?? 0
-  } finally {
-    client.release(clean ? undefined : true)
-  }
-}
+/** The table as CSV with a header; the name is one of EXPORTABLE_TABLES, quoted as the original did. */
+const copyStatement = (table: ExportableTable) => `COPY "${table}" TO STDOUT WITH CSV HEADER`
 
 export class Exports extends Context.Service<
   Exports,
@@ -194,9 +175,9 @@ export class Exports extends Context.Service<
 
       const record = Effect.fn("Exports.record")(function* (table: ExportableTable) {
         const key = exportKey(table, new Date())
-        const rows = yield* sql<ExportRow>`
+        const rows = yield* sql`
           INSERT INTO db_exports (table_name, file_path, status) VALUES (${table}, ${key}, 'pending')
-          RETURNING *`.pipe(Effect.mapError(toDatabaseError))
+          RETURNING *`.pipe(decodeRows(ExportRow))
         return rows[0]!
       })
 
@@ -207,18 +188,18 @@ export class Exports extends Context.Service<
             Effect.gen(function* () {
               const writer: FileWriter = yield* files.openWriter(key, { contentType: "text/csv" })
               const count = yield* Effect.tryPromise({
-                try: () => copyTable(bulk.pool, table, (chunk) => writer.write(chunk)),
-                catch: databaseError
+                try: () => copyOutTo(bulk.pool, copyStatement(table), (chunk) => writer.write(chunk)),
+                catch: exportFailure
               })
-              yield* Effect.tryPromise({ try: () => writer.close(), catch: databaseError })
+              yield* Effect.tryPromise({ try: () => writer.close(), catch: exportFailure })
               return count
             })
           )
-          const updated = yield* sql<ExportRow>`
+          const updated = yield* sql`
             UPDATE db_exports SET status = 'completed', completed_at = now(), row_count = ${rowCount},
                    error_message = NULL
-            WHERE id = ${row.id}::uuid RETURNING *`.pipe(Effect.mapError(toDatabaseError))
-          return updated[0] === undefined ? toRecord({ ...row, status: "completed" }) : toRecord(updated[0])
+            WHERE id = ${row.id}::uuid RETURNING *`.pipe(decodeOptionalRow(ExportRow))
+          return toRecord(Option.getOrElse(updated, () => ({ ...row, status: "completed" as const })))
         }).pipe(
           Effect.tapError((error) =>
             sql`
@@ -248,13 +229,13 @@ export class Exports extends Context.Service<
         if (typeof exportId !== "string" || !UUID.test(exportId)) {
           return yield* new ValidationError({ message: "the job has no valid export_id", field: "export_id" })
         }
-        const rows = yield* sql<ExportRow>`
+        const claimed = yield* sql`
           UPDATE db_exports SET job_id = ${job.id}::uuid, status = 'pending', error_message = NULL
           WHERE id = ${exportId}::uuid AND status IN ('pending', 'failed') RETURNING *`.pipe(
-          Effect.mapError(toDatabaseError)
+          decodeOptionalRow(ExportRow)
         )
-        const row = rows[0]
-        if (row === undefined) return { skipped: `export ${exportId} is gone or already completed` }
+        if (Option.isNone(claimed)) return { skipped: `export ${exportId} is gone or already completed` }
+        const row = claimed.value
         const table = yield* exportableTable(row.table_name)
         const key = row.file_path ?? exportKey(table, row.created_at)
         const done = yield* runExport(row, table, key)
@@ -269,11 +250,11 @@ export class Exports extends Context.Service<
       })
 
       const latestRow = (table: ExportableTable) =>
-        sql<ExportRow>`
+        sql`
           SELECT * FROM db_exports WHERE table_name = ${table}
           ORDER BY created_at DESC, id DESC LIMIT 1`.pipe(
-          Effect.mapError(toDatabaseError),
-          Effect.map((rows) => rows[0])
+          decodeOptionalRow(ExportRow),
+          Effect.map(Option.getOrUndefined)
         )
 
       const latest = Effect.fn("Exports.latest")(function* (tableName: string) {
@@ -306,27 +287,7 @@ export class Exports extends Context.Service<
 
       const stream = (tableName: string): Stream.Stream<Uint8Array, ValidationError | DatabaseError> =>
         Stream.unwrap(
-          Effect.gen(function* () {
-            const table = yield* exportableTable(tableName)
-            let finished = false
-            const client = yield* Effect.acquireRelease(
-              Effect.tryPromise({
-                try: () => bulk.pool.connect(),
-                catch: (cause) => new DatabaseError({ message: `database error: ${String(cause)}`, cause })
-              }),
-              // A COPY stopped half-way leaves the connection mid-protocol: discard it.
-              (c) => Effect.sync(() => c.release(finished ? undefined : true))
-            )
-            const copy = client.query(copyTo(`COPY "${table}" TO STDOUT WITH CSV HEADER`))
-            copy.on("end", () => {
-              finished = true
-            })
-            return Stream.fromAsyncIterable(copy as AsyncIterable<Uint8Array>, (cause): DatabaseError =>
-              cause instanceof DatabaseError
-                ? cause
-                : new DatabaseError({ message: `database error: ${(cause as Error)?.message ?? String(cause)}`, cause })
-            )
-          })
+          exportableTable(tableName).pipe(Effect.map((table) => copyOutStream(bulk.pool, copyStatement(table))))
         )
 
       return Exports.of({ start, process, exportNow, latest, download, stream })

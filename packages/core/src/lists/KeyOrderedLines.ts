@@ -1,5 +1,5 @@
 /**
- * The rows a batch copies straight to a list (`directLine` in ListsRepository.ts: phone, ip,
+ * The rows a batch copies straight to a list (`directLine` in StageLines.ts: phone, ip,
  * os_version, browser_version, reason, source, sticky — COPY text, tab-separated), kept as bytes with
  * their phone key and given back in key order, as B-trees want them (a sorted COPY of 500k numbers
  * with their audit rows: 1.6 s; the same rows shuffled: 2.8 s) — and their audit rows, made from

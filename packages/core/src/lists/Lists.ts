@@ -20,7 +20,8 @@
 import { Context, Effect, Layer, Option, Stream } from "effect"
 import { countryByCallingCode } from "../phone/CallingCodes.ts"
 import { normalizePhone } from "../phone/PhoneNumber.ts"
-import { DatabaseError, UnreadableFile, ValidationError } from "../platform/Errors.ts"
+import { toDatabaseError } from "../platform/Database.ts"
+import { UnreadableFile, ValidationError, type DatabaseError } from "../platform/Errors.ts"
 import type { FileBody } from "../platform/FileStore.ts"
 import { csvRows, normaliseHeader } from "./ListCsv.ts"
 import {
@@ -35,7 +36,8 @@ import {
   type RawListRow,
   type RemoveResult
 } from "./ListSchemas.ts"
-import { LIST_BATCH_ROWS, ListsRepository, type BatchOptions } from "./ListsRepository.ts"
+import { ListsRepository } from "./ListsRepository.ts"
+import { LIST_BATCH_ROWS, type BatchOptions } from "./ListWriteSink.ts"
 
 const HISTORY_LIMIT = 100
 const INVALID_SAMPLES = 20
@@ -86,11 +88,7 @@ const notCanonical = (phone: unknown) =>
 
 /** Errors thrown inside the write loop: a ValidationError stays one, anything else is the database's. */
 const asListError = (cause: unknown): ValidationError | DatabaseError =>
-  cause instanceof ValidationError
-    ? cause
-    : cause instanceof DatabaseError
-      ? cause
-      : new DatabaseError({ message: `database error: ${(cause as Error)?.message ?? String(cause)}`, cause })
+  cause instanceof ValidationError ? cause : toDatabaseError(cause)
 
 const canonicalKey = (entry: ListEntry): string | undefined =>
   typeof entry.phone === "string" && CANONICAL_KEY.test(entry.phone) ? entry.phone : undefined

@@ -19,11 +19,11 @@
  * `manual_update/results/<id>.csv` and `raw/blacklist_import_<uuid>.csv`.
  */
 import { randomUUID } from "node:crypto"
-import { Context, Effect, Layer, Stream } from "effect"
+import { Context, Effect, Layer, Option, Schema, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import { normalizePhone } from "../phone/PhoneNumber.ts"
 import { AppConfig } from "../platform/Config.ts"
-import { toDatabaseError } from "../platform/Database.ts"
+import { decodeOptionalRow, decodeRows, toDatabaseError } from "../platform/Database.ts"
 import {
   NotFound,
   UnreadableFile,
@@ -34,7 +34,7 @@ import {
 } from "../platform/Errors.ts"
 import { FileStore, type FileBody } from "../platform/FileStore.ts"
 import { csvRows, normaliseHeader } from "./ListCsv.ts"
-import { LIST_METRIC_COLUMNS, type ListEntry, type ListMetrics, type ManualImportTarget } from "./ListSchemas.ts"
+import { LIST_METRIC_COLUMNS, ManualImportTarget, type ListEntry, type ListMetrics } from "./ListSchemas.ts"
 import { Lists } from "./Lists.ts"
 
 /** `POST /db-manual-update/import`'s answer (the original's keys). */
@@ -180,6 +180,22 @@ const blacklistCsvEntry = (
     metrics: metrics as ListMetrics
   }
 }
+
+/** A row of the import history (rows are written by `importFile`, never with NULL counts or name). */
+const HistoryRow = Schema.Struct({
+  id: Schema.String,
+  original_filename: Schema.String,
+  target: ManualImportTarget,
+  uploaded_count: Schema.Number,
+  accepted_count: Schema.Number,
+  rejected_count: Schema.Number,
+  created_at: Schema.Date
+})
+
+const ResultFileRow = Schema.Struct({
+  original_filename: Schema.NullOr(Schema.String),
+  result_file_path: Schema.NullOr(Schema.String)
+})
 
 export class ManualImports extends Context.Service<
   ManualImports,
@@ -377,11 +393,9 @@ export class ManualImports extends Context.Service<
       })
 
       const history = Effect.gen(function* () {
-        const rows = yield* sql<ManualImportHistoryItem>`
+        const rows = yield* sql`
           SELECT id, original_filename, target, uploaded_count, accepted_count, rejected_count, created_at
-          FROM manual_update_imports ORDER BY created_at DESC LIMIT ${HISTORY_LIMIT}`.pipe(
-          Effect.mapError(toDatabaseError)
-        )
+          FROM manual_update_imports ORDER BY created_at DESC LIMIT ${HISTORY_LIMIT}`.pipe(decodeRows(HistoryRow))
         return rows.map((r): ManualImportHistoryItem => ({
           id: r.id,
           original_filename: r.original_filename,
@@ -396,12 +410,12 @@ export class ManualImports extends Context.Service<
       const resultFile = Effect.fn("ManualImports.resultFile")(function* (importId: string) {
         const notFound = new NotFound({ message: "Import not found" })
         if (!UUID.test(importId)) return yield* notFound
-        const rows = yield* sql<{ original_filename: string | null; result_file_path: string | null }>`
+        const found = yield* sql`
           SELECT original_filename, result_file_path FROM manual_update_imports WHERE id = ${importId}`.pipe(
-          Effect.mapError(toDatabaseError)
+          decodeOptionalRow(ResultFileRow)
         )
-        const row = rows[0]
-        if (row === undefined) return yield* notFound
+        if (Option.isNone(found)) return yield* notFound
+        const row = found.value
         const missing = new NotFound({ message: "Result file missing on disk" })
         if (row.result_file_path === null) return yield* missing
         const body = yield* files.webStream(row.result_file_path).pipe(

@@ -248,3 +248,17 @@ export const committedTransaction = <A, E, R>(
           }).pipe(Effect.asVoid)
         : Effect.sync(() => client.connection.stream.destroy())
   )
+
+/**
+ * A connection of its own, outside `PgBulk`'s pool but with its settings, named `applicationName`
+ * in `pg_stat_activity`; the caller ends it. For work that keeps session state (session-level
+ * advisory locks) or must never wait for the pool: a list write holds open COPYs while it waits for
+ * its next connection, and writers doing that on a shared pool could deadlock.
+ */
+export const dedicatedClient = async (bulk: PgBulk["Service"], applicationName: string): Promise<pg.Client> => {
+  const client = new pg.Client({ ...bulk.pool.options, application_name: applicationName })
+  // A connection that dies while idle emits "error"; without a listener it kills the process.
+  client.on("error", () => undefined)
+  await client.connect()
+  return client
+}
