@@ -48,9 +48,19 @@ export class Metrics extends Context.Service<
         const rows = yield* sql
           .unsafe<{ name: keyof TableMetrics; total: bigint; day: bigint; week: bigint }>(query)
           .pipe(Effect.mapError(toDatabaseError))
-        const out: Record<string, MetricTriple> = {}
-        for (const r of rows) out[r.name] = [Number(r.total), Number(r.day), Number(r.week)]
-        return out as unknown as TableMetrics
+        // One row per table of COUNTED (a UNION ALL of counts): none is missing.
+        const byName = new Map<string, MetricTriple>(
+          rows.map((r) => [r.name, [Number(r.total), Number(r.day), Number(r.week)]])
+        )
+        const triple = (table: keyof TableMetrics): MetricTriple => byName.get(table) ?? [0, 0, 0]
+        return {
+          blacklist: triple("blacklist"),
+          whitelist: triple("whitelist"),
+          monitor: triple("monitor"),
+          main_database: triple("main_database"),
+          api_voluum_conversions: triple("api_voluum_conversions"),
+          api_hlr_live_numbers: triple("api_hlr_live_numbers")
+        } satisfies TableMetrics
       }).pipe(Effect.withSpan("Metrics.tableCounts"))
       return Metrics.of({ tableCounts })
     })
