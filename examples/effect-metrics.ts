@@ -2,8 +2,8 @@
  * Using the SDK from an Effect program: build the layer once from the environment, then call
  * services. Errors are typed: the compiler lists what can fail.
  */
-import { Effect, Layer, Result } from "effect"
-import { appLayer, Metrics, parseSettings, type AppServices } from "@optimizer/core"
+import { Effect, Result } from "effect"
+import { appLayer, Metrics, parseSettings } from "@optimizer/core"
 
 const settings = parseSettings(process.env)
 if (Result.isFailure(settings)) {
@@ -17,4 +17,4 @@ const program = Effect.gen(function* () {
   console.log("blacklist [total, 24 h, 7 d]:", counts.blacklist)
 }).pipe(Effect.catchTag("DatabaseError", (e) => Effect.sync(() => console.error("database:", e.message))))
 
-await Effect.runPromise(program.pipe(Effect.provide(appLayer(settings.success) as Layer.Layer<AppServices, unknown>)))
+await Effect.runPromise(program.pipe(Effect.provide(appLayer(settings.success))))

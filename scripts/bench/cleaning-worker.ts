@@ -4,12 +4,12 @@
  * queued file (env DATABASE_URL, STORAGE_DIR, FILE_ID, JOB_ID, RUN) and prints one JSON line: the
  * handler's wall time (the runtime is built first, not timed), the process's peak RSS, the stats.
  */
-import { Effect, Layer, ManagedRuntime, Result } from "effect"
-import { appLayer, Cleaning, parseSettings, type AppServices } from "@optimizer/core"
+import { Effect, Result } from "effect"
+import { Cleaning, makeRuntime, parseSettings } from "@optimizer/core"
 
 const parsed = parseSettings(process.env)
 if (Result.isFailure(parsed)) throw parsed.failure
-const runtime = ManagedRuntime.make(appLayer(parsed.success, { role: "worker" }) as Layer.Layer<AppServices, unknown>)
+const runtime = makeRuntime(parsed.success, { role: "worker" })
 await runtime.runPromise(Effect.void)
 const started = performance.now()
 const result = await runtime.runPromise(

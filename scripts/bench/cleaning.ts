@@ -24,10 +24,10 @@ import * as path from "node:path"
 import { Readable } from "node:stream"
 import { pipeline } from "node:stream/promises"
 import { fileURLToPath } from "node:url"
-import { Effect, Layer, ManagedRuntime, Result } from "effect"
+import { Effect, Result } from "effect"
 import pg from "pg"
 import { from as copyFrom, to as copyTo } from "pg-copy-streams"
-import { appLayer, Cleaning, parseSettings, type AppServices, type CleaningStats } from "@optimizer/core"
+import { Cleaning, makeRuntime, parseSettings, type AppRuntime, type CleaningStats } from "@optimizer/core"
 import { perSecond, type Benchmark, type BenchServer } from "./support.ts"
 
 /** `CLEANING_BENCH_SIZES=200000` for a quick run. */
@@ -198,7 +198,7 @@ interface Timed {
 
 /** Uploads the target file (not timed), queues it, and times its job handler in a worker process. */
 const cleanOnce = async (
-  runtime: ManagedRuntime.ManagedRuntime<AppServices, unknown>,
+  runtime: AppRuntime,
   env: { readonly url: string; readonly storageDir: string },
   rows: number,
   includeMainDatabase: boolean
@@ -251,7 +251,7 @@ const runSize = async (server: BenchServer, rows: number, storageDir: string) =>
   await loadLists(url)
   const parsed = parseSettings({ DATABASE_URL: url, LOG_LEVEL: "Warn", STORAGE_DIR: storageDir })
   if (Result.isFailure(parsed)) throw parsed.failure
-  const runtime = ManagedRuntime.make(appLayer(parsed.success) as Layer.Layer<AppServices, unknown>)
+  const runtime = makeRuntime(parsed.success)
   try {
     const all = await cleanOnce(runtime, { url, storageDir }, rows, true)
     const withoutMain = rows === 1_000_000 ? await cleanOnce(runtime, { url, storageDir }, rows, false) : undefined

@@ -4,10 +4,10 @@
  * counts), each with 50 connections from a second process for 5 s.
  */
 import { serve } from "@hono/node-server"
-import { Effect, Layer, ManagedRuntime, Result } from "effect"
+import { Effect, Result } from "effect"
 import { Hono } from "hono"
 import type { AddressInfo } from "node:net"
-import { ApiKeys, appLayer, parseSettings, type AppServices } from "@optimizer/core"
+import { ApiKeys, makeRuntime, parseSettings } from "@optimizer/core"
 import { startHttpServer } from "@optimizer/adapters-http"
 import { loadTest } from "./load.ts"
 import type { Benchmark } from "./support.ts"
@@ -30,7 +30,7 @@ export const httpBenchmark: Benchmark = {
     const url = await server.freshDatabase()
     const parsed = parseSettings({ DATABASE_URL: url, LOG_LEVEL: "Warn" })
     if (Result.isFailure(parsed)) throw parsed.failure
-    const runtime = ManagedRuntime.make(appLayer(parsed.success) as Layer.Layer<AppServices, unknown>)
+    const runtime = makeRuntime(parsed.success)
     const key = await runtime.runPromise(
       ApiKeys.use((k) => k.create({ name: "bench", role: "viewer" })).pipe(Effect.map((k) => k.key))
     )

@@ -6,15 +6,15 @@
  *   await fetch(`${app.url}/get-metrics`, { headers: { authorization: `Bearer ${admin}` } })
  *   afterAll(() => app.close())
  */
-import { Effect, Layer, ManagedRuntime, Result } from "effect"
-import { ApiKeys, appLayer, parseSettings, type AppServices, type Env, type Role } from "@optimizer/core"
+import { Effect, Result } from "effect"
+import { ApiKeys, makeRuntime, parseSettings, type AppRuntime, type Env, type Role } from "@optimizer/core"
 import { startHttpServer } from "@optimizer/adapters-http"
 import { createTestDatabase, type TestDatabase } from "./database.ts"
 
 export interface TestApp {
   readonly url: string
   readonly db: TestDatabase
-  readonly runtime: ManagedRuntime.ManagedRuntime<AppServices, unknown>
+  readonly runtime: AppRuntime
   readonly createKey: (role: Role) => Promise<string>
   readonly close: () => Promise<void>
 }
@@ -23,7 +23,7 @@ export const startTestApp = async (env: Env = {}): Promise<TestApp> => {
   const db = await createTestDatabase()
   const parsed = parseSettings({ LOG_LEVEL: "Warn", ...env, DATABASE_URL: db.url })
   if (Result.isFailure(parsed)) throw new Error(parsed.failure.message)
-  const runtime = ManagedRuntime.make(appLayer(parsed.success) as Layer.Layer<AppServices, unknown>)
+  const runtime = makeRuntime(parsed.success)
   const server = await startHttpServer(runtime, {
     port: 0,
     hostname: "127.0.0.1",

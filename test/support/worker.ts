@@ -5,8 +5,8 @@
  *   const worker = await startTestWorker({ DATABASE_URL: app.db.url, STORAGE_DIR: dir, AES_KEY })
  *   afterAll(() => worker.close())
  */
-import { Effect, Fiber, Layer, ManagedRuntime, Result } from "effect"
-import { appLayer, parseSettings, runWorkers, type AppServices, type Env } from "@optimizer/core"
+import { Effect, Fiber, Result } from "effect"
+import { makeRuntime, parseSettings, runWorkers, type Env } from "@optimizer/core"
 
 export interface TestWorker {
   readonly close: () => Promise<void>
@@ -15,21 +15,19 @@ export interface TestWorker {
 export const startTestWorker = async (env: Env): Promise<TestWorker> => {
   const parsed = parseSettings({ LOG_LEVEL: "Warn", ...env })
   if (Result.isFailure(parsed)) throw new Error(parsed.failure.message)
-  const runtime = ManagedRuntime.make(
-    appLayer(parsed.success, {
-      role: "worker",
-      jobs: {
-        queueDefaults: { heartbeatSeconds: 10, retryDelaySeconds: 1, retryDelayMaxSeconds: 2 },
-        timings: {
-          pollingIntervalSeconds: 0.5,
-          superviseIntervalSeconds: 1,
-          cronIntervalSeconds: 1,
-          drainSeconds: 2,
-          stopTimeoutSeconds: 5
-        }
+  const runtime = makeRuntime(parsed.success, {
+    role: "worker",
+    jobs: {
+      queueDefaults: { heartbeatSeconds: 10, retryDelaySeconds: 1, retryDelayMaxSeconds: 2 },
+      timings: {
+        pollingIntervalSeconds: 0.5,
+        superviseIntervalSeconds: 1,
+        cronIntervalSeconds: 1,
+        drainSeconds: 2,
+        stopTimeoutSeconds: 5
       }
-    }) as Layer.Layer<AppServices, unknown>
-  )
+    }
+  })
   let resolveStarted = () => {}
   let rejectStarted = (_error: Error) => {}
   const started = new Promise<void>((resolve, reject) => {

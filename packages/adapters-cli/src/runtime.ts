@@ -4,7 +4,7 @@
  * or reused when the quick start is already running — so `npx optimizer keys create` works next
  * to `npx optimizer start` with nothing configured.
  */
-import { Effect, Layer, Result } from "effect"
+import { Effect, Result } from "effect"
 import { appLayer, parseSettings, type AppServices, type AppSettings } from "@optimizer/core"
 import { EmbeddedPostgres } from "@optimizer/embedded-postgres"
 
@@ -33,6 +33,6 @@ export const withServices = <A, E>(effect: Effect.Effect<A, E, AppServices>) =>
   Effect.scoped(
     Effect.gen(function* () {
       const settings = yield* settingsWithDatabase
-      return yield* effect.pipe(Effect.provide(appLayer(settings) as Layer.Layer<AppServices, unknown>))
+      return yield* effect.pipe(Effect.provide(appLayer(settings)))
     })
   )

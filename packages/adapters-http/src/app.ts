@@ -2,10 +2,9 @@
  * The Hono application: middleware (request id, access log, CORS, API keys), the original's routes,
  * the OpenAPI document and docs page, and FastAPI-compatible 404/500 bodies.
  */
-import type { ManagedRuntime } from "effect"
 import { Hono } from "hono"
 import { cors } from "hono/cors"
-import type { AppServices } from "@optimizer/core"
+import type { AppRuntime, AppServices } from "@optimizer/core"
 import { errorResponse, Routes, type AppEnv } from "./http.ts"
 import { accessLog, authenticate, requestId } from "./middleware.ts"
 import { docsPage, openApiDocument } from "./openapi.ts"
@@ -28,7 +27,7 @@ export interface AppOptions {
   readonly log?: { readonly pretty: boolean; readonly level: string }
 }
 
-export const makeApp = (runtime: ManagedRuntime.ManagedRuntime<AppServices, unknown>, options: AppOptions) => {
+export const makeApp = (runtime: AppRuntime, options: AppOptions) => {
   if (options.log) configureHttpLog(options.log)
   const app = new Hono<AppEnv>()
   app.use(requestId)

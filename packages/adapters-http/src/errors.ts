@@ -1,10 +1,17 @@
 /**
- * The one table from core's typed errors to HTTP (SPEC.md §3.6). The body is FastAPI-compatible —
+ * The one table from core's typed errors to HTTP. The body is FastAPI-compatible —
  * `{"detail": "<message>"}` — plus a stable `code` and the `request_id` to quote in a support
  * ticket. Never a stack trace or a secret: a defect is logged with its cause and answered with a
  * generic 500.
+ *
+ * The table is a `Record` over every core error tag (`CoreErrorTag`, which core derives from what
+ * its services can fail with; see core's CoreError.ts) and the HTTP layer's own tags. A core error
+ * with no entry is a type error here ("Property 'Teapot' is missing in type ..."), not a 500 at run
+ * time; packages/adapters-http/test/errors.test.ts shows the check firing. An error that is a 500 by design maps
+ * to `INTERNAL` itself (its message is then not shown).
  */
 import type { ContentfulStatusCode } from "hono/utils/http-status"
+import type { CoreErrorTag } from "@optimizer/core"
 
 export interface ErrorBody {
   readonly detail: string
@@ -12,7 +19,23 @@ export interface ErrorBody {
   readonly request_id: string
 }
 
-const TABLE: Record<string, { readonly status: ContentfulStatusCode; readonly code: string }> = {
+export interface HttpError {
+  readonly status: ContentfulStatusCode
+  readonly code: string
+}
+
+/**
+ * Tags the HTTP layer meets beside core's: a request that fails Schema decoding, and the
+ * authentication outcomes the middleware answers (listed so a handler failing with them gets the
+ * same status).
+ */
+export type AdapterErrorTag = "SchemaError" | "Unauthorized"
+
+export type HttpErrorTag = CoreErrorTag | AdapterErrorTag
+
+export const INTERNAL: HttpError = { status: 500, code: "INTERNAL_ERROR" }
+
+export const HTTP_ERRORS: Readonly<Record<HttpErrorTag, HttpError>> = {
   ValidationError: { status: 400, code: "VALIDATION_ERROR" },
   SchemaError: { status: 400, code: "VALIDATION_ERROR" },
   InvalidToken: { status: 400, code: "INVALID_TOKEN" },
@@ -27,13 +50,19 @@ const TABLE: Record<string, { readonly status: ContentfulStatusCode; readonly co
   SyncJobFailed: { status: 502, code: "SYNC_FAILED" },
   NotConfigured: { status: 503, code: "NOT_CONFIGURED" },
   DatabaseError: { status: 500, code: "DATABASE_ERROR" },
-  StorageError: { status: 500, code: "STORAGE_ERROR" }
+  StorageError: { status: 500, code: "STORAGE_ERROR" },
+  // A schedule naming an operation this build lacks: the scheduler's own failure, not the caller's.
+  OperationUnavailable: INTERNAL
 }
 
-export const INTERNAL = { status: 500 as ContentfulStatusCode, code: "INTERNAL_ERROR" }
+/** By tag, for run-time lookups of whatever tag an error carries. */
+const BY_TAG: ReadonlyMap<string, HttpError> = new Map(Object.entries(HTTP_ERRORS))
 
 /** Status and code for an error tag; unknown tags are internal errors. */
-export const httpErrorOf = (tag: string): { readonly status: ContentfulStatusCode; readonly code: string } =>
-  TABLE[tag] ?? INTERNAL
+export const httpErrorOf = (tag: string): HttpError => BY_TAG.get(tag) ?? INTERNAL
 
-export const knownErrorTags = (): ReadonlyArray<string> => Object.keys(TABLE)
+/** The tags answered with a status of their own (not the generic internal error). */
+export const knownErrorTags = (): ReadonlyArray<string> =>
+  Object.entries(HTTP_ERRORS)
+    .filter(([, mapped]) => mapped !== INTERNAL)
+    .map(([tag]) => tag)

@@ -5,8 +5,7 @@
  */
 import type { AddressInfo } from "node:net"
 import { serve, type ServerType } from "@hono/node-server"
-import type { ManagedRuntime } from "effect"
-import type { AppServices } from "@optimizer/core"
+import type { AppRuntime } from "@optimizer/core"
 import { makeApp, type AppOptions } from "./app.ts"
 
 export interface RunningServer {
@@ -17,7 +16,7 @@ export interface RunningServer {
 }
 
 export const startHttpServer = (
-  runtime: ManagedRuntime.ManagedRuntime<AppServices, unknown>,
+  runtime: AppRuntime,
   options: AppOptions & { readonly port: number; readonly hostname?: string }
 ): Promise<RunningServer> => {
   const { app } = makeApp(runtime, options)

@@ -5,7 +5,7 @@
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Cause, Effect, Exit } from "effect"
-import { runConsumer } from "./Consumer.ts"
+import { runConsumer } from "./RunConsumer.ts"
 
 NodeRuntime.runMain(
   runConsumer.pipe(

@@ -24,7 +24,8 @@ import { createTestDatabase, type TestDatabase } from "../../../test/support/dat
 import { startFauxqs, type Fauxqs } from "../../../test/support/fauxqs.ts"
 import { adminUrl } from "../../../test/support/pgUrls.ts"
 import { clickEvent, phoneAt, snsBody, TEST_AES_KEY } from "../../core/test/live-events/fixtures.ts"
-import { DEFAULT_TUNING, makeConsumer, makeSqsClient, type ConsumerTuning } from "../src/Consumer.ts"
+import { DEFAULT_TUNING, makeConsumer, type ConsumerTuning } from "../src/Consumer.ts"
+import { makeSqsClient } from "../src/SqsQueue.ts"
 
 let aws: Fauxqs
 let sqs: SQSClient

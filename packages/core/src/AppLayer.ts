@@ -1,12 +1,15 @@
 /**
  * The composition root shared by every process: settings → logging → database pools → services.
- * Adapters build one runtime from `appLayer(settings, { role })` and call services through it.
+ * Adapters build one runtime from it with `makeRuntime(settings, { role })` (Runtime.ts) and call
+ * services through it. Both layers state their type: a service added here without what it needs,
+ * or one that can fail start-up in a new way, fails the type-check of this file.
  *
  * The role decides what the jobs engine does in this process: an API replica only enqueues; a
  * worker also supervises (dead/expired jobs); a scheduler runs the cron pass; the quick start
  * ("all") does everything.
  */
 import { Layer } from "effect"
+import type { SqlError } from "effect/sql/SqlError"
 import { ApiKeys } from "./auth/ApiKeys.ts"
 import { Cleaning } from "./cleaning/Cleaning.ts"
 import { Classifier } from "./classification/Classifier.ts"
@@ -23,6 +26,7 @@ import { Scheduler } from "./scheduler/Scheduler.ts"
 import { Metrics } from "./metrics/Metrics.ts"
 import { AppConfig, type AppSettings } from "./platform/Config.ts"
 import { DatabaseLayer } from "./platform/Database.ts"
+import type { DatabaseError, InvalidConfig, StorageError } from "./platform/Errors.ts"
 import { FileStore } from "./platform/FileStore.ts"
 import { Health } from "./platform/Health.ts"
 import { Jobs, type JobsOptions } from "./platform/Jobs.ts"
@@ -76,16 +80,20 @@ const voluumLayer = Layer.mergeAll(
   Layer.provide(Layer.mergeAll(Lists.layer, Classifier.layer, Encryption.layer, VoluumClient.layer, OngageClient.layer))
 )
 
-/** The SQS consumer process: live events over the database pools, without the jobs engine. */
-export const consumerLayer = (settings: AppSettings) =>
+/**
+ * Why building the services can fail: a missing or invalid setting (no database, a bad rules file),
+ * the database unreachable (the pool's first connection, the bulk pool), the file store unusable.
+ */
+export type AppStartError = InvalidConfig | DatabaseError | StorageError | SqlError
+
+const buildConsumerLayer = (settings: AppSettings) =>
   liveEventsLayer.pipe(
     Layer.provideMerge(DatabaseLayer),
     Layer.provideMerge(Layer.succeed(AppConfig, settings)),
     Layer.provideMerge(loggingLayer(settings))
   )
 
-/** Every domain service, wired to the platform. */
-export const appLayer = (settings: AppSettings, options: AppLayerOptions = {}) =>
+const buildAppLayer = (settings: AppSettings, options: AppLayerOptions) =>
   Layer.mergeAll(
     ApiKeys.layer,
     Metrics.layer,
@@ -106,4 +114,18 @@ export const appLayer = (settings: AppSettings, options: AppLayerOptions = {}) =
     Scheduler.layer.pipe(Layer.provide(ScheduledOperations.layer.pipe(Layer.provide(voluumLayer))))
   ).pipe(Layer.provideMerge(platformLayer(settings, options)))
 
-export type AppServices = Layer.Success<ReturnType<typeof appLayer>>
+/** Every service `appLayer` provides: what adapters' effects may require. */
+export type AppServices = Layer.Success<ReturnType<typeof buildAppLayer>>
+
+/** What `consumerLayer` provides: live events and the platform under them. */
+export type ConsumerServices = Layer.Success<ReturnType<typeof buildConsumerLayer>>
+
+/** Every domain service, wired to the platform; it needs nothing more (`never`). */
+export const appLayer = (
+  settings: AppSettings,
+  options: AppLayerOptions = {}
+): Layer.Layer<AppServices, AppStartError> => buildAppLayer(settings, options)
+
+/** The SQS consumer process: live events over the database pools, without the jobs engine. */
+export const consumerLayer = (settings: AppSettings): Layer.Layer<ConsumerServices, AppStartError> =>
+  buildConsumerLayer(settings)

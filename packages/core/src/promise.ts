@@ -7,11 +7,12 @@
  *   const metrics = await optimizer.metrics()
  *   await optimizer.close()
  */
-import { Effect, Layer, ManagedRuntime, Result } from "effect"
-import { appLayer, type AppServices } from "./AppLayer.ts"
+import { Effect, Result } from "effect"
+import type { AppServices } from "./AppLayer.ts"
 import { ApiKeys } from "./auth/ApiKeys.ts"
 import { Metrics, type TableMetrics } from "./metrics/Metrics.ts"
 import { parseSettings, type Env } from "./platform/Config.ts"
+import { makeRuntime } from "./Runtime.ts"
 
 export interface Optimizer {
   /** Runs any Effect of the SDK on this instance's services (the escape hatch to the full API). */
@@ -24,7 +25,7 @@ export interface Optimizer {
 export const createOptimizer = async (env: Env = process.env): Promise<Optimizer> => {
   const parsed = parseSettings(env)
   if (Result.isFailure(parsed)) throw parsed.failure
-  const runtime = ManagedRuntime.make(appLayer(parsed.success) as Layer.Layer<AppServices, unknown>)
+  const runtime = makeRuntime(parsed.success)
   await runtime.runPromise(Effect.void)
   const run = <A, E>(effect: Effect.Effect<A, E, AppServices>) => runtime.runPromise(effect)
   return {

@@ -4,14 +4,14 @@
  * SIGTERM/SIGINT interrupt the command: the server stops accepting, drains, and every resource
  * is released before exit.
  */
-import { Console, Effect, Exit, Layer, ManagedRuntime, Option, Redacted, Scope } from "effect"
+import { Console, Effect, Exit, Option, Redacted, Scope } from "effect"
 import { Command, Flag } from "effect/cli"
 import {
   ApiKeys,
-  appLayer,
+  makeRuntime,
   runWorkers,
   Scheduler,
-  type AppServices,
+  type AppRuntime,
   type AppSettings,
   type ProcessRole
 } from "@optimizer/core"
@@ -28,7 +28,7 @@ const MAX_HTTP_WORKERS = 64
 const scopedRuntime = (settings: AppSettings, role: ProcessRole) =>
   Effect.acquireRelease(
     Effect.gen(function* () {
-      const runtime = ManagedRuntime.make(appLayer(settings, { role }) as Layer.Layer<AppServices, unknown>)
+      const runtime = makeRuntime(settings, { role })
       // Build the layers now, so a bad setting or an unreachable database fails start-up, not the first request.
       yield* Effect.tryPromise({ try: () => runtime.runPromise(Effect.void), catch: (cause) => cause })
       return runtime
@@ -36,7 +36,7 @@ const scopedRuntime = (settings: AppSettings, role: ProcessRole) =>
     (runtime) => Effect.promise(() => runtime.dispose())
   )
 
-const httpServer = (runtime: ManagedRuntime.ManagedRuntime<AppServices, unknown>, settings: AppSettings) =>
+const httpServer = (runtime: AppRuntime, settings: AppSettings) =>
   Effect.acquireRelease(
     Effect.tryPromise({
       try: () =>
@@ -62,7 +62,7 @@ const httpLogOptions = (settings: AppSettings) => ({
 })
 
 /** Registers every job handler on the runtime; they stop (and hand back unfinished jobs) when the scope closes. */
-const workers = (runtime: ManagedRuntime.ManagedRuntime<AppServices, unknown>) =>
+const workers = (runtime: AppRuntime) =>
   Effect.acquireRelease(
     Effect.tryPromise({
       try: async () => {
@@ -76,7 +76,7 @@ const workers = (runtime: ManagedRuntime.ManagedRuntime<AppServices, unknown>) =
   ).pipe(Effect.map(({ queues }) => queues))
 
 /** Registers the cron schedules and runs their jobs here; any number of processes may do so, each tick runs once. */
-const schedules = (runtime: ManagedRuntime.ManagedRuntime<AppServices, unknown>) =>
+const schedules = (runtime: AppRuntime) =>
   Effect.acquireRelease(
     Effect.tryPromise({
       try: async () => {

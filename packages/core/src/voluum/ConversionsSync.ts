@@ -36,7 +36,7 @@
  * Contacts carry the original's fields (ORIGINAL.md §5.4), dates written as Voluum writes them
  * (`2025-10-01 04:17:21 AM`, UTC).
  */
-import { Context, Effect, Layer, Result, Stream } from "effect"
+import { Array as Arr, Context, Effect, Layer, Result, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import type { SqlError } from "effect/sql/SqlError"
 import { Encryption, isEncryptedToken, type TokenError } from "../encryption/Encryption.ts"
@@ -487,10 +487,8 @@ export class ConversionsSync extends Context.Service<
               return record
             })
             for (let i = 0; i < records.length; i += INSERT_ROWS) {
-              const slice = records.slice(i, i + INSERT_ROWS) as unknown as [
-                Record<string, unknown>,
-                ...Array<Record<string, unknown>>
-              ]
+              const slice = records.slice(i, i + INSERT_ROWS)
+              if (!Arr.isReadonlyArrayNonEmpty(slice)) break // never: i < records.length
               const rowsInserted = yield* db(
                 sql<{ id: string }>`
                   INSERT INTO api_voluum_conversions ${sql.insert(slice)}

@@ -34,7 +34,7 @@ const makeRuntime = (env: Env) =>
 
 let db: TestDatabase
 let client: pg.Client
-let runtime: ManagedRuntime.ManagedRuntime<LiveEvents, unknown>
+let runtime: ReturnType<typeof makeRuntime>
 let voluum: FakeVoluum
 
 beforeAll(async () => {
@@ -42,7 +42,7 @@ beforeAll(async () => {
   client = new pg.Client({ connectionString: db.url })
   await client.connect()
   voluum = await startFakeVoluum()
-  runtime = makeRuntime(voluumEnv()) as ManagedRuntime.ManagedRuntime<LiveEvents, unknown>
+  runtime = makeRuntime(voluumEnv())
 })
 
 afterAll(async () => {
@@ -298,7 +298,7 @@ describe("LiveEvents.commitBatch", () => {
 
   it("resolves offer and campaign names, refreshing them from Voluum once when an id is unknown", async () => {
     // A consumer of its own (its once-per-interval clock starts now), on tables last refreshed 2 hours ago.
-    const consumer = makeRuntime(voluumEnv()) as ManagedRuntime.ManagedRuntime<LiveEvents, unknown>
+    const consumer = makeRuntime(voluumEnv())
     try {
       await client.query(
         "INSERT INTO voluum_offers (offer_id, offer_name, updated_at) VALUES ('offer-known', 'Known offer', now() - interval '2 hours')"
@@ -335,10 +335,7 @@ describe("LiveEvents.commitBatch", () => {
   })
 
   it("fails messages with tokens when AES_KEY is not configured, and stores the rest", async () => {
-    const noKey = makeRuntime({ DATABASE_URL: db.url, LOG_LEVEL: "Error" }) as ManagedRuntime.ManagedRuntime<
-      LiveEvents,
-      unknown
-    >
+    const noKey = makeRuntime({ DATABASE_URL: db.url, LOG_LEVEL: "Error" })
     try {
       const plain = freshPhone()
       const messages = [
