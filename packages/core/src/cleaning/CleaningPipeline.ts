@@ -67,7 +67,8 @@ import {
   VERDICT_COUNTS_SQL,
   verdictSql
 } from "./CleaningSql.ts"
-import { ByteOutput, COPY_BATCH_BYTES, CopyBatch, CopyIn, CopyOutRows, mergeBySeq } from "./CopyStreams.ts"
+import { CopyIn } from "../platform/CopyText.ts"
+import { ByteOutput, COPY_BATCH_BYTES, CopyBatch, CopyOutRows, mergeBySeq } from "./CopyStreams.ts"
 import { countryHintOf, describeDialect } from "./CsvDialect.ts"
 
 export interface CleaningFlags {

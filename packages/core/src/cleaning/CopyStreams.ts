@@ -3,7 +3,7 @@
  * million rows of garbage stay in V8's young generation and the heap does not grow with the file.
  *
  * - `CopyBatch`: `seq \t phone \t repeat` COPY rows gathered into buffers, on the way in;
- * - `CopyIn`: a `COPY … FROM STDIN` fed with those buffers, with backpressure;
+ * - (those buffers go into a `COPY … FROM STDIN` through platform/CopyText.ts's `CopyIn`);
  * - `CopyOutRows` / `mergeBySeq`: seq-ordered `COPY … TO STDOUT` streams read as positions in their
  *   chunks, and merged in seq order (a k-way merge over the partitions);
  * - `ByteOutput` / `OutputBuffer`: bytes or lines handed to a `FileWriter` ~64 KiB at a time.
@@ -11,8 +11,8 @@
  * Hot loops: plain code, no allocation per row beyond what the rows need.
  */
 import type pg from "pg"
-import { from as copyFrom, to as copyTo } from "pg-copy-streams"
-import type { Readable, Writable } from "node:stream"
+import { to as copyTo } from "pg-copy-streams"
+import type { Readable } from "node:stream"
 import type { FileWriter } from "../platform/FileStore.ts"
 
 /** COPY data gathered per partition before it is handed to the connection. */
@@ -66,48 +66,6 @@ export class CopyBatch {
     this.position = 0
     this.length = 0
     return taken
-  }
-}
-
-/** A COPY … FROM STDIN stream fed with bytes, with backpressure and its error kept. */
-export class CopyIn {
-  private failure: unknown
-  private readonly done: Promise<void>
-  readonly stream: Writable
-
-  constructor(client: pg.PoolClient, sql: string) {
-    this.stream = client.query(copyFrom(sql))
-    this.done = new Promise<void>((resolve, reject) => {
-      this.stream.on("finish", () => resolve())
-      this.stream.on("error", (error) => {
-        this.failure ??= error
-        reject(error)
-      })
-    })
-    this.done.catch(() => undefined)
-  }
-
-  /** Undefined when the data was accepted at once; a promise to await when the connection is behind. */
-  write(data: Uint8Array): Promise<void> | undefined {
-    if (this.failure !== undefined) return Promise.reject(this.failure)
-    if (this.stream.write(data)) return undefined
-    return new Promise<void>((resolve, reject) => {
-      const onDrain = () => {
-        this.stream.off("error", onError)
-        resolve()
-      }
-      const onError = (error: unknown) => {
-        this.stream.off("drain", onDrain)
-        reject(error)
-      }
-      this.stream.once("drain", onDrain)
-      this.stream.once("error", onError)
-    })
-  }
-
-  end(): Promise<void> {
-    this.stream.end()
-    return this.done
   }
 }
 

@@ -1,7 +1,7 @@
 /**
  * PostgreSQL's COPY text format, and the COPY streams that carry it (`pg-copy-streams` on a `pg`
  * connection from `PgBulk`): with `Database.ts`, the only module that drives the raw driver. Used by
- * the lists' bulk writes and the table exports.
+ * the lists' bulk writes, the cleaning engine, the Voluum report sync and the table exports.
  *
  * The text format: one row per line ending in "\n", fields separated by tabs, `\N` for NULL, and
  * backslash, tab, newline and carriage return escaped — the only special characters.
@@ -42,7 +42,8 @@ export function* linesInChunks(count: number, line: (index: number) => string): 
  */
 export class CopyIn {
   private failure: unknown
-  private readonly stream: ReturnType<typeof copyFrom>
+  /** The driver's stream (`errored` tells whether it has failed without waiting for `done`). */
+  readonly stream: ReturnType<typeof copyFrom>
   /** Settles when the COPY has ended (after `end`) or failed. */
   readonly done: Promise<void>
 

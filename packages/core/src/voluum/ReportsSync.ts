@@ -29,14 +29,13 @@
  */
 import { Context, Effect, Layer, Result, Stream } from "effect"
 import { TS_SOURCES_COLUMNS } from "../records/Records.ts"
-import { from as copyFrom } from "pg-copy-streams"
-import type pg from "pg"
 import { Classifier, type Category } from "../classification/Classifier.ts"
 import { Encryption, isEncryptedToken, type TokenError } from "../encryption/Encryption.ts"
 import { Lists } from "../lists/Lists.ts"
 import { addCounts, emptyCounts, type ApplyCounts, type ListEntry, type ListMetrics } from "../lists/ListSchemas.ts"
 import { normalizePhone } from "../phone/PhoneNumber.ts"
 import { AppConfig, requireIntegration } from "../platform/Config.ts"
+import { copyChunks, linesInChunks, textField } from "../platform/CopyText.ts"
 import { PgBulk } from "../platform/Database.ts"
 import { ValidationError, type DatabaseError, type NotConfigured, type UpstreamError } from "../platform/Errors.ts"
 import { VoluumClient } from "./VoluumClient.ts"
@@ -140,12 +139,6 @@ const HISTORY_COLUMNS = TS_SOURCES_COLUMNS.filter((c) => c !== "timestamp_create
 
 const HISTORY_COPY = `COPY api_voluum_ts_sources (${HISTORY_COLUMNS.join(", ")}) FROM STDIN`
 
-/** COPY text format: backslash, tab, newline and carriage return are escaped; NULL is `\N`. */
-export const copyText = (value: string | null | undefined): string =>
-  value === null || value === undefined
-    ? "\\N"
-    : value.replace(/[\\\t\n\r]/g, (c) => (c === "\\" ? "\\\\" : c === "\t" ? "\\t" : c === "\n" ? "\\n" : "\\r"))
-
 export const copyNumber = (value: number | null | undefined): string =>
   typeof value === "number" && Number.isFinite(value) ? String(value) : "\\N"
 
@@ -156,13 +149,13 @@ const historyLine = (phone: string, category: Category, r: ReportRow): string =>
   [
     copyNumber(r.Click2Reg),
     copyNumber(r.Reg2FTD),
-    copyText(r.browserVersion),
-    copyText(phone),
+    textField(r.browserVersion),
+    textField(phone),
     category,
     copyNumber(r.cost),
     copyNumber(r.conversions),
     copyNumber(r.clicks),
-    copyText(costSourcesText(r)),
+    textField(costSourcesText(r)),
     copyNumber(r.cpv),
     copyNumber(r.customConversions1),
     copyNumber(r.customConversions2),
@@ -182,30 +175,10 @@ const historyLine = (phone: string, category: Category, r: ReportRow): string =>
     copyNumber(r.suspiciousVisitsPercentage),
     copyNumber(r.uniqueVisits),
     copyNumber(r.visits),
-    copyText(r.ip),
-    copyText(r.osVersion),
+    textField(r.ip),
+    textField(r.osVersion),
     VOLUUM_SOURCE
   ].join("\t") + "\n"
-
-/** Streams lines into a `COPY … FROM STDIN` on `client`, about 256 KiB per write, honouring backpressure. */
-export const copyLines = async (client: pg.PoolClient, statement: string, lines: Iterable<string>): Promise<void> => {
-  const stream = client.query(copyFrom(statement))
-  const done = new Promise<void>((resolve, reject) => {
-    stream.on("finish", resolve)
-    stream.on("error", reject)
-  })
-  let buffer = ""
-  for (const line of lines) {
-    buffer += line
-    if (buffer.length >= 256 * 1024) {
-      const more = stream.write(buffer)
-      buffer = ""
-      if (!more) await new Promise<void>((resolve) => stream.once("drain", resolve))
-    }
-  }
-  stream.end(buffer)
-  await done
-}
 
 // ---------------------------------------------------------------------------------------------
 // List entries.
@@ -343,7 +316,13 @@ export class ReportsSync extends Context.Service<
         }
 
         if (history.length > 0) {
-          yield* bulk.withClient((client) => copyLines(client, HISTORY_COPY, history))
+          yield* bulk.withClient((client) =>
+            copyChunks(
+              client,
+              HISTORY_COPY,
+              linesInChunks(history.length, (i) => history[i]!)
+            )
+          )
         }
 
         const write = (list: "blacklist" | "whitelist" | "monitor", entries: ReadonlyArray<ListEntry>) =>
