@@ -97,8 +97,25 @@ export interface ScheduleSettings {
   readonly conversionsOverlapMinutes: number
 }
 
+/** The HTTP API's limits (docs/security.md). Durations in milliseconds; a rate of 0 turns its limit off. */
+export interface HttpLimits {
+  /** Largest JSON body of a non-upload route; larger is 413 before parsing. */
+  readonly jsonBodyMaxBytes: number
+  /** A request's handler must answer within this, else 503 with Retry-After (uploads and downloads excepted). */
+  readonly requestDeadlineMs: number
+  /** Node's `headersTimeout`: the whole header block must arrive within this. */
+  readonly headersTimeoutMs: number
+  /** Node's `requestTimeout`: the whole request, body included (an upload), must arrive within this. */
+  readonly requestTimeoutMs: number
+  /** Sockets open at once per process; more are refused by the server. */
+  readonly maxConnections: number
+  /** Requests per second each API key of a role may make (a burst of twice that); 0: no limit. */
+  readonly rateLimitPerSecond: { readonly viewer: number; readonly operator: number; readonly admin: number }
+}
+
 export interface AppSettings {
   readonly port: number
+  readonly http: HttpLimits
   readonly logLevel: "Trace" | "Debug" | "Info" | "Warn" | "Error" | "Fatal" | "None"
   readonly logFormat: "json" | "pretty" | "auto"
   readonly corsOrigins: ReadonlyArray<string>
@@ -233,6 +250,18 @@ export const parseSettings = (env: Env): Result.Result<AppSettings, InvalidConfi
     logLevel: r.oneOf("LOG_LEVEL", LOG_LEVELS, "Info", (s) => s.toLowerCase()),
     logFormat: r.oneOf("LOG_FORMAT", ["json", "pretty", "auto"] as const, "auto", (s) => s.toLowerCase()),
     corsOrigins: r.list("CORS_ORIGINS", []),
+    http: {
+      jsonBodyMaxBytes: r.int("JSON_BODY_MAX_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024),
+      requestDeadlineMs: r.int("REQUEST_DEADLINE_SECONDS", 15, 1, 3600) * 1000,
+      headersTimeoutMs: r.int("HTTP_HEADERS_TIMEOUT_SECONDS", 20, 1, 600) * 1000,
+      requestTimeoutMs: r.int("HTTP_REQUEST_TIMEOUT_SECONDS", 300, 1, 86_400) * 1000,
+      maxConnections: r.int("HTTP_MAX_CONNECTIONS", 2000, 1, 1_000_000),
+      rateLimitPerSecond: {
+        viewer: r.int("RATE_LIMIT_VIEWER", 100, 0, 1_000_000),
+        operator: r.int("RATE_LIMIT_OPERATOR", 100, 0, 1_000_000),
+        admin: r.int("RATE_LIMIT_ADMIN", 100, 0, 1_000_000)
+      }
+    },
     uploadMaxBytes: r.int("UPLOAD_MAX_BYTES", 512 * 1024 * 1024, 1),
     workerConcurrency: r.int("WORKER_CONCURRENCY", 2, 1, 64),
     database: databaseFrom(r),
