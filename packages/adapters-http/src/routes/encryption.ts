@@ -93,7 +93,7 @@ export const encryptionRoutes = (routes: Routes<AppServices>) =>
             errorResponse(c, 403, "FORBIDDEN", `Decryption needs the admin role; the key has ${principal?.role}`)
           )
         }
-        return EncryptionFiles.use((files) => files.startProcessing(params.file_id!, direction))
+        return EncryptionFiles.use((files) => files.process(params.file_id!, direction))
       }
     )
     .add(
