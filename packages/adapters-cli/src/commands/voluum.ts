@@ -229,7 +229,7 @@ const smartProcess = Command.make(
   ({ id, offers, filterRegs, filterLast24h, wait, json }) =>
     withServices(
       Effect.gen(function* () {
-        const started = yield* SmartCleaning.use((s) => s.startProcessing(id, { offers, filterRegs, filterLast24h }))
+        const started = yield* SmartCleaning.use((s) => s.process(id, { offers, filterRegs, filterLast24h }))
         if (!wait) return yield* printResult(json, started, () => [`processing ${id}: job ${started.job_id}`])
         yield* processed(yield* waitForJob(started.job_id), json)
       })
@@ -250,7 +250,7 @@ const smartArchive = Command.make("archive", { id }, ({ id }) =>
 ).pipe(Command.withDescription("Archive a smart-cleaning entry"))
 
 const smartDelete = Command.make("delete", { id }, ({ id }) =>
-  withServices(SmartCleaning.use((s) => s.remove(id)).pipe(Effect.andThen(printLines(`deleted ${id}`))))
+  withServices(SmartCleaning.use((s) => s.delete(id)).pipe(Effect.andThen(printLines(`deleted ${id}`))))
 ).pipe(Command.withDescription("Delete a smart-cleaning entry and its files"))
 
 export const smartCleaningCommand = Command.make("smart-cleaning").pipe(
@@ -296,7 +296,7 @@ const regList = Command.make("list", { status, json }, ({ status, json }) =>
 const regProcess = Command.make("process", { id, offers, wait, json }, ({ id, offers, wait, json }) =>
   withServices(
     Effect.gen(function* () {
-      const started = yield* RegSearch.use((s) => s.startProcessing(id, { offers }))
+      const started = yield* RegSearch.use((s) => s.process(id, { offers }))
       if (!wait) return yield* printResult(json, started, () => [`processing ${id}: job ${started.job_id}`])
       yield* processed(yield* waitForJob(started.job_id), json)
     })
@@ -317,7 +317,7 @@ const regArchive = Command.make("archive", { id }, ({ id }) =>
 ).pipe(Command.withDescription("Archive a REG search"))
 
 const regDelete = Command.make("delete", { id }, ({ id }) =>
-  withServices(RegSearch.use((s) => s.remove(id)).pipe(Effect.andThen(printLines(`deleted ${id}`))))
+  withServices(RegSearch.use((s) => s.delete(id)).pipe(Effect.andThen(printLines(`deleted ${id}`))))
 ).pipe(Command.withDescription("Delete a REG search and its file"))
 
 export const regSearchCommand = Command.make("reg-search").pipe(

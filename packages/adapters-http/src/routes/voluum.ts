@@ -216,7 +216,7 @@ export const voluumRoutes = (routes: Routes<AppServices>) =>
       },
       ({ params, query, body }) =>
         SmartCleaning.use((s) =>
-          s.startProcessing(params.file_id!, {
+          s.process(params.file_id!, {
             offers: body.offers,
             filterRegs: query.filter_regs === true,
             filterLast24h: query.filter_last_24h === true
@@ -243,7 +243,7 @@ export const voluumRoutes = (routes: Routes<AppServices>) =>
         summary: "Delete a smart-cleaning entry and its files",
         returns: '{"ok": true}'
       },
-      ({ params }) => SmartCleaning.use((s) => s.remove(params.file_id!))
+      ({ params }) => SmartCleaning.use((s) => s.delete(params.file_id!))
     )
     .add(
       {
@@ -306,7 +306,7 @@ export const voluumRoutes = (routes: Routes<AppServices>) =>
         body: OffersBody,
         returns: '{"ok": true, "file_id", "status": "processing", "job_id"}'
       },
-      ({ params, body }) => RegSearch.use((s) => s.startProcessing(params.file_id!, { offers: body.offers }))
+      ({ params, body }) => RegSearch.use((s) => s.process(params.file_id!, { offers: body.offers }))
     )
     .add(
       {
@@ -342,5 +342,5 @@ export const voluumRoutes = (routes: Routes<AppServices>) =>
         summary: "Delete a REG search and its file",
         returns: '{"ok": true}'
       },
-      ({ params }) => RegSearch.use((s) => s.remove(params.file_id!))
+      ({ params }) => RegSearch.use((s) => s.delete(params.file_id!))
     )

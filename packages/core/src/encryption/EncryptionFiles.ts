@@ -439,7 +439,9 @@ export class EncryptionFiles extends Context.Service<
             Effect.gen(function* () {
               const writer = yield* files.openWriter(output, { contentType: "text/csv" })
               const written = (cause: unknown) =>
-                cause instanceof StorageError ? cause : new StorageError({ message: `could not write file ${output}`, cause })
+                cause instanceof StorageError
+                  ? cause
+                  : new StorageError({ message: `could not write file ${output}`, cause })
               const result = yield* transformTokenCsv(encryption, row.direction, source, (text, progress) =>
                 Effect.tryPromise({ try: () => writer.write(text), catch: written }).pipe(
                   Effect.andThen(
@@ -492,7 +494,8 @@ export class EncryptionFiles extends Context.Service<
         runJob,
         download,
         archive: fileJobs.archive,
-        delete: (fileId) => fileJobs.delete(fileId, (row) => [row.raw_file_path, row.encrypted_file_path]).pipe(Effect.asVoid)
+        delete: (fileId) =>
+          fileJobs.delete(fileId, (row) => [row.raw_file_path, row.encrypted_file_path]).pipe(Effect.asVoid)
       })
     })
   )

@@ -152,7 +152,9 @@ export const makeFileJobs = Effect.fnUntraced(function* <S extends Schema.Top & 
   const get = (id: string): Effect.Effect<Row, NotFound | DatabaseError, Needs> =>
     find(id).pipe(
       Effect.flatMap((row) =>
-        Option.isSome(row) ? Effect.succeed(row.value) : Effect.fail(new NotFound({ message: kind.messages.notFound(id) }))
+        Option.isSome(row)
+          ? Effect.succeed(row.value)
+          : Effect.fail(new NotFound({ message: kind.messages.notFound(id) }))
       )
     )
 
@@ -180,7 +182,9 @@ export const makeFileJobs = Effect.fnUntraced(function* <S extends Schema.Top & 
   /** Newest first; all statuses when `statuses` is empty. Stuck rows are reconciled first. */
   const list = (statuses: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<Row>, DatabaseError, Needs> =>
     Effect.gen(function* () {
-      yield* reconcile.pipe(Effect.catch((error) => Effect.logWarning("could not reconcile processing files", error.message)))
+      yield* reconcile.pipe(
+        Effect.catch((error) => Effect.logWarning("could not reconcile processing files", error.message))
+      )
       return yield* sql`
         SELECT ${columns} FROM ${table}
         ${statuses.length > 0 ? sql`WHERE status IN ${sql.in(statuses)}` : sql``}
@@ -225,11 +229,10 @@ export const makeFileJobs = Effect.fnUntraced(function* <S extends Schema.Top & 
           ${set ?? sql``}
         WHERE id = ${id}::uuid AND status IN ${sql.in(kind.startFrom)}
         RETURNING processing_started_at AS run`.pipe(
-        Effect.catch(
-          (error): Effect.Effect<never, Conflict | DatabaseError, Needs> =>
-            isUniqueViolation(error)
-              ? Effect.fail(new Conflict({ message: kind.messages.conflict }))
-              : Effect.fail(toDatabaseError(error))
+        Effect.catch((error): Effect.Effect<never, Conflict | DatabaseError, Needs> =>
+          isUniqueViolation(error)
+            ? Effect.fail(new Conflict({ message: kind.messages.conflict }))
+            : Effect.fail(toDatabaseError(error))
         )
       )
       const run = marked[0]?.run
@@ -270,8 +273,7 @@ export const makeFileJobs = Effect.fnUntraced(function* <S extends Schema.Top & 
       const fileId = typeof job.data.file_id === "string" ? job.data.file_id : ""
       const row = yield* find(fileId)
       const current = Option.isSome(row) ? row.value.processing_started_at : null
-      const run =
-        typeof job.data.run === "string" ? new Date(job.data.run) : (current ?? new Date(Number.NaN))
+      const run = typeof job.data.run === "string" ? new Date(job.data.run) : (current ?? new Date(Number.NaN))
       if (Option.isNone(row) || row.value.status !== "processing" || current?.getTime() !== run.getTime()) {
         return { _tag: "Stale" as const, fileId, run, row }
       }
@@ -313,7 +315,12 @@ export const makeFileJobs = Effect.fnUntraced(function* <S extends Schema.Top & 
       return false
     }).pipe(span("finish"))
 
-  const progress = (fileId: string, run: Date, processed: number, total: number): Effect.Effect<void, DatabaseError, Needs> =>
+  const progress = (
+    fileId: string,
+    run: Date,
+    processed: number,
+    total: number
+  ): Effect.Effect<void, DatabaseError, Needs> =>
     kind.progressColumns === true
       ? sql`
           UPDATE ${table} SET progress_processed = ${processed}, progress_total = ${total}
@@ -410,4 +417,3 @@ export const makeFileJobs = Effect.fnUntraced(function* <S extends Schema.Top & 
     delete: remove
   }
 })
-
