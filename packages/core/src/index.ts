@@ -14,6 +14,18 @@ export * from "./platform/Health.ts"
 export * from "./AppLayer.ts"
 export * from "./platform/Jobs.ts"
 export * from "./platform/FileStore.ts"
+export {
+  FILE_JOB_STATUSES,
+  isFileId,
+  makeFileJobs,
+  type FileDownload,
+  type FileJobKind,
+  type FileJobRow,
+  type FileJobStarted,
+  type FileJobStatus,
+  type RunClaim
+} from "./platform/FileJobs.ts"
+export { BINARY_FILE_MESSAGE, UTF16_FILE_MESSAGE, textUpload, type LineCounter } from "./platform/TextUpload.ts"
 export * from "./Workers.ts"
 export * from "./voluum/VoluumClient.ts"
 export * from "./voluum/VoluumSchemas.ts"
