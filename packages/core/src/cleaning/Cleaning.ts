@@ -20,13 +20,10 @@
  * could not (a worker killed on the last attempt) whenever files are listed or processed.
  */
 import { randomUUID } from "node:crypto"
-import { createReadStream, createWriteStream } from "node:fs"
+import { createReadStream } from "node:fs"
 import * as fs from "node:fs/promises"
-import * as path from "node:path"
-import { finished } from "node:stream/promises"
-import { Context, Effect, Layer, Option, Schema } from "effect"
+import { Context, Effect, Layer, Option } from "effect"
 import { SqlClient } from "effect/sql"
-import { CountryHint } from "../phone/PhoneNumber.ts"
 import { AppConfig } from "../platform/Config.ts"
 import { PgBulk } from "../platform/Database.ts"
 import {
@@ -39,10 +36,12 @@ import {
   ValidationError
 } from "../platform/Errors.ts"
 import { makeFileJobs, type FileJobStarted } from "../platform/FileJobs.ts"
-import { FileStore, type FileBody, type FileWriter, type StoredFile } from "../platform/FileStore.ts"
+import { FileStore, type FileBody, type FileWriter } from "../platform/FileStore.ts"
 import type { RunningJob } from "../platform/Jobs.ts"
-import { refusedUpload, textUpload, type LineCounter } from "../platform/TextUpload.ts"
-import { runPipeline, type CleaningFlags, type PipelineResult } from "./CleaningPipeline.ts"
+import { storeTextUpload } from "../platform/TextUpload.ts"
+import { checkOptions, flagsOf, optionsFromJson, optionsJson, type CleaningOptions } from "./CleaningOptions.ts"
+import { localFileWriter } from "./LocalFiles.ts"
+import { runPipeline, type PipelineResult } from "./CleaningPipeline.ts"
 import {
   CleaningFileRow,
   CleaningRepository,
@@ -61,21 +60,7 @@ export const CLEANING_QUEUE = "cleaning.process"
 /** Retries after the first attempt: a crash or a database outage; bad input fails at once. */
 export const CLEANING_RETRY_LIMIT = 3
 
-export interface CleaningOptions {
-  readonly includeBlacklist?: boolean
-  readonly includeMonitor?: boolean
-  readonly includeConversion?: boolean
-  /** Filter against `main_database` and add the kept numbers to it. */
-  readonly includeMainDatabase?: boolean
-  /** ISO2 default country for national numbers (`07700 900123`); a `country` column wins per row. */
-  readonly country?: string | undefined
-  /** Header name or 1-based position of the phone column; found by name or content when absent. */
-  readonly phoneColumn?: string | undefined
-  /** Also write a rejects file (row, phone, phone_e164, reason). */
-  readonly rejects?: boolean
-  /** Also write an annotated file (the original columns + phone_e164, status, reason). */
-  readonly annotated?: boolean
-}
+export type { CleaningOptions } from "./CleaningOptions.ts"
 
 export interface UploadResult {
   readonly id: string
@@ -111,132 +96,10 @@ export interface CleaningJobResult {
 const MAX_FILENAME = 255
 const PROGRESS_INTERVAL_MS = 500
 
-const flagsOf = (options: CleaningOptions): CleaningFlags => ({
-  includeBlacklist: options.includeBlacklist === true,
-  includeMonitor: options.includeMonitor === true,
-  includeConversion: options.includeConversion === true,
-  includeMainDatabase: options.includeMainDatabase === true
-})
-
-/** The options as stored in `uploaded_csv_files.options`: the request's parameter names. */
-const optionsJson = (options: CleaningOptions): Record<string, unknown> => ({
-  include_blacklist: options.includeBlacklist === true,
-  include_monitor: options.includeMonitor === true,
-  include_conversion: options.includeConversion === true,
-  include_main_database: options.includeMainDatabase === true,
-  country: options.country ?? null,
-  phone_column: options.phoneColumn ?? null,
-  rejects: options.rejects === true,
-  annotated: options.annotated === true
-})
-
-const optionsFromJson = (json: Record<string, unknown> | null): CleaningOptions => {
-  const o = json ?? {}
-  const text = (v: unknown) => (typeof v === "string" && v !== "" ? v : undefined)
-  return {
-    includeBlacklist: o.include_blacklist === true,
-    includeMonitor: o.include_monitor === true,
-    includeConversion: o.include_conversion === true,
-    includeMainDatabase: o.include_main_database === true,
-    country: text(o.country),
-    phoneColumn: text(o.phone_column),
-    rejects: o.rejects === true,
-    annotated: o.annotated === true
-  }
-}
-
-const decodeCountry = Schema.decodeUnknownOption(CountryHint)
-
-/** The options checked and normalised: a known country (upper case), a phone column of sane length. */
-const checkOptions = (options: CleaningOptions): Effect.Effect<CleaningOptions, ValidationError> => {
-  let country: string | undefined
-  if (options.country !== undefined && options.country.trim() !== "") {
-    const decoded = decodeCountry(options.country)
-    if (Option.isNone(decoded)) {
-      return Effect.fail(
-        new ValidationError({
-          message: `country: unknown country code "${options.country}" (expected ISO 3166-1 alpha-2, e.g. GB)`,
-          field: "country"
-        })
-      )
-    }
-    country = decoded.value
-  }
-  const phoneColumn = options.phoneColumn?.trim()
-  if (phoneColumn !== undefined && phoneColumn.length > 200) {
-    return Effect.fail(new ValidationError({ message: "phone_column: at most 200 characters", field: "phone_column" }))
-  }
-  return Effect.succeed({
-    ...options,
-    country,
-    phoneColumn: phoneColumn === "" ? undefined : phoneColumn
-  })
-}
-
-/** A client's file name, kept as a label only: no folders, no control characters, bounded. */
 const cleanFilename = (name: string): string => {
   const base = name.split(/[\\/]/).pop() ?? ""
   const printable = base.replace(/[\u0000-\u001f\u007f]/g, "").trim()
   return (printable === "" ? "upload.csv" : printable).slice(0, MAX_FILENAME)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Local files for the CLI: written under a temporary name, renamed once complete.
-
-const localFileWriter = async (target: string): Promise<FileWriter> => {
-  const absolute = path.resolve(target)
-  await fs.mkdir(path.dirname(absolute), { recursive: true })
-  const temporary = path.join(path.dirname(absolute), `.${path.basename(absolute)}.${randomUUID()}.tmp`)
-  const stream = createWriteStream(temporary, { highWaterMark: 256 * 1024 })
-  let failure: unknown
-  let bytes = 0
-  let state: "open" | "closed" | "aborted" = "open"
-  stream.on("error", (error) => {
-    failure ??= error
-  })
-  const storageFailure = (cause: unknown) =>
-    new StorageError({ message: `could not write ${target}: ${(cause as Error)?.message ?? String(cause)}`, cause })
-  return {
-    write: (chunk) => {
-      if (state !== "open") return Promise.reject(storageFailure(new Error(`the file is ${state}`)))
-      if (failure !== undefined) return Promise.reject(storageFailure(failure))
-      bytes += typeof chunk === "string" ? Buffer.byteLength(chunk) : chunk.byteLength
-      if (stream.write(chunk)) return Promise.resolve()
-      return new Promise<void>((resolve, reject) => {
-        const onDrain = () => {
-          stream.off("error", onError)
-          resolve()
-        }
-        const onError = (error: unknown) => {
-          stream.off("drain", onDrain)
-          reject(storageFailure(error))
-        }
-        stream.once("drain", onDrain)
-        stream.once("error", onError)
-      })
-    },
-    close: async (): Promise<StoredFile> => {
-      if (state !== "open") throw storageFailure(new Error(`the file is ${state}`))
-      state = "closed"
-      try {
-        stream.end()
-        await finished(stream)
-        if (failure !== undefined) throw failure
-        await fs.rename(temporary, absolute)
-        return { key: absolute, bytes }
-      } catch (cause) {
-        await fs.rm(temporary, { force: true })
-        throw storageFailure(cause)
-      }
-    },
-    abort: async () => {
-      if (state !== "open") return
-      state = "aborted"
-      stream.destroy()
-      await finished(stream).catch(() => undefined)
-      await fs.rm(temporary, { force: true })
-    }
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -350,21 +213,14 @@ export class Cleaning extends Context.Service<
       ) {
         const id = randomUUID()
         const key = storageKeys(id).raw
-        const counter: LineCounter = { lines: 0 }
-        yield* files
-          .put(key, textUpload(body, counter), {
-            maxBytes: options?.maxBytes ?? settings.uploadMaxBytes,
-            contentType: "text/csv"
-          })
-          .pipe(Effect.catchTag("StorageError", refusedUpload))
-        if (counter.lines === 0) {
-          yield* files.delete(key).pipe(Effect.ignore)
-          return yield* new UnreadableFile({ message: "the file is empty: it has no line with content" })
-        }
+        const lines = yield* storeTextUpload(files, key, body, {
+          maxBytes: options?.maxBytes ?? settings.uploadMaxBytes,
+          empty: new UnreadableFile({ message: "the file is empty: it has no line with content" })
+        })
         const row = yield* repository
-          .insertUploaded({ id, originalFilename: cleanFilename(filename), rawKey: key, lines: counter.lines })
+          .insertUploaded({ id, originalFilename: cleanFilename(filename), rawKey: key, lines })
           .pipe(Effect.tapError(() => files.delete(key).pipe(Effect.ignore)))
-        yield* Effect.logInfo("list uploaded").pipe(Effect.annotateLogs({ file_id: id, lines: counter.lines }))
+        yield* Effect.logInfo("list uploaded").pipe(Effect.annotateLogs({ file_id: id, lines }))
         return { id: row.id, original_filename: row.original_filename, status: "uploaded" as const }
       })
 

@@ -37,7 +37,7 @@ import {
 import { FILE_JOB_STATUSES, makeFileJobs, type FileDownload, type FileJobStarted } from "../platform/FileJobs.ts"
 import { FileStore, type FileBody } from "../platform/FileStore.ts"
 import type { RunningJob } from "../platform/Jobs.ts"
-import { refusedUpload, textUpload, type LineCounter } from "../platform/TextUpload.ts"
+import { storeTextUpload, textUpload } from "../platform/TextUpload.ts"
 import { Encryption } from "./Encryption.ts"
 
 /** The queue of the processing job (`JOB_HANDLERS` in Workers.ts). */
@@ -371,19 +371,9 @@ export class EncryptionFiles extends Context.Service<
         }
       })
 
-      const item = (r: typeof FileRow.Type): EncryptionFileItem => ({
-        id: r.id,
-        original_filename: r.original_filename,
-        status: r.status,
-        uploaded_at: r.uploaded_at,
-        processing_started_at: r.processing_started_at,
-        processed_at: r.processed_at,
-        error_message: r.error_message,
-        direction: r.direction,
-        record_count_total: r.record_count_total,
-        record_count_failed: r.record_count_failed,
-        job_id: r.job_id
-      })
+      /** The item of a row: every column but the stored files' keys. */
+      const item = ({ raw_file_path: _raw, encrypted_file_path: _output, ...rest }: typeof FileRow.Type) =>
+        rest satisfies EncryptionFileItem
 
       const upload = Effect.fn("EncryptionFiles.upload")(function* (
         filename: string,
@@ -392,21 +382,14 @@ export class EncryptionFiles extends Context.Service<
       ) {
         const id = randomUUID()
         const key = rawKey(id)
-        const counter: LineCounter = { lines: 0 }
-        yield* files
-          .put(key, textUpload(body, counter), {
-            maxBytes: options?.maxBytes ?? settings.uploadMaxBytes,
-            contentType: "text/csv"
-          })
-          .pipe(Effect.catchTag("StorageError", refusedUpload))
-        if (counter.lines === 0) {
-          yield* files.delete(key).pipe(Effect.ignore)
-          return yield* new UnreadableFile({ message: "the file is empty: it has no values" })
-        }
+        const lines = yield* storeTextUpload(files, key, body, {
+          maxBytes: options?.maxBytes ?? settings.uploadMaxBytes,
+          empty: new UnreadableFile({ message: "the file is empty: it has no values" })
+        })
         const originalFilename = filename.trim() === "" ? "upload.csv" : filename
         yield* sql`
           INSERT INTO uploaded_encryption_files (id, original_filename, raw_file_path, status, record_count_total)
-          VALUES (${id}::uuid, ${originalFilename}, ${key}, 'uploaded', ${counter.lines})`.pipe(
+          VALUES (${id}::uuid, ${originalFilename}, ${key}, 'uploaded', ${lines})`.pipe(
           Effect.mapError((cause) => toDatabaseError(cause)),
           Effect.tapError(() => files.delete(key).pipe(Effect.ignore))
         )

@@ -14,8 +14,8 @@
  * `memchr` per chunk and one pass over the first 64 KiB).
  */
 import { Effect } from "effect"
-import { StorageError, UnreadableFile } from "./Errors.ts"
-import type { FileBody } from "./FileStore.ts"
+import { UnreadableFile, type PayloadTooLarge, type StorageError, type ValidationError } from "./Errors.ts"
+import type { FileBody, FileStore } from "./FileStore.ts"
 
 export const BINARY_FILE_MESSAGE = "the file is not a CSV text file (it contains binary data)"
 export const UTF16_FILE_MESSAGE = "the file is UTF-16 text: save it as UTF-8 CSV"
@@ -94,3 +94,26 @@ export async function* textUpload(body: FileBody, counter?: LineCounter): AsyncG
 /** A FileStore write that failed because its body was refused: the refusal's `UnreadableFile`. */
 export const refusedUpload = (error: StorageError): Effect.Effect<never, StorageError | UnreadableFile> =>
   Effect.fail(error.cause instanceof UnreadableFile ? error.cause : error)
+
+/**
+ * Stores an upload under `key` through `textUpload` and answers its non-blank lines: a body that is
+ * not text is its `UnreadableFile`; a body with no line of content is deleted again and is `empty`
+ * (each kind keeps its own answer to that).
+ */
+export const storeTextUpload = <E>(
+  files: FileStore["Service"],
+  key: string,
+  body: FileBody,
+  options: { readonly maxBytes: number; readonly empty: E }
+): Effect.Effect<number, E | UnreadableFile | StorageError | PayloadTooLarge | ValidationError> =>
+  Effect.gen(function* () {
+    const counter: LineCounter = { lines: 0 }
+    yield* files
+      .put(key, textUpload(body, counter), { maxBytes: options.maxBytes, contentType: "text/csv" })
+      .pipe(Effect.catchTag("StorageError", refusedUpload))
+    if (counter.lines === 0) {
+      yield* files.delete(key).pipe(Effect.ignore)
+      return yield* Effect.fail(options.empty)
+    }
+    return counter.lines
+  })

@@ -18,56 +18,46 @@ import { Context, Effect, Layer, Option, Schema, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import { toDatabaseError } from "../platform/Database.ts"
 import { NotFound, ValidationError, type Conflict, type DatabaseError, type StorageError } from "../platform/Errors.ts"
-import { FILE_JOB_STATUSES, makeFileJobs } from "../platform/FileJobs.ts"
+import { makeFileJobs } from "../platform/FileJobs.ts"
 import { FileStore } from "../platform/FileStore.ts"
 import type { RunningJob } from "../platform/Jobs.ts"
-import { countryCodeParam, csvLine, dateWindow, statusFilter, utcStamp, writeLines } from "./SearchFiles.ts"
+import {
+  countryCodeParam,
+  csvLine,
+  dateWindow,
+  ENTRY_COLUMNS,
+  ENTRY_FIELDS,
+  jobOffers,
+  statusFilter,
+  utcStamp,
+  writeLines
+} from "./SearchFiles.ts"
 import type { DownloadableFile, SearchProcessingStarted } from "./SmartCleaning.ts"
 
 export const REG_SEARCH_QUEUE = "reg-search"
 /** FileStore folder, as the original's directory. */
 export const REG_SEARCH_PROCESSED_DIR = "processed_reg_search"
 
+const { id, original_filename, ...listed } = ENTRY_FIELDS
 const Entry = Schema.Struct({
-  id: Schema.String,
-  original_filename: Schema.String,
+  id,
+  original_filename,
   country_code: Schema.NullOr(Schema.String),
-  status: Schema.Literals(FILE_JOB_STATUSES),
-  uploaded_at: Schema.Date,
-  processing_started_at: Schema.NullOr(Schema.Date),
-  processed_at: Schema.NullOr(Schema.Date),
-  error_message: Schema.NullOr(Schema.String),
-  record_count_total: Schema.NullOr(Schema.Number),
-  record_count_clean: Schema.NullOr(Schema.Number),
-  offer_count: Schema.NullOr(Schema.Number),
-  offers: Schema.NullOr(Schema.String),
-  selected_offer: Schema.NullOr(Schema.String),
+  ...listed,
   cleaned_file_path: Schema.NullOr(Schema.String),
+  job_id: Schema.NullOr(Schema.String),
   from_date: Schema.NullOr(Schema.String),
-  to_date: Schema.NullOr(Schema.String),
-  job_id: Schema.NullOr(Schema.String)
+  to_date: Schema.NullOr(Schema.String)
 })
-
-const ENTRY_COLUMNS = `id::text AS id, original_filename, country_code, status, uploaded_at, processing_started_at,
-  processed_at, error_message, record_count_total, record_count_clean, offer_count, offers, selected_offer,
-  cleaned_file_path, from_date::text AS from_date, to_date::text AS to_date, job_id::text AS job_id`
 
 /** An entry with the original's keys only. */
-const entryItem = (r: typeof Entry.Type): RegSearchEntry => ({
-  id: r.id,
-  original_filename: r.original_filename,
-  country_code: r.country_code,
-  status: r.status,
-  uploaded_at: r.uploaded_at,
-  processing_started_at: r.processing_started_at,
-  processed_at: r.processed_at,
-  error_message: r.error_message,
-  record_count_total: r.record_count_total,
-  record_count_clean: r.record_count_clean,
-  offer_count: r.offer_count,
-  offers: r.offers,
-  selected_offer: r.selected_offer
-})
+const entryItem = ({
+  cleaned_file_path: _clean,
+  job_id: _job,
+  from_date: _from,
+  to_date: _to,
+  ...item
+}: typeof Entry.Type) => item satisfies RegSearchEntry
 
 /** What `/reg-search/search` answers (the original's keys). */
 export interface RegSearchCreated {
@@ -167,7 +157,7 @@ export class RegSearch extends Context.Service<
         table: "uploaded_reg_search_files",
         queue: REG_SEARCH_QUEUE,
         name: "RegSearch",
-        columns: ENTRY_COLUMNS,
+        columns: `${ENTRY_COLUMNS}, country_code, from_date::text AS from_date, to_date::text AS to_date`,
         row: Entry,
         startFrom: ["uploaded", "failed"],
         singletonKey: (id) => `reg-search-${id}`,
@@ -266,12 +256,7 @@ export class RegSearch extends Context.Service<
         })
 
       const runJob = Effect.fn("RegSearch.runJob")(function* (job: RunningJob) {
-        const offers = Array.isArray(job.data.offers)
-          ? job.data.offers.filter((o): o is string => typeof o === "string")
-          : []
-        if (offers.length === 0) {
-          return yield* new ValidationError({ message: "a reg-search job needs a file_id and offers" })
-        }
+        const offers = yield* jobOffers(job.data, "reg-search")
         const claim = yield* fileJobs.beginRun(job)
         const { fileId, run } = claim
         if (claim._tag === "Stale") {

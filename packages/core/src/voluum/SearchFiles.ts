@@ -6,13 +6,42 @@
  * Files are written as the original's Python `csv.writer` wrote them: no header, fields separated by
  * `,`, a field quoted only when it holds `,`, `"` or a line break, every line ended by `\r\n`.
  */
-import { Effect, Stream } from "effect"
+import { Effect, Schema, Stream } from "effect"
 import { StorageError, ValidationError } from "../platform/Errors.ts"
 import { FILE_JOB_STATUSES, statusFilter as fileStatusFilter, type FileJobStatus } from "../platform/FileJobs.ts"
 import type { FileStore } from "../platform/FileStore.ts"
 
 export const ENTRY_STATUSES = FILE_JOB_STATUSES
 export type EntryStatus = FileJobStatus
+
+/** The columns every entry of smart cleaning and REG search lists (the original's keys), in their order. */
+export const ENTRY_FIELDS = {
+  id: Schema.String,
+  original_filename: Schema.String,
+  status: Schema.Literals(FILE_JOB_STATUSES),
+  uploaded_at: Schema.Date,
+  processing_started_at: Schema.NullOr(Schema.Date),
+  processed_at: Schema.NullOr(Schema.Date),
+  error_message: Schema.NullOr(Schema.String),
+  record_count_total: Schema.NullOr(Schema.Number),
+  record_count_clean: Schema.NullOr(Schema.Number),
+  offer_count: Schema.NullOr(Schema.Number),
+  offers: Schema.NullOr(Schema.String),
+  selected_offer: Schema.NullOr(Schema.String)
+}
+
+/** What the columns beyond an entry's listed keys are (the stored files and the job): also selected. */
+export const ENTRY_COLUMNS = `id::text AS id, original_filename, status, uploaded_at, processing_started_at,
+  processed_at, error_message, record_count_total, record_count_clean, offer_count, offers, selected_offer,
+  cleaned_file_path, job_id::text AS job_id`
+
+/** The offers of a processing job's data; `ValidationError` when it has none. */
+export const jobOffers = (data: Record<string, unknown>, queue: string) => {
+  const offers = Array.isArray(data.offers) ? data.offers.filter((o): o is string => typeof o === "string") : []
+  return offers.length > 0
+    ? Effect.succeed(offers)
+    : Effect.fail(new ValidationError({ message: `a ${queue} job needs a file_id and offers` }))
+}
 
 /** A country code as the lists and conversions store it: ISO2 (or the original's `DEF`), upper case. */
 export const countryCodeParam = (

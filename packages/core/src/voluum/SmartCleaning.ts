@@ -36,11 +36,21 @@ import {
   type StorageError,
   type UnreadableFile
 } from "../platform/Errors.ts"
-import { FILE_JOB_STATUSES, makeFileJobs, type FileDownload, type FileJobStarted } from "../platform/FileJobs.ts"
+import { makeFileJobs, type FileDownload, type FileJobStarted } from "../platform/FileJobs.ts"
 import { FileStore, type FileBody } from "../platform/FileStore.ts"
 import type { RunningJob } from "../platform/Jobs.ts"
-import { refusedUpload, textUpload, type LineCounter } from "../platform/TextUpload.ts"
-import { countryCodeParam, csvLine, dateWindow, statusFilter, utcDate, writeLines } from "./SearchFiles.ts"
+import { storeTextUpload, textUpload, type LineCounter } from "../platform/TextUpload.ts"
+import {
+  countryCodeParam,
+  csvLine,
+  dateWindow,
+  ENTRY_COLUMNS,
+  ENTRY_FIELDS,
+  jobOffers,
+  statusFilter,
+  utcDate,
+  writeLines
+} from "./SearchFiles.ts"
 
 /** A processed file, ready to stream to a client. */
 export type DownloadableFile = FileDownload
@@ -112,42 +122,15 @@ export const countingLines = (body: FileBody, counter: LineCounter): AsyncIterab
   textUpload(body, counter)
 
 const Entry = Schema.Struct({
-  id: Schema.String,
-  original_filename: Schema.String,
-  status: Schema.Literals(FILE_JOB_STATUSES),
-  uploaded_at: Schema.Date,
-  processing_started_at: Schema.NullOr(Schema.Date),
-  processed_at: Schema.NullOr(Schema.Date),
-  error_message: Schema.NullOr(Schema.String),
-  record_count_total: Schema.NullOr(Schema.Number),
-  record_count_clean: Schema.NullOr(Schema.Number),
-  offer_count: Schema.NullOr(Schema.Number),
-  offers: Schema.NullOr(Schema.String),
-  selected_offer: Schema.NullOr(Schema.String),
+  ...ENTRY_FIELDS,
   raw_file_path: Schema.NullOr(Schema.String),
   cleaned_file_path: Schema.NullOr(Schema.String),
   job_id: Schema.NullOr(Schema.String)
 })
 
-const ENTRY_COLUMNS = `id::text AS id, original_filename, status, uploaded_at, processing_started_at, processed_at,
-  error_message, record_count_total, record_count_clean, offer_count, offers, selected_offer, raw_file_path,
-  cleaned_file_path, job_id::text AS job_id`
-
 /** An entry with the original's keys only. */
-const entryItem = (r: typeof Entry.Type): SmartCleaningEntry => ({
-  id: r.id,
-  original_filename: r.original_filename,
-  status: r.status,
-  uploaded_at: r.uploaded_at,
-  processing_started_at: r.processing_started_at,
-  processed_at: r.processed_at,
-  error_message: r.error_message,
-  record_count_total: r.record_count_total,
-  record_count_clean: r.record_count_clean,
-  offer_count: r.offer_count,
-  offers: r.offers,
-  selected_offer: r.selected_offer
-})
+const entryItem = ({ raw_file_path: _raw, cleaned_file_path: _clean, job_id: _job, ...item }: typeof Entry.Type) =>
+  item satisfies SmartCleaningEntry
 
 export class SmartCleaning extends Context.Service<
   SmartCleaning,
@@ -196,7 +179,7 @@ export class SmartCleaning extends Context.Service<
         table: "uploaded_smart_cleaning_voluum_files",
         queue: SMART_CLEANING_QUEUE,
         name: "SmartCleaning",
-        columns: ENTRY_COLUMNS,
+        columns: `${ENTRY_COLUMNS}, raw_file_path`,
         row: Entry,
         startFrom: ["uploaded", "failed", "processed"],
         singletonKey: (id) => `smart-cleaning-${id}`,
@@ -285,14 +268,10 @@ export class SmartCleaning extends Context.Service<
         }
         const id = randomUUID()
         const key = `${SMART_CLEANING_RAW_DIR}/${id}.csv`
-        const counter: LineCounter = { lines: 0 }
-        yield* files
-          .put(key, textUpload(file.body, counter), { maxBytes: settings.uploadMaxBytes, contentType: "text/csv" })
-          .pipe(Effect.catchTag("StorageError", refusedUpload))
-        if (counter.lines === 0) {
-          yield* files.delete(key)
-          return yield* new ValidationError({ message: "CSV file is empty", field: "file" })
-        }
+        const lines = yield* storeTextUpload(files, key, file.body, {
+          maxBytes: settings.uploadMaxBytes,
+          empty: new ValidationError({ message: "CSV file is empty", field: "file" })
+        })
         const offers = yield* allOffers(null)
         if (offers.length === 0) {
           yield* files.delete(key)
@@ -301,7 +280,7 @@ export class SmartCleaning extends Context.Service<
         yield* sql`
           INSERT INTO uploaded_smart_cleaning_voluum_files
             (id, original_filename, raw_file_path, status, record_count_total, offer_count, offers)
-          VALUES (${id}::uuid, ${file.filename}, ${key}, 'uploaded', ${counter.lines}, ${offers.length}, ${offers.join("^")})`.pipe(
+          VALUES (${id}::uuid, ${file.filename}, ${key}, 'uploaded', ${lines}, ${offers.length}, ${offers.join("^")})`.pipe(
           db
         )
         return { id, original_filename: file.filename, status: "uploaded" as const }
@@ -414,12 +393,7 @@ export class SmartCleaning extends Context.Service<
         })
 
       const runJob = Effect.fn("SmartCleaning.runJob")(function* (job: RunningJob) {
-        const offers = Array.isArray(job.data.offers)
-          ? job.data.offers.filter((o): o is string => typeof o === "string")
-          : []
-        if (offers.length === 0) {
-          return yield* new ValidationError({ message: "a smart-cleaning job needs a file_id and offers" })
-        }
+        const offers = yield* jobOffers(job.data, "smart-cleaning")
         const claim = yield* fileJobs.beginRun(job)
         const { fileId, run } = claim
         if (claim._tag === "Stale") {
