@@ -9,7 +9,8 @@ import { Effect, Schema } from "effect"
 import {
   AppConfig,
   FILE_JOB_STATUSES,
-  ValidationError,
+  fileJobStatusFilter,
+  type ValidationError,
   type AppServices,
   type FileDownload,
   type FileJobStatus
@@ -53,24 +54,11 @@ export interface FileResource<PQ, PB, DQ> {
 const StatusQuery = Schema.Struct({ status: Schema.optionalKey(Schema.String) })
 
 /** `?status=a,b` → the statuses, or a ValidationError naming the unknown one. */
-export const statusesOf = (raw: string | undefined): Effect.Effect<ReadonlyArray<FileJobStatus>, ValidationError> => {
-  const statuses: Array<FileJobStatus> = []
-  for (const wanted of (raw ?? "").split(",")) {
-    const s = wanted.trim()
-    if (s === "") continue
-    const known = FILE_JOB_STATUSES.find((k) => k === s)
-    if (known === undefined) {
-      return Effect.fail(
-        new ValidationError({
-          message: `query.status: unknown status "${s.slice(0, 40)}" (one of ${FILE_JOB_STATUSES.join(", ")})`,
-          field: "status"
-        })
-      )
-    }
-    statuses.push(known)
-  }
-  return Effect.succeed(statuses)
-}
+export const statusesOf = (raw: string | undefined): Effect.Effect<ReadonlyArray<FileJobStatus>, ValidationError> =>
+  fileJobStatusFilter(
+    raw,
+    (unknown) => `query.status: unknown status "${unknown.slice(0, 40)}" (one of ${FILE_JOB_STATUSES.join(", ")})`
+  )
 
 const docOf = (tag: string, doc: Doc) => ({
   path: doc.path,

@@ -18,6 +18,7 @@ export {
   FILE_JOB_STATUSES,
   isFileId,
   makeFileJobs,
+  statusFilter as fileJobStatusFilter,
   type FileDownload,
   type FileJobKind,
   type FileJobRow,

@@ -108,7 +108,7 @@ export const failureMessage = (error: unknown): string => {
 export const isFinalAttempt = (job: RunningJob, error: unknown, retryLimit = DEFAULT_QUEUE_SETTINGS.retryLimit) =>
   !isRetryableJobError(error) || job.attempt > retryLimit
 
-/** `?status=a,b` split and checked; `field` names the parameter in the message. */
+/** `?status=a,b` split and checked; `describe` words the refusal of an unknown status. */
 export const statusFilter = (
   raw: string | undefined,
   describe: (unknown: string) => string

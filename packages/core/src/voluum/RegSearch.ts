@@ -28,11 +28,12 @@ import {
   ENTRY_COLUMNS,
   ENTRY_FIELDS,
   jobOffers,
+  type SearchFileOperations,
   statusFilter,
   utcStamp,
   writeLines
 } from "./SearchFiles.ts"
-import type { DownloadableFile, SearchProcessingStarted } from "./SmartCleaning.ts"
+import type { DownloadableFile } from "./SmartCleaning.ts"
 
 export const REG_SEARCH_QUEUE = "reg-search"
 /** FileStore folder, as the original's directory. */
@@ -128,24 +129,12 @@ export class RegSearch extends Context.Service<
       readonly fromDate?: string
       readonly toDate?: string
     }) => Effect.Effect<RegSearchCreated, RegSearchError>
-    /** Entries, newest first; `status` is a comma-separated filter. */
-    readonly list: (params?: {
-      readonly status?: string
-    }) => Effect.Effect<ReadonlyArray<RegSearchEntry>, RegSearchError>
-    /** Marks the entry processing and queues its job. */
-    readonly get: (id: string) => Effect.Effect<RegSearchEntry, RegSearchError>
-    readonly process: (
-      id: string,
-      options: { readonly offers: ReadonlyArray<string> }
-    ) => Effect.Effect<SearchProcessingStarted, RegSearchError>
-    readonly archive: (id: string) => Effect.Effect<{ readonly ok: true }, RegSearchError>
-    /** Deletes the entry and its file. */
-    readonly delete: (id: string) => Effect.Effect<{ readonly ok: true }, RegSearchError>
-    /** The result file (`reg_only_<original_filename>.csv`). */
-    readonly download: (id: string) => Effect.Effect<DownloadableFile, RegSearchError>
-    /** The job handler of the `reg-search` queue. */
-    readonly runJob: (job: RunningJob) => Effect.Effect<RegSearchJobResult, RegSearchError>
-  }
+  } & SearchFileOperations<
+    RegSearchEntry,
+    { readonly offers: ReadonlyArray<string> },
+    RegSearchJobResult,
+    RegSearchError
+  >
 >()("@optimizer/core/voluum/RegSearch") {
   static readonly layer = Layer.effect(
     RegSearch,

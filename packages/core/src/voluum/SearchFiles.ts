@@ -8,8 +8,15 @@
  */
 import { Effect, Schema, Stream } from "effect"
 import { StorageError, ValidationError } from "../platform/Errors.ts"
-import { FILE_JOB_STATUSES, statusFilter as fileStatusFilter, type FileJobStatus } from "../platform/FileJobs.ts"
+import {
+  FILE_JOB_STATUSES,
+  statusFilter as fileStatusFilter,
+  type FileDownload,
+  type FileJobStarted,
+  type FileJobStatus
+} from "../platform/FileJobs.ts"
 import type { FileStore } from "../platform/FileStore.ts"
+import type { RunningJob } from "../platform/Jobs.ts"
 
 export const ENTRY_STATUSES = FILE_JOB_STATUSES
 export type EntryStatus = FileJobStatus
@@ -30,7 +37,7 @@ export const ENTRY_FIELDS = {
   selected_offer: Schema.NullOr(Schema.String)
 }
 
-/** What the columns beyond an entry's listed keys are (the stored files and the job): also selected. */
+/** The SELECT list of an entry's listed keys, its processed file and its job (each kind adds its own). */
 export const ENTRY_COLUMNS = `id::text AS id, original_filename, status, uploaded_at, processing_started_at,
   processed_at, error_message, record_count_total, record_count_clean, offer_count, offers, selected_offer,
   cleaned_file_path, job_id::text AS job_id`
@@ -41,6 +48,22 @@ export const jobOffers = (data: Record<string, unknown>, queue: string) => {
   return offers.length > 0
     ? Effect.succeed(offers)
     : Effect.fail(new ValidationError({ message: `a ${queue} job needs a file_id and offers` }))
+}
+
+/** The operations smart cleaning and REG search share, in the file-job workflow's verbs. */
+export interface SearchFileOperations<Entry, ProcessOptions, JobResult, E> {
+  /** Entries, newest first; `status` is a comma-separated filter. */
+  readonly list: (params?: { readonly status?: string }) => Effect.Effect<ReadonlyArray<Entry>, E>
+  readonly get: (id: string) => Effect.Effect<Entry, E>
+  /** Marks the entry processing and queues its job. */
+  readonly process: (id: string, options: ProcessOptions) => Effect.Effect<FileJobStarted, E>
+  readonly archive: (id: string) => Effect.Effect<{ readonly ok: true }, E>
+  /** Deletes the entry and its files. */
+  readonly delete: (id: string) => Effect.Effect<{ readonly ok: true }, E>
+  /** The processed file. */
+  readonly download: (id: string) => Effect.Effect<FileDownload, E>
+  /** The job handler of the kind's queue. */
+  readonly runJob: (job: RunningJob) => Effect.Effect<JobResult, E>
 }
 
 /** A country code as the lists and conversions store it: ISO2 (or the original's `DEF`), upper case. */

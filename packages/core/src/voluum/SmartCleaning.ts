@@ -47,6 +47,7 @@ import {
   ENTRY_COLUMNS,
   ENTRY_FIELDS,
   jobOffers,
+  type SearchFileOperations,
   statusFilter,
   utcDate,
   writeLines
@@ -149,24 +150,7 @@ export class SmartCleaning extends Context.Service<
       { readonly id: string; readonly original_filename: string; readonly status: "uploaded" },
       SmartCleaningError
     >
-    /** Entries, newest first; `status` is a comma-separated filter. */
-    readonly list: (params?: {
-      readonly status?: string
-    }) => Effect.Effect<ReadonlyArray<SmartCleaningEntry>, SmartCleaningError>
-    /** Marks the entry processing and queues its job. */
-    readonly get: (id: string) => Effect.Effect<SmartCleaningEntry, SmartCleaningError>
-    readonly process: (
-      id: string,
-      options: SmartCleaningProcessOptions
-    ) => Effect.Effect<SearchProcessingStarted, SmartCleaningError>
-    readonly archive: (id: string) => Effect.Effect<{ readonly ok: true }, SmartCleaningError>
-    /** Deletes the entry and its files. */
-    readonly delete: (id: string) => Effect.Effect<{ readonly ok: true }, SmartCleaningError>
-    /** The processed file (`processed_voluum_click_<original_filename>`). */
-    readonly download: (id: string) => Effect.Effect<DownloadableFile, SmartCleaningError>
-    /** The job handler of the `smart-cleaning` queue. */
-    readonly runJob: (job: RunningJob) => Effect.Effect<SmartCleaningJobResult, SmartCleaningError>
-  }
+  } & SearchFileOperations<SmartCleaningEntry, SmartCleaningProcessOptions, SmartCleaningJobResult, SmartCleaningError>
 >()("@optimizer/core/voluum/SmartCleaning") {
   static readonly layer = Layer.effect(
     SmartCleaning,
