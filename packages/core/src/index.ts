@@ -24,6 +24,7 @@ export {
   type FileJobRow,
   type FileJobStarted,
   type FileJobStatus,
+  type FileUpload,
   type RunClaim
 } from "./platform/FileJobs.ts"
 export { BINARY_FILE_MESSAGE, UTF16_FILE_MESSAGE, textUpload, type LineCounter } from "./platform/TextUpload.ts"

@@ -35,7 +35,7 @@ import {
   UnreadableFile,
   ValidationError
 } from "../platform/Errors.ts"
-import { makeFileJobs, type FileJobStarted } from "../platform/FileJobs.ts"
+import { makeFileJobs, type FileJobStarted, type FileUpload } from "../platform/FileJobs.ts"
 import { FileStore, type FileBody, type FileWriter } from "../platform/FileStore.ts"
 import type { RunningJob } from "../platform/Jobs.ts"
 import { storeTextUpload } from "../platform/TextUpload.ts"
@@ -130,11 +130,10 @@ export class Cleaning extends Context.Service<
      * Stores an uploaded list (streamed; `UPLOAD_MAX_BYTES`) as `uploaded`. Binary, UTF-16 and empty
      * files are `UnreadableFile`; a body over the limit is `PayloadTooLarge`.
      */
-    readonly upload: (
-      filename: string,
-      body: FileBody,
-      options?: { readonly maxBytes?: number }
-    ) => Effect.Effect<UploadResult, UnreadableFile | PayloadTooLarge | StorageError | DatabaseError | ValidationError>
+    readonly upload: FileUpload<
+      UploadResult,
+      UnreadableFile | PayloadTooLarge | StorageError | DatabaseError | ValidationError
+    >
     /** Files, newest first; only these statuses when given. */
     readonly list: (statuses?: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<CleaningFile>, DatabaseError>
     readonly get: (id: string) => Effect.Effect<CleaningFile, NotFound | DatabaseError>

@@ -34,7 +34,13 @@ import {
   ValidationError,
   type NotConfigured
 } from "../platform/Errors.ts"
-import { FILE_JOB_STATUSES, makeFileJobs, type FileDownload, type FileJobStarted } from "../platform/FileJobs.ts"
+import {
+  FILE_JOB_STATUSES,
+  makeFileJobs,
+  type FileDownload,
+  type FileJobStarted,
+  type FileUpload
+} from "../platform/FileJobs.ts"
 import { FileStore, type FileBody } from "../platform/FileStore.ts"
 import type { RunningJob } from "../platform/Jobs.ts"
 import { storeTextUpload, textUpload } from "../platform/TextUpload.ts"
@@ -303,11 +309,7 @@ export class EncryptionFiles extends Context.Service<
   EncryptionFiles,
   {
     /** Stores an upload (`UPLOAD_MAX_BYTES` unless `maxBytes`); empty or binary content is `UnreadableFile`. */
-    readonly upload: (
-      filename: string,
-      body: FileBody,
-      options?: { readonly maxBytes?: number }
-    ) => Effect.Effect<
+    readonly upload: FileUpload<
       UploadedEncryptionFile,
       UnreadableFile | PayloadTooLarge | ValidationError | StorageError | DatabaseError
     >

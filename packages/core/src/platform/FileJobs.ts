@@ -22,7 +22,7 @@ import { Effect, Option, type Schema } from "effect"
 import { SqlClient, type Statement } from "effect/sql"
 import { decodeOptionalRow, decodeRows, toDatabaseError } from "./Database.ts"
 import { Conflict, NotFound, StorageError, ValidationError, type DatabaseError } from "./Errors.ts"
-import { FileStore } from "./FileStore.ts"
+import { FileStore, type FileBody } from "./FileStore.ts"
 import { DEFAULT_QUEUE_SETTINGS, isRetryableJobError, Jobs, type RunningJob } from "./Jobs.ts"
 
 export const FILE_JOB_STATUSES = ["uploaded", "processing", "processed", "failed", "archived"] as const
@@ -42,6 +42,13 @@ export interface FileJobStarted {
   readonly status: "processing"
   readonly job_id: string
 }
+
+/** An upload of a kind: stored as it comes (`UPLOAD_MAX_BYTES` unless `maxBytes`) and checked as text. */
+export type FileUpload<A, E> = (
+  filename: string,
+  body: FileBody,
+  options?: { readonly maxBytes?: number }
+) => Effect.Effect<A, E>
 
 /** A processed file, ready to stream to a client. */
 export interface FileDownload {

@@ -74,21 +74,7 @@ export interface RegSearchCreated {
 }
 
 /** An item of `/reg-search/files` (the original's keys). */
-export interface RegSearchEntry {
-  readonly id: string
-  readonly original_filename: string
-  readonly country_code: string | null
-  readonly status: string
-  readonly uploaded_at: Date
-  readonly processing_started_at: Date | null
-  readonly processed_at: Date | null
-  readonly error_message: string | null
-  readonly record_count_total: number | null
-  readonly record_count_clean: number | null
-  readonly offer_count: number | null
-  readonly offers: string | null
-  readonly selected_offer: string | null
-}
+export type RegSearchEntry = Omit<typeof Entry.Type, "cleaned_file_path" | "job_id" | "from_date" | "to_date">
 
 export interface RegSearchJobResult {
   readonly file_id: string

@@ -37,6 +37,9 @@ export const ENTRY_FIELDS = {
   selected_offer: Schema.NullOr(Schema.String)
 }
 
+/** An item of a listing of smart-cleaning entries or REG searches (the original's keys). */
+export const SearchEntry = Schema.Struct(ENTRY_FIELDS)
+
 /** The SELECT list of an entry's listed keys, its processed file and its job (each kind adds its own). */
 export const ENTRY_COLUMNS = `id::text AS id, original_filename, status, uploaded_at, processing_started_at,
   processed_at, error_message, record_count_total, record_count_clean, offer_count, offers, selected_offer,

@@ -47,6 +47,7 @@ import {
   ENTRY_COLUMNS,
   ENTRY_FIELDS,
   jobOffers,
+  SearchEntry,
   type SearchFileOperations,
   statusFilter,
   utcDate,
@@ -61,22 +62,8 @@ export const SMART_CLEANING_QUEUE = "smart-cleaning"
 export const SMART_CLEANING_RAW_DIR = "raw_smart_cleaning_voluum"
 export const SMART_CLEANING_PROCESSED_DIR = "processed_smart_cleaning_voluum"
 
-/** An item of `/smart-cleaning-files-voluum` (the original's keys). */
-export interface SmartCleaningEntry {
-  readonly id: string
-  readonly original_filename: string
-  readonly status: string
-  readonly uploaded_at: Date
-  readonly processing_started_at: Date | null
-  readonly processed_at: Date | null
-  readonly error_message: string | null
-  readonly record_count_total: number | null
-  readonly record_count_clean: number | null
-  readonly offer_count: number | null
-  /** Offer names joined with `^`. */
-  readonly offers: string | null
-  readonly selected_offer: string | null
-}
+/** An item of `/smart-cleaning-files-voluum` (the original's keys; `offers` joined with `^`). */
+export type SmartCleaningEntry = typeof SearchEntry.Type
 
 /** What creating an entry answers: the original's `{id, original_filename, status}` and what it holds. */
 export interface SmartCleaningCreated {
