@@ -306,30 +306,39 @@ export class Cleaning extends Context.Service<
           catch: pipelineFailure
         })
 
-      const runJob = Effect.fn("Cleaning.runJob")(function* (job: RunningJob) {
-        const claim = yield* fileJobs.beginRun(job)
+      /** A job with nothing to do: the file was deleted, or its run is not this job's. */
+      const staleJob = Effect.fn("Cleaning.staleJob")(function* (claim: {
+        readonly fileId: string
+        readonly run: Date
+        readonly row: Option.Option<CleaningFile>
+      }) {
         const { fileId, run } = claim
-        if (claim._tag === "Stale") {
-          if (Option.isNone(claim.row)) {
-            return { file_id: fileId, status: "skipped" as const, reason: "the file was deleted" }
-          }
-          const row = claim.row.value
-          if (row.status === "processed" && row.processing_started_at?.getTime() === run.getTime()) {
-            // An earlier attempt finished the file and died before the job was settled.
-            const done = yield* repository.stats(fileId)
-            return {
-              file_id: fileId,
-              status: "processed" as const,
-              ...(Option.isSome(done) ? { stats: done.value } : {})
-            }
-          }
+        if (Option.isNone(claim.row)) {
+          return { file_id: fileId, status: "skipped" as const, reason: "the file was deleted" }
+        }
+        const row = claim.row.value
+        if (row.status === "processed" && row.processing_started_at?.getTime() === run.getTime()) {
+          // An earlier attempt finished the file and died before the job was settled.
+          const done = yield* repository.stats(fileId)
           return {
             file_id: fileId,
-            status: "skipped" as const,
-            reason: `the file is ${row.status} by another run; this job is stale`
+            status: "processed" as const,
+            ...(Option.isSome(done) ? { stats: done.value } : {})
           }
         }
-        const row = claim.row
+        return {
+          file_id: fileId,
+          status: "skipped" as const,
+          reason: `the file is ${row.status} by another run; this job is stale`
+        }
+      })
+
+      /** The run of a job: the pipeline from the stored upload to the stored outputs. */
+      const cleanStoredFile = Effect.fn("Cleaning.cleanStoredFile")(function* (
+        job: RunningJob,
+        claim: { readonly fileId: string; readonly run: Date; readonly row: CleaningFile }
+      ) {
+        const { fileId, run, row } = claim
         const options = optionsFromJson(row.options)
         const keys = storageKeys(fileId)
         const rawKey = row.raw_file_path ?? keys.raw
@@ -385,10 +394,7 @@ export class Cleaning extends Context.Service<
             error._tag === "ValidationError" && error.field !== "phone_column"
               ? new StorageError({ message: error.message })
               : error
-          ),
-          // The jobs engine retries database failures (and crashes) up to CLEANING_RETRY_LIMIT times;
-          // anything else, or the last attempt, ends the file's run here.
-          fileJobs.guard(job, fileId, run)
+          )
         )
         const finished = yield* repository.finishRun(fileId, run, {
           counts: result,
@@ -410,6 +416,11 @@ export class Cleaning extends Context.Service<
         )
         return { file_id: fileId, status: "processed" as const, stats: result }
       })
+
+      // The jobs engine retries database failures (and crashes) up to CLEANING_RETRY_LIMIT times;
+      // anything else, or the last attempt, ends the file's run (`FileJobs.guard`).
+      const runJob = (job: RunningJob) =>
+        fileJobs.runJob(job, staleJob, (claim) => cleanStoredFile(job, claim)).pipe(Effect.withSpan("Cleaning.runJob"))
 
       const cleanLocalFile = Effect.fn("Cleaning.cleanLocalFile")(function* (
         file: string,

@@ -405,64 +405,64 @@ export class EncryptionFiles extends Context.Service<
         fileJobs.start(fileId, {}, sql`, direction = ${direction}`)
 
       const runJob = Effect.fn("EncryptionFiles.runJob")(function* (job: RunningJob) {
-        const claim = yield* fileJobs.beginRun(job)
-        const { fileId, run } = claim
-        if (claim._tag === "Stale") {
-          return {
-            file_id: fileId,
-            status: "skipped",
-            reason: "the file was deleted, archived or taken over by another job"
-          } satisfies ProcessedFile
-        }
-        const row = claim.row
-        return yield* Effect.gen(function* () {
-          if (row.raw_file_path === null) return yield* new NotFound({ message: `File ${fileId} has no upload` })
-          const source = yield* files.get(row.raw_file_path)
-          const output = outputKey(fileId)
-          const expected = row.record_count_total ?? 0
-          const counts = yield* Effect.scoped(
-            Effect.gen(function* () {
-              const writer = yield* files.openWriter(output, { contentType: "text/csv" })
-              const written = (cause: unknown) =>
-                cause instanceof StorageError
-                  ? cause
-                  : new StorageError({ message: `could not write file ${output}`, cause })
-              const result = yield* transformTokenCsv(encryption, row.direction, source, (text, progress) =>
-                Effect.tryPromise({ try: () => writer.write(text), catch: written }).pipe(
-                  Effect.andThen(
-                    progress.records % (BATCH_ROWS * 8) < BATCH_ROWS
-                      ? job.progress(progress.records, Math.max(expected, progress.records))
-                      : Effect.void
-                  )
-                )
-              )
-              yield* Effect.tryPromise({ try: () => writer.close(), catch: written })
-              return result
-            })
-          )
-          const done = yield* fileJobs.finish(
-            fileId,
-            run,
-            sql`, encrypted_file_path = ${output}, record_count_total = ${counts.records},
-              record_count_failed = ${counts.failed}`,
-            [output]
-          )
-          if (!done) {
-            return {
-              file_id: fileId,
+        return yield* fileJobs.runJob(
+          job,
+          (stale) =>
+            Effect.succeed({
+              file_id: stale.fileId,
               status: "skipped",
-              reason: "the file was deleted or archived while it was processed"
-            } satisfies ProcessedFile
-          }
-          yield* job.progress(counts.records, counts.records)
-          return {
-            file_id: fileId,
-            status: "processed",
-            direction: row.direction,
-            records: counts.records,
-            failed: counts.failed
-          } satisfies ProcessedFile
-        }).pipe(fileJobs.guard(job, fileId, run))
+              reason: "the file was deleted, archived or taken over by another job"
+            } satisfies ProcessedFile),
+          ({ fileId, run, row }) =>
+            Effect.gen(function* () {
+              if (row.raw_file_path === null) return yield* new NotFound({ message: `File ${fileId} has no upload` })
+              const source = yield* files.get(row.raw_file_path)
+              const output = outputKey(fileId)
+              const expected = row.record_count_total ?? 0
+              const counts = yield* Effect.scoped(
+                Effect.gen(function* () {
+                  const writer = yield* files.openWriter(output, { contentType: "text/csv" })
+                  const written = (cause: unknown) =>
+                    cause instanceof StorageError
+                      ? cause
+                      : new StorageError({ message: `could not write file ${output}`, cause })
+                  const result = yield* transformTokenCsv(encryption, row.direction, source, (text, progress) =>
+                    Effect.tryPromise({ try: () => writer.write(text), catch: written }).pipe(
+                      Effect.andThen(
+                        progress.records % (BATCH_ROWS * 8) < BATCH_ROWS
+                          ? job.progress(progress.records, Math.max(expected, progress.records))
+                          : Effect.void
+                      )
+                    )
+                  )
+                  yield* Effect.tryPromise({ try: () => writer.close(), catch: written })
+                  return result
+                })
+              )
+              const done = yield* fileJobs.finish(
+                fileId,
+                run,
+                sql`, encrypted_file_path = ${output}, record_count_total = ${counts.records},
+              record_count_failed = ${counts.failed}`,
+                [output]
+              )
+              if (!done) {
+                return {
+                  file_id: fileId,
+                  status: "skipped",
+                  reason: "the file was deleted or archived while it was processed"
+                } satisfies ProcessedFile
+              }
+              yield* job.progress(counts.records, counts.records)
+              return {
+                file_id: fileId,
+                status: "processed",
+                direction: row.direction,
+                records: counts.records,
+                failed: counts.failed
+              } satisfies ProcessedFile
+            })
+        )
       })
 
       const download = (fileId: string) =>

@@ -301,6 +301,21 @@ export const makeFileJobs = Effect.fnUntraced(function* <S extends Schema.Top & 
       )
 
   /**
+   * A job of the kind: `work` does the claimed run, its failure recorded by `guard`; a job with
+   * nothing to do (`beginRun`'s `Stale`) answers what `stale` says.
+   */
+  const runJob = <A, E, R, B, E2, R2>(
+    job: RunningJob,
+    stale: (claim: Extract<RunClaim<Row>, { readonly _tag: "Stale" }>) => Effect.Effect<B, E2, R2>,
+    work: (claim: Extract<RunClaim<Row>, { readonly _tag: "Run" }>) => Effect.Effect<A, E, R>
+  ): Effect.Effect<A | B, E | E2 | DatabaseError, R | R2 | Needs> =>
+    beginRun(job).pipe(
+      Effect.flatMap((claim): Effect.Effect<A | B, E | E2, R | R2 | Needs> =>
+        claim._tag === "Stale" ? stale(claim) : guard(job, claim.fileId, claim.run)(work(claim))
+      )
+    )
+
+  /**
    * `processing` → `processed` with the kind's assignments, fenced by the run; false when the run is
    * no longer the file's. The outputs of a file deleted meanwhile are deleted (they belong to nobody).
    */
@@ -416,6 +431,7 @@ export const makeFileJobs = Effect.fnUntraced(function* <S extends Schema.Top & 
     start,
     beginRun,
     guard,
+    runJob,
     progress,
     finish,
     failRun,

@@ -14,7 +14,7 @@
  *   file-job workflow (`platform/FileJobs.ts`).
  */
 import { randomUUID } from "node:crypto"
-import { Context, Effect, Layer, Option, Schema, Stream } from "effect"
+import { Context, Effect, Layer, Schema, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import { toDatabaseError } from "../platform/Database.ts"
 import { NotFound, ValidationError, type Conflict, type DatabaseError, type StorageError } from "../platform/Errors.ts"
@@ -28,6 +28,7 @@ import {
   ENTRY_COLUMNS,
   ENTRY_FIELDS,
   jobOffers,
+  staleResult,
   type SearchFileOperations,
   statusFilter,
   utcStamp,
@@ -232,15 +233,11 @@ export class RegSearch extends Context.Service<
 
       const runJob = Effect.fn("RegSearch.runJob")(function* (job: RunningJob) {
         const offers = yield* jobOffers(job.data, "reg-search")
-        const claim = yield* fileJobs.beginRun(job)
-        const { fileId, run } = claim
-        if (claim._tag === "Stale") {
-          return {
-            file_id: fileId,
-            skipped: Option.isNone(claim.row) ? "the entry was deleted" : `the entry is ${claim.row.value.status}`
-          }
-        }
-        return yield* work(fileId, run, claim.row, offers).pipe(fileJobs.guard(job, fileId, run))
+        return yield* fileJobs.runJob(
+          job,
+          (stale) => Effect.succeed(staleResult(stale)),
+          (claim) => work(claim.fileId, claim.run, claim.row, offers)
+        )
       })
 
       return RegSearch.of({

@@ -6,7 +6,7 @@
  * Files are written as the original's Python `csv.writer` wrote them: no header, fields separated by
  * `,`, a field quoted only when it holds `,`, `"` or a line break, every line ended by `\r\n`.
  */
-import { Effect, Schema, Stream } from "effect"
+import { Effect, Option, Schema, Stream } from "effect"
 import { StorageError, ValidationError } from "../platform/Errors.ts"
 import {
   FILE_JOB_STATUSES,
@@ -68,6 +68,15 @@ export interface SearchFileOperations<Entry, ProcessOptions, JobResult, E> {
   /** The job handler of the kind's queue. */
   readonly runJob: (job: RunningJob) => Effect.Effect<JobResult, E>
 }
+
+/** What a job with nothing to do answers (its `result`). */
+export const staleResult = (claim: {
+  readonly fileId: string
+  readonly row: Option.Option<{ readonly status: string }>
+}): { readonly file_id: string; readonly skipped: string } => ({
+  file_id: claim.fileId,
+  skipped: Option.isNone(claim.row) ? "the entry was deleted" : `the entry is ${claim.row.value.status}`
+})
 
 /** A country code as the lists and conversions store it: ISO2 (or the original's `DEF`), upper case. */
 export const countryCodeParam = (

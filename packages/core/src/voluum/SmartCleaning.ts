@@ -21,7 +21,7 @@
  *   file-job workflow (`platform/FileJobs.ts`).
  */
 import { randomUUID } from "node:crypto"
-import { Context, Effect, Layer, Option, Schema, Stream } from "effect"
+import { Context, Effect, Layer, Schema, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import { csvRows } from "../lists/ListCsv.ts"
 import { normalizePhone } from "../phone/PhoneNumber.ts"
@@ -47,6 +47,7 @@ import {
   ENTRY_COLUMNS,
   ENTRY_FIELDS,
   jobOffers,
+  staleResult,
   SearchEntry,
   type SearchFileOperations,
   statusFilter,
@@ -365,19 +366,16 @@ export class SmartCleaning extends Context.Service<
 
       const runJob = Effect.fn("SmartCleaning.runJob")(function* (job: RunningJob) {
         const offers = yield* jobOffers(job.data, "smart-cleaning")
-        const claim = yield* fileJobs.beginRun(job)
-        const { fileId, run } = claim
-        if (claim._tag === "Stale") {
-          return {
-            file_id: fileId,
-            skipped: Option.isNone(claim.row) ? "the entry was deleted" : `the entry is ${claim.row.value.status}`
-          }
-        }
-        return yield* work(job, fileId, run, claim.row.raw_file_path, {
-          offers,
-          filterRegs: job.data.filter_regs === true,
-          filterLast24h: job.data.filter_last_24h === true
-        }).pipe(fileJobs.guard(job, fileId, run))
+        return yield* fileJobs.runJob(
+          job,
+          (stale) => Effect.succeed(staleResult(stale)),
+          (claim) =>
+            work(job, claim.fileId, claim.run, claim.row.raw_file_path, {
+              offers,
+              filterRegs: job.data.filter_regs === true,
+              filterLast24h: job.data.filter_last_24h === true
+            })
+        )
       })
 
       return SmartCleaning.of({
