@@ -20,7 +20,11 @@ import { withServices } from "./runtime.ts"
 
 type Run<A> = Effect.Effect<A, unknown, AppServices>
 
-const json = Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("print the result as JSON"))
+/** A boolean flag, false unless given. */
+export const switchFlag = (name: string, description: string) =>
+  Flag.Boolean(name).pipe(Flag.withDefault(false), Flag.withDescription(description))
+
+const json = switchFlag("json", "print the result as JSON")
 const status = Flag.String("status").pipe(Flag.optional, Flag.withDescription("only these statuses (comma-separated)"))
 const out = Flag.String("out").pipe(Flag.optional, Flag.withDescription("where to write the file (default: stdout)"))
 

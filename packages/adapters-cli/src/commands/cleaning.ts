@@ -10,26 +10,17 @@
 import { Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { Cleaning, StorageError, type CleaningOptions, type PipelineResult } from "@optimizer/core"
-import { entryCommand, listCommand, uploadCommand, writeDownload } from "../fileCommands.ts"
+import { entryCommand, listCommand, switchFlag, uploadCommand, writeDownload } from "../fileCommands.ts"
 import { printJson, printLines } from "../output.ts"
 import { withServices } from "../runtime.ts"
 
-const json = Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("print the result as JSON"))
-const includeBlacklist = Flag.Boolean("include-blacklist").pipe(
-  Flag.withDefault(false),
-  Flag.withDescription("remove numbers on the blacklist")
-)
-const includeMonitor = Flag.Boolean("include-monitor").pipe(
-  Flag.withDefault(false),
-  Flag.withDescription("remove numbers on the monitor list")
-)
-const includeConversion = Flag.Boolean("include-conversion").pipe(
-  Flag.withDefault(false),
-  Flag.withDescription("remove converters (api_voluum_conversions)")
-)
-const includeMainDatabase = Flag.Boolean("include-main-database").pipe(
-  Flag.withDefault(false),
-  Flag.withDescription("remove numbers already sent to (main_database) and add the kept ones to it")
+const json = switchFlag("json", "print the result as JSON")
+const includeBlacklist = switchFlag("include-blacklist", "remove numbers on the blacklist")
+const includeMonitor = switchFlag("include-monitor", "remove numbers on the monitor list")
+const includeConversion = switchFlag("include-conversion", "remove converters (api_voluum_conversions)")
+const includeMainDatabase = switchFlag(
+  "include-main-database",
+  "remove numbers already sent to (main_database) and add the kept ones to it"
 )
 const country = Flag.String("country").pipe(
   Flag.optional,
@@ -161,15 +152,9 @@ const processFile = Command.make(
     includeMainDatabase,
     country,
     phoneColumn,
-    rejects: Flag.Boolean("rejects").pipe(Flag.withDefault(false), Flag.withDescription("also write a rejects file")),
-    annotated: Flag.Boolean("annotated").pipe(
-      Flag.withDefault(false),
-      Flag.withDescription("also write an annotated file")
-    ),
-    wait: Flag.Boolean("wait").pipe(
-      Flag.withDefault(false),
-      Flag.withDescription("wait until a worker has finished the file, then print its stats")
-    ),
+    rejects: switchFlag("rejects", "also write a rejects file"),
+    annotated: switchFlag("annotated", "also write an annotated file"),
+    wait: switchFlag("wait", "wait until a worker has finished the file, then print its stats"),
     json
   },
   (flags) =>

@@ -26,11 +26,11 @@ import {
   VoluumClient,
   type JobInfo
 } from "@optimizer/core"
-import { downloadCommand, entryCommand, listCommand, uploadCommand } from "../fileCommands.ts"
+import { downloadCommand, entryCommand, listCommand, switchFlag, uploadCommand } from "../fileCommands.ts"
 import { printJson, printLines, printTable } from "../output.ts"
 import { withServices } from "../runtime.ts"
 
-const json = Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("print the result as JSON"))
+const json = switchFlag("json", "print the result as JSON")
 const from = Flag.String("from").pipe(
   Flag.withDescription("start of the window: an ISO date-time on a whole hour, e.g. 2025-05-01T00:00:00Z")
 )
@@ -40,10 +40,7 @@ const country = Flag.String("country").pipe(Flag.withDescription("ISO2 country c
 const fromDate = Flag.String("from-date").pipe(Flag.optional, Flag.withDescription("first day (YYYY-MM-DD, UTC)"))
 const toDate = Flag.String("to-date").pipe(Flag.optional, Flag.withDescription("last day, inclusive (YYYY-MM-DD, UTC)"))
 const offers = Flag.String("offer").pipe(Flag.atLeast(1), Flag.withDescription("an offer name (repeat for several)"))
-const wait = Flag.Boolean("wait").pipe(
-  Flag.withDefault(false),
-  Flag.withDescription("wait for the processing job (a worker must be running) and print its outcome")
-)
+const wait = switchFlag("wait", "wait for the processing job (a worker must be running) and print its outcome")
 
 const optional = <K extends string>(key: K, value: Option.Option<string>): { [P in K]?: string } =>
   (Option.isSome(value) ? { [key]: value.value } : {}) as { [P in K]?: string }
@@ -179,13 +176,10 @@ const smartProcess = Command.make(
   {
     id,
     offers,
-    filterRegs: Flag.Boolean("filter-regs").pipe(
-      Flag.withDefault(false),
-      Flag.withDescription("also remove numbers with a REG on the offers")
-    ),
-    filterLast24h: Flag.Boolean("filter-last-24h").pipe(
-      Flag.withDefault(false),
-      Flag.withDescription("also remove numbers with a live click on the offers in the last 24 hours")
+    filterRegs: switchFlag("filter-regs", "also remove numbers with a REG on the offers"),
+    filterLast24h: switchFlag(
+      "filter-last-24h",
+      "also remove numbers with a live click on the offers in the last 24 hours"
     ),
     wait,
     json
