@@ -26,7 +26,7 @@ export const JOB_HANDLERS: ReadonlyArray<JobHandler> = [
     queue: ENCRYPTION_FILE_QUEUE,
     // One file processes at a time anyway (the partial unique index).
     concurrency: 1,
-    run: (job) => EncryptionFiles.use((files) => files.process(job))
+    run: (job) => EncryptionFiles.use((files) => files.runJob(job))
   },
   { queue: EXPORT_QUEUE, run: (job) => Exports.use((exports) => exports.process(job)) },
   ...VOLUUM_JOB_HANDLERS

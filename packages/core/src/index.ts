@@ -16,6 +16,20 @@ export * from "./Runtime.ts"
 export * from "./CoreError.ts"
 export * from "./platform/Jobs.ts"
 export * from "./platform/FileStore.ts"
+export {
+  FILE_JOB_STATUSES,
+  isFileId,
+  makeFileJobs,
+  statusFilter as fileJobStatusFilter,
+  type FileDownload,
+  type FileJobKind,
+  type FileJobRow,
+  type FileJobStarted,
+  type FileJobStatus,
+  type FileUpload,
+  type RunClaim
+} from "./platform/FileJobs.ts"
+export { BINARY_FILE_MESSAGE, UTF16_FILE_MESSAGE, textUpload, type LineCounter } from "./platform/TextUpload.ts"
 export * from "./Workers.ts"
 export * from "./voluum/VoluumClient.ts"
 export * from "./voluum/VoluumSchemas.ts"

@@ -7,34 +7,20 @@
  * - `optimizer files upload|list|process|stats|download|archive|delete`: the stored-file flow of
  *   the HTTP API (`process` queues the job a worker runs; `--wait` follows it to the end).
  */
-import { createReadStream, createWriteStream } from "node:fs"
-import { once } from "node:events"
-import { Readable } from "node:stream"
-import { pipeline } from "node:stream/promises"
-import type { ReadableStream as NodeReadableStream } from "node:stream/web"
-import { stat } from "node:fs/promises"
-import { Console, Effect, Option } from "effect"
+import { Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
-import { Cleaning, NotFound, StorageError, type CleaningOptions, type PipelineResult } from "@optimizer/core"
-import { printJson, printLines, printTable } from "../output.ts"
+import { Cleaning, StorageError, type CleaningOptions, type PipelineResult } from "@optimizer/core"
+import { entryCommand, listCommand, switchFlag, uploadCommand, writeDownload } from "../fileCommands.ts"
+import { printJson, printLines } from "../output.ts"
 import { withServices } from "../runtime.ts"
 
-const json = Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("print the result as JSON"))
-const includeBlacklist = Flag.Boolean("include-blacklist").pipe(
-  Flag.withDefault(false),
-  Flag.withDescription("remove numbers on the blacklist")
-)
-const includeMonitor = Flag.Boolean("include-monitor").pipe(
-  Flag.withDefault(false),
-  Flag.withDescription("remove numbers on the monitor list")
-)
-const includeConversion = Flag.Boolean("include-conversion").pipe(
-  Flag.withDefault(false),
-  Flag.withDescription("remove converters (api_voluum_conversions)")
-)
-const includeMainDatabase = Flag.Boolean("include-main-database").pipe(
-  Flag.withDefault(false),
-  Flag.withDescription("remove numbers already sent to (main_database) and add the kept ones to it")
+const json = switchFlag("json", "print the result as JSON")
+const includeBlacklist = switchFlag("include-blacklist", "remove numbers on the blacklist")
+const includeMonitor = switchFlag("include-monitor", "remove numbers on the monitor list")
+const includeConversion = switchFlag("include-conversion", "remove converters (api_voluum_conversions)")
+const includeMainDatabase = switchFlag(
+  "include-main-database",
+  "remove numbers already sent to (main_database) and add the kept ones to it"
 )
 const country = Flag.String("country").pipe(
   Flag.optional,
@@ -132,50 +118,29 @@ const toStderr = (text: string) => {
 
 const fileId = Argument.String("file-id").pipe(Argument.withDescription("the file's id (from `files list`)"))
 
-const upload = Command.make(
-  "upload",
-  { file: Argument.String("file").pipe(Argument.withDescription("the list to upload")), json },
-  ({ file, json }) =>
-    withServices(
-      Effect.gen(function* () {
-        yield* Effect.tryPromise({
-          try: () => stat(file),
-          catch: () => new NotFound({ message: `no such file: ${file}` })
-        })
-        const name = file.split(/[\\/]/).pop() ?? file
-        const uploaded = yield* Cleaning.use((cleaning) => cleaning.upload(name, createReadStream(file)))
-        if (json) return yield* printJson(uploaded)
-        yield* printLines(`uploaded ${uploaded.original_filename} as ${uploaded.id}`)
-      })
-    )
-).pipe(Command.withDescription("Upload a list to clean (as POST /upload)"))
+const upload = uploadCommand({
+  description: "Upload a list to clean (as POST /upload)",
+  file: "the list to upload",
+  run: (name, body) => Cleaning.use((cleaning) => cleaning.upload(name, body)),
+  lines: (uploaded) => [`uploaded ${uploaded.original_filename} as ${uploaded.id}`]
+})
 
-const list = Command.make(
-  "list",
-  {
-    status: Flag.String("status").pipe(Flag.optional, Flag.withDescription("only these statuses (comma-separated)")),
-    json
-  },
-  ({ status, json }) =>
-    withServices(
-      Effect.gen(function* () {
-        const statuses = Option.match(status, { onNone: () => [], onSome: (s) => s.split(",") })
-        const files = yield* Cleaning.use((cleaning) => cleaning.list(statuses))
-        if (json) return yield* printJson(files)
-        yield* printTable(files, [
-          "id",
-          "original_filename",
-          "status",
-          "record_count_total",
-          "record_count_clean",
-          "progress_processed",
-          "uploaded_at",
-          "processed_at",
-          "error_message"
-        ])
-      })
-    )
-).pipe(Command.withDescription("List uploaded files, newest first"))
+const list = listCommand({
+  description: "List uploaded files, newest first",
+  run: (status) =>
+    Cleaning.use((cleaning) => cleaning.list(Option.match(status, { onNone: () => [], onSome: (s) => s.split(",") }))),
+  columns: [
+    "id",
+    "original_filename",
+    "status",
+    "record_count_total",
+    "record_count_clean",
+    "progress_processed",
+    "uploaded_at",
+    "processed_at",
+    "error_message"
+  ]
+})
 
 const processFile = Command.make(
   "process",
@@ -187,15 +152,9 @@ const processFile = Command.make(
     includeMainDatabase,
     country,
     phoneColumn,
-    rejects: Flag.Boolean("rejects").pipe(Flag.withDefault(false), Flag.withDescription("also write a rejects file")),
-    annotated: Flag.Boolean("annotated").pipe(
-      Flag.withDefault(false),
-      Flag.withDescription("also write an annotated file")
-    ),
-    wait: Flag.Boolean("wait").pipe(
-      Flag.withDefault(false),
-      Flag.withDescription("wait until a worker has finished the file, then print its stats")
-    ),
+    rejects: switchFlag("rejects", "also write a rejects file"),
+    annotated: switchFlag("annotated", "also write an annotated file"),
+    wait: switchFlag("wait", "wait until a worker has finished the file, then print its stats"),
     json
   },
   (flags) =>
@@ -262,34 +221,22 @@ const download = Command.make(
   },
   ({ id, kind, out }) =>
     withServices(
-      Effect.gen(function* () {
-        const file = yield* Cleaning.use((cleaning) => cleaning.download(id, kind))
-        yield* Effect.tryPromise({
-          try: async () => {
-            const source = Readable.fromWeb(file.body as unknown as NodeReadableStream<Uint8Array>)
-            if (Option.isSome(out)) {
-              await pipeline(source, createWriteStream(out.value))
-            } else {
-              for await (const chunk of source) {
-                if (!process.stdout.write(chunk as Uint8Array)) await once(process.stdout, "drain")
-              }
-            }
-          },
-          catch: (cause) =>
-            new StorageError({ message: `could not write the file: ${(cause as Error).message}`, cause })
-        })
-        if (Option.isSome(out)) yield* Console.error(`${file.filename} written to ${out.value}`)
-      })
+      Effect.flatMap(
+        Cleaning.use((cleaning) => cleaning.download(id, kind)),
+        (file) => writeDownload(file, out)
+      )
     )
 ).pipe(Command.withDescription("Download a processed file"))
 
-const archive = Command.make("archive", { id: fileId }, ({ id }) =>
-  withServices(Cleaning.use((cleaning) => cleaning.archive(id)).pipe(Effect.andThen(printLines(`archived ${id}`))))
-).pipe(Command.withDescription("Archive a file"))
+const archive = entryCommand("archive", fileId, {
+  description: "Archive a file",
+  run: (id) => Cleaning.use((cleaning) => cleaning.archive(id))
+})
 
-const remove = Command.make("delete", { id: fileId }, ({ id }) =>
-  withServices(Cleaning.use((cleaning) => cleaning.delete(id)).pipe(Effect.andThen(printLines(`deleted ${id}`))))
-).pipe(Command.withDescription("Delete a file, its stats and its stored files"))
+const remove = entryCommand("delete", fileId, {
+  description: "Delete a file, its stats and its stored files",
+  run: (id) => Cleaning.use((cleaning) => cleaning.delete(id))
+})
 
 export const filesCommand = Command.make("files").pipe(
   Command.withDescription("Uploaded lists to clean: upload, list, process, stats, download, archive, delete"),

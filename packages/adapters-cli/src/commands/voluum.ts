@@ -1,5 +1,5 @@
 /**
- * Voluum from the command line:
+ * Voluum from the command line (the file commands are `fileCommands.ts`'s):
  *
  *   npx optimizer voluum sync-reports --from 2025-05-01T00:00:00Z --to 2025-05-02T00:00:00Z [--json]
  *   npx optimizer voluum sync-conversions --from … --to … [--json]
@@ -14,12 +14,7 @@
  * entry or a REG search queues a job, which a worker runs (`npx optimizer worker`, or the quick start);
  * `--wait` waits for it and prints its outcome.
  */
-import { createReadStream, createWriteStream } from "node:fs"
-import { stat } from "node:fs/promises"
-import { basename } from "node:path"
-import { Writable } from "node:stream"
-import { pipeline } from "node:stream/promises"
-import { Console, Effect, Option } from "effect"
+import { Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import {
   ConversionsSync,
@@ -28,15 +23,14 @@ import {
   RegSearch,
   ReportsSync,
   SmartCleaning,
-  StorageError,
   VoluumClient,
-  type DownloadableFile,
   type JobInfo
 } from "@optimizer/core"
+import { downloadCommand, entryCommand, listCommand, switchFlag, uploadCommand } from "../fileCommands.ts"
 import { printJson, printLines, printTable } from "../output.ts"
 import { withServices } from "../runtime.ts"
 
-const json = Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("print the result as JSON"))
+const json = switchFlag("json", "print the result as JSON")
 const from = Flag.String("from").pipe(
   Flag.withDescription("start of the window: an ISO date-time on a whole hour, e.g. 2025-05-01T00:00:00Z")
 )
@@ -45,13 +39,8 @@ const id = Argument.String("id").pipe(Argument.withDescription("the entry's id")
 const country = Flag.String("country").pipe(Flag.withDescription("ISO2 country code, e.g. GB"))
 const fromDate = Flag.String("from-date").pipe(Flag.optional, Flag.withDescription("first day (YYYY-MM-DD, UTC)"))
 const toDate = Flag.String("to-date").pipe(Flag.optional, Flag.withDescription("last day, inclusive (YYYY-MM-DD, UTC)"))
-const status = Flag.String("status").pipe(Flag.optional, Flag.withDescription("only these statuses (comma-separated)"))
 const offers = Flag.String("offer").pipe(Flag.atLeast(1), Flag.withDescription("an offer name (repeat for several)"))
-const wait = Flag.Boolean("wait").pipe(
-  Flag.withDefault(false),
-  Flag.withDescription("wait for the processing job (a worker must be running) and print its outcome")
-)
-const out = Flag.String("out").pipe(Flag.optional, Flag.withDescription("where to write the file (default: stdout)"))
+const wait = switchFlag("wait", "wait for the processing job (a worker must be running) and print its outcome")
 
 const optional = <K extends string>(key: K, value: Option.Option<string>): { [P in K]?: string } =>
   (Option.isSome(value) ? { [key]: value.value } : {}) as { [P in K]?: string }
@@ -69,19 +58,6 @@ const waitForJob = (jobId: string) =>
       yield* Effect.sleep("500 millis")
     }
   })
-
-const writeDownload = (file: DownloadableFile, target: Option.Option<string>) =>
-  Effect.tryPromise({
-    try: async () => {
-      const destination = Option.isSome(target) ? createWriteStream(target.value) : process.stdout
-      const source = file.body as unknown as AsyncIterable<Uint8Array>
-      if (Option.isSome(target)) await pipeline(source, destination as Writable)
-      else for await (const chunk of source) process.stdout.write(chunk)
-    },
-    catch: (cause) => new StorageError({ message: `could not write the file: ${(cause as Error)?.message}`, cause })
-  }).pipe(
-    Effect.tap(() => (Option.isSome(target) ? Console.error(`wrote ${file.filename} to ${target.value}`) : Effect.void))
-  )
 
 const printResult = (asJson: boolean, value: object, lines: () => ReadonlyArray<string>) =>
   asJson ? printJson(value) : printLines(...lines())
@@ -182,46 +158,28 @@ const smartCreate = Command.make("create", { country, fromDate, toDate, json }, 
   )
 ).pipe(Command.withDescription("New smart-cleaning entry from the whitelist numbers of a country"))
 
-const smartUpload = Command.make(
-  "upload",
-  { file: Argument.String("file").pipe(Argument.withDescription("a .csv: phone, or phone,timestamp per line")), json },
-  ({ file, json }) =>
-    withServices(
-      Effect.gen(function* () {
-        yield* Effect.tryPromise({
-          try: () => stat(file),
-          catch: () => new NotFound({ message: `no such file: ${file}` })
-        })
-        const entry = yield* SmartCleaning.use((s) =>
-          s.upload({ filename: basename(file), body: createReadStream(file) })
-        )
-        yield* printResult(json, entry, () => [`${entry.id}  ${entry.original_filename}: ${entry.status}`])
-      })
-    )
-).pipe(Command.withDescription("New smart-cleaning entry from a CSV file"))
+const smartUpload = uploadCommand({
+  description: "New smart-cleaning entry from a CSV file",
+  file: "a .csv: phone, or phone,timestamp per line",
+  run: (name, body) => SmartCleaning.use((s) => s.upload({ filename: name, body })),
+  lines: (entry) => [`${entry.id}  ${entry.original_filename}: ${entry.status}`]
+})
 
-const smartList = Command.make("list", { status, json }, ({ status, json }) =>
-  withServices(
-    Effect.gen(function* () {
-      const items = yield* SmartCleaning.use((s) => s.list(optional("status", status)))
-      if (json) return yield* printJson(items)
-      yield* printTable(items, [...ENTRY_COLUMNS])
-    })
-  )
-).pipe(Command.withDescription("Smart-cleaning entries, newest first"))
+const smartList = listCommand({
+  description: "Smart-cleaning entries, newest first",
+  run: (status) => SmartCleaning.use((s) => s.list(optional("status", status))),
+  columns: ENTRY_COLUMNS
+})
 
 const smartProcess = Command.make(
   "process",
   {
     id,
     offers,
-    filterRegs: Flag.Boolean("filter-regs").pipe(
-      Flag.withDefault(false),
-      Flag.withDescription("also remove numbers with a REG on the offers")
-    ),
-    filterLast24h: Flag.Boolean("filter-last-24h").pipe(
-      Flag.withDefault(false),
-      Flag.withDescription("also remove numbers with a live click on the offers in the last 24 hours")
+    filterRegs: switchFlag("filter-regs", "also remove numbers with a REG on the offers"),
+    filterLast24h: switchFlag(
+      "filter-last-24h",
+      "also remove numbers with a live click on the offers in the last 24 hours"
     ),
     wait,
     json
@@ -229,29 +187,27 @@ const smartProcess = Command.make(
   ({ id, offers, filterRegs, filterLast24h, wait, json }) =>
     withServices(
       Effect.gen(function* () {
-        const started = yield* SmartCleaning.use((s) => s.startProcessing(id, { offers, filterRegs, filterLast24h }))
+        const started = yield* SmartCleaning.use((s) => s.process(id, { offers, filterRegs, filterLast24h }))
         if (!wait) return yield* printResult(json, started, () => [`processing ${id}: job ${started.job_id}`])
         yield* processed(yield* waitForJob(started.job_id), json)
       })
     )
 ).pipe(Command.withDescription("Remove the numbers that converted on the offers (a job)"))
 
-const smartDownload = Command.make("download", { id, out }, ({ id, out }) =>
-  withServices(
-    Effect.flatMap(
-      SmartCleaning.use((s) => s.download(id)),
-      (file) => writeDownload(file, out)
-    )
-  )
-).pipe(Command.withDescription("The processed list (phone[,timestamp] per line)"))
+const smartDownload = downloadCommand(id, {
+  description: "The processed list (phone[,timestamp] per line)",
+  run: (id) => SmartCleaning.use((s) => s.download(id))
+})
 
-const smartArchive = Command.make("archive", { id }, ({ id }) =>
-  withServices(SmartCleaning.use((s) => s.archive(id)).pipe(Effect.andThen(printLines(`archived ${id}`))))
-).pipe(Command.withDescription("Archive a smart-cleaning entry"))
+const smartArchive = entryCommand("archive", id, {
+  description: "Archive a smart-cleaning entry",
+  run: (id) => SmartCleaning.use((s) => s.archive(id))
+})
 
-const smartDelete = Command.make("delete", { id }, ({ id }) =>
-  withServices(SmartCleaning.use((s) => s.remove(id)).pipe(Effect.andThen(printLines(`deleted ${id}`))))
-).pipe(Command.withDescription("Delete a smart-cleaning entry and its files"))
+const smartDelete = entryCommand("delete", id, {
+  description: "Delete a smart-cleaning entry and its files",
+  run: (id) => SmartCleaning.use((s) => s.delete(id))
+})
 
 export const smartCleaningCommand = Command.make("smart-cleaning").pipe(
   Command.withDescription("Smart cleaning: clickers minus the numbers that already converted on chosen offers"),
@@ -274,51 +230,45 @@ const regCreate = Command.make("search", { country, fromDate, toDate, json }, ({
   )
 ).pipe(Command.withDescription("New REG search for a country (offers with conversions in the window)"))
 
-const regList = Command.make("list", { status, json }, ({ status, json }) =>
-  withServices(
-    Effect.gen(function* () {
-      const items = yield* RegSearch.use((s) => s.list(optional("status", status)))
-      if (json) return yield* printJson(items)
-      yield* printTable(items, [
-        "id",
-        "original_filename",
-        "country_code",
-        "status",
-        "record_count_clean",
-        "offer_count",
-        "uploaded_at",
-        "error_message"
-      ])
-    })
-  )
-).pipe(Command.withDescription("REG searches, newest first"))
+const regList = listCommand({
+  description: "REG searches, newest first",
+  run: (status) => RegSearch.use((s) => s.list(optional("status", status))),
+  columns: [
+    "id",
+    "original_filename",
+    "country_code",
+    "status",
+    "record_count_clean",
+    "offer_count",
+    "uploaded_at",
+    "error_message"
+  ]
+})
 
 const regProcess = Command.make("process", { id, offers, wait, json }, ({ id, offers, wait, json }) =>
   withServices(
     Effect.gen(function* () {
-      const started = yield* RegSearch.use((s) => s.startProcessing(id, { offers }))
+      const started = yield* RegSearch.use((s) => s.process(id, { offers }))
       if (!wait) return yield* printResult(json, started, () => [`processing ${id}: job ${started.job_id}`])
       yield* processed(yield* waitForJob(started.job_id), json)
     })
   )
 ).pipe(Command.withDescription("Find the numbers with a REG but no FTD on the offers (a job)"))
 
-const regDownload = Command.make("download", { id, out }, ({ id, out }) =>
-  withServices(
-    Effect.flatMap(
-      RegSearch.use((s) => s.download(id)),
-      (file) => writeDownload(file, out)
-    )
-  )
-).pipe(Command.withDescription("The REG-only numbers, one per line"))
+const regDownload = downloadCommand(id, {
+  description: "The REG-only numbers, one per line",
+  run: (id) => RegSearch.use((s) => s.download(id))
+})
 
-const regArchive = Command.make("archive", { id }, ({ id }) =>
-  withServices(RegSearch.use((s) => s.archive(id)).pipe(Effect.andThen(printLines(`archived ${id}`))))
-).pipe(Command.withDescription("Archive a REG search"))
+const regArchive = entryCommand("archive", id, {
+  description: "Archive a REG search",
+  run: (id) => RegSearch.use((s) => s.archive(id))
+})
 
-const regDelete = Command.make("delete", { id }, ({ id }) =>
-  withServices(RegSearch.use((s) => s.remove(id)).pipe(Effect.andThen(printLines(`deleted ${id}`))))
-).pipe(Command.withDescription("Delete a REG search and its file"))
+const regDelete = entryCommand("delete", id, {
+  description: "Delete a REG search and its file",
+  run: (id) => RegSearch.use((s) => s.delete(id))
+})
 
 export const regSearchCommand = Command.make("reg-search").pipe(
   Command.withDescription("REG search: numbers that registered on chosen offers but never deposited"),

@@ -1,5 +1,5 @@
 /**
- * Voluum (ORIGINAL.md §1.3 items 1, 2, 4, 5; §1.11; §1.12): the report and conversion syncs, smart
+ * Voluum (docs/original-api.md): the report and conversion syncs, smart
  * cleaning and REG search, with the original's paths, parameters and response keys.
  *
  * The two syncs run as durable jobs; the call waits for the job up to `wait_seconds` (default 25) and
@@ -8,7 +8,6 @@
  */
 import { Effect, Schema } from "effect"
 import {
-  AppConfig,
   DEFAULT_SYNC_FROM,
   DEFAULT_SYNC_TO,
   RegSearch,
@@ -18,9 +17,8 @@ import {
   type SyncOutcome
 } from "@optimizer/core"
 import type { Context as HonoContext } from "hono"
-import { csvDownload } from "../download.ts"
+import { fileRoutes } from "../fileRoutes.ts"
 import { QueryBoolean, type AppEnv, type Routes } from "../http.ts"
-import { uploadedFile } from "../upload.ts"
 
 const SyncDate = Schema.Struct({
   from_date: Schema.optionalKey(Schema.String),
@@ -45,8 +43,6 @@ const CountryQuery = Schema.Struct({
   from_date: Schema.optionalKey(Schema.String),
   to_date: Schema.optionalKey(Schema.String)
 })
-
-const StatusQuery = Schema.Struct({ status: Schema.optionalKey(Schema.String) })
 
 const SmartCleaningFlags = Schema.Struct({
   filter_regs: Schema.optionalKey(QueryBoolean),
@@ -76,7 +72,9 @@ const rangeOf = (body: typeof SyncRange.Type) => ({
   endDay: body.end_day
 })
 
-export const voluumRoutes = (routes: Routes<AppServices>) =>
+const statusParam = (status: string | undefined) => (status === undefined ? {} : { status })
+
+export const voluumRoutes = (routes: Routes<AppServices>) => {
   routes
     // ---- syncs ----------------------------------------------------------------------------------
     .add(
@@ -165,182 +163,111 @@ export const voluumRoutes = (routes: Routes<AppServices>) =>
           })
         )
     )
-    .add(
-      {
-        method: "post",
-        path: "/upload-smart-cleaning-voluum",
-        role: "operator",
-        tag: "smart-cleaning",
-        summary: "New smart-cleaning entry from an uploaded .csv (phone, or phone,timestamp per line)",
-        upload: true,
-        returns: '{"id", "original_filename", "status": "uploaded"}'
-      },
-      ({ c }) =>
-        Effect.gen(function* () {
-          const { uploadMaxBytes } = yield* AppConfig
-          const file = yield* uploadedFile(c, { maxBytes: uploadMaxBytes })
-          return yield* SmartCleaning.use((s) => s.upload({ filename: file.filename, body: file.stream })).pipe(
-            // An upload refused before its bytes were read: drain them, so the request completes.
-            Effect.tapError(() => Effect.sync(() => file.stream.resume()))
-          )
-        })
-    )
-    .add(
-      {
-        method: "get",
-        path: "/smart-cleaning-files-voluum",
-        role: "viewer",
-        tag: "smart-cleaning",
-        summary: "Smart-cleaning entries, newest first; ?status=a,b filters",
-        query: StatusQuery,
-        returns:
-          '{"items": [{"id", "original_filename", "status", "uploaded_at", "processing_started_at", "processed_at", "error_message", "record_count_total", "record_count_clean", "offer_count", "offers", "selected_offer"}]}'
-      },
-      ({ query }) =>
-        SmartCleaning.use((s) => s.list(query.status === undefined ? {} : { status: query.status })).pipe(
-          Effect.map((items) => ({ items }))
-        )
-    )
-    .add(
-      {
-        method: "post",
-        path: "/:file_id/process-smart-cleaning-files-voluum",
-        role: "operator",
-        tag: "smart-cleaning",
-        summary: "Remove the numbers that converted on the chosen offers (a job; one entry at a time)",
-        description:
-          "Body {offers: [...]}. ?filter_regs=true also removes REG converters; ?filter_last_24h=true also removes numbers with a live click on the offers in the last 24 h.",
-        query: SmartCleaningFlags,
-        body: OffersBody,
-        returns: '{"ok": true, "file_id", "status": "processing", "job_id"}'
-      },
-      ({ params, query, body }) =>
+  fileRoutes(routes, {
+    tag: "smart-cleaning",
+    upload: {
+      path: "/upload-smart-cleaning-voluum",
+      summary: "New smart-cleaning entry from an uploaded .csv (phone, or phone,timestamp per line)",
+      returns: '{"id", "original_filename", "status": "uploaded"}',
+      run: (file) => SmartCleaning.use((s) => s.upload({ filename: file.filename, body: file.stream }))
+    },
+    list: {
+      path: "/smart-cleaning-files-voluum",
+      summary: "Smart-cleaning entries, newest first; ?status=a,b filters",
+      returns:
+        '{"items": [{"id", "original_filename", "status", "uploaded_at", "processing_started_at", "processed_at", "error_message", "record_count_total", "record_count_clean", "offer_count", "offers", "selected_offer"}]}',
+      run: (status) => SmartCleaning.use((s) => s.list(statusParam(status)))
+    },
+    process: {
+      path: "/:file_id/process-smart-cleaning-files-voluum",
+      summary: "Remove the numbers that converted on the chosen offers (a job; one entry at a time)",
+      description:
+        "Body {offers: [...]}. ?filter_regs=true also removes REG converters; ?filter_last_24h=true also removes numbers with a live click on the offers in the last 24 h.",
+      query: SmartCleaningFlags,
+      body: OffersBody,
+      returns: '{"ok": true, "file_id", "status": "processing", "job_id"}',
+      run: ({ fileId, query, body }) =>
         SmartCleaning.use((s) =>
-          s.startProcessing(params.file_id!, {
+          s.process(fileId, {
             offers: body.offers,
             filterRegs: query.filter_regs === true,
             filterLast24h: query.filter_last_24h === true
           })
         )
-    )
-    .add(
-      {
-        method: "post",
-        path: "/:file_id/archive-smart-cleaning-files-voluum",
-        role: "operator",
-        tag: "smart-cleaning",
-        summary: "Archive a smart-cleaning entry",
-        returns: '{"ok": true}'
-      },
-      ({ params }) => SmartCleaning.use((s) => s.archive(params.file_id!))
-    )
-    .add(
-      {
-        method: "post",
-        path: "/:file_id/delete-smart-cleaning-files-voluum",
-        role: "operator",
-        tag: "smart-cleaning",
-        summary: "Delete a smart-cleaning entry and its files",
-        returns: '{"ok": true}'
-      },
-      ({ params }) => SmartCleaning.use((s) => s.remove(params.file_id!))
-    )
-    .add(
-      {
-        method: "get",
-        path: "/:file_id/download-smart-cleaning-files-voluum",
-        role: "viewer",
-        tag: "smart-cleaning",
-        summary: "The processed list: phone[,timestamp] per line, no header (processed_voluum_click_<name>)",
-        returns: "text/csv"
-      },
-      ({ params }) =>
-        SmartCleaning.use((s) => s.download(params.file_id!)).pipe(
-          Effect.map((file) => csvDownload(file.body, file.filename))
-        )
-    )
-    // ---- REG search -----------------------------------------------------------------------------
-    .add(
-      {
-        method: "post",
-        path: "/reg-search/search",
-        role: "operator",
-        tag: "reg-search",
-        summary: "New REG search for a country (offers with conversions, optionally in a postback date window)",
-        query: CountryQuery,
-        returns:
-          '{"id", "original_filename", "country_code", "status": "uploaded", "offer_count", "offers", "from_date", "to_date"}'
-      },
-      ({ query }) =>
-        RegSearch.use((s) =>
-          s.search({
-            ...(query.country_code === undefined ? {} : { countryCode: query.country_code }),
-            ...(query.from_date === undefined ? {} : { fromDate: query.from_date }),
-            ...(query.to_date === undefined ? {} : { toDate: query.to_date })
-          })
-        )
-    )
-    .add(
-      {
-        method: "get",
-        path: "/reg-search/files",
-        role: "viewer",
-        tag: "reg-search",
-        summary: "REG searches, newest first; ?status=a,b filters",
-        query: StatusQuery,
-        returns:
-          '{"items": [{"id", "original_filename", "country_code", "status", "uploaded_at", "processing_started_at", "processed_at", "error_message", "record_count_total", "record_count_clean", "offer_count", "offers", "selected_offer"}]}'
-      },
-      ({ query }) =>
-        RegSearch.use((s) => s.list(query.status === undefined ? {} : { status: query.status })).pipe(
-          Effect.map((items) => ({ items }))
-        )
-    )
-    .add(
-      {
-        method: "post",
-        path: "/reg-search/:file_id/process",
-        role: "operator",
-        tag: "reg-search",
-        summary: "Find the numbers with a REG but no FTD on the chosen offers (a job; one search at a time)",
-        body: OffersBody,
-        returns: '{"ok": true, "file_id", "status": "processing", "job_id"}'
-      },
-      ({ params, body }) => RegSearch.use((s) => s.startProcessing(params.file_id!, { offers: body.offers }))
-    )
-    .add(
-      {
-        method: "get",
-        path: "/reg-search/:file_id/download",
-        role: "viewer",
-        tag: "reg-search",
-        summary: "The REG-only numbers: one per line, no header (reg_only_<name>.csv)",
-        returns: "text/csv"
-      },
-      ({ params }) =>
-        RegSearch.use((s) => s.download(params.file_id!)).pipe(
-          Effect.map((file) => csvDownload(file.body, file.filename))
-        )
-    )
-    .add(
-      {
-        method: "post",
-        path: "/reg-search/:file_id/archive",
-        role: "operator",
-        tag: "reg-search",
-        summary: "Archive a REG search",
-        returns: '{"ok": true}'
-      },
-      ({ params }) => RegSearch.use((s) => s.archive(params.file_id!))
-    )
-    .add(
-      {
-        method: "post",
-        path: "/reg-search/:file_id/delete",
-        role: "operator",
-        tag: "reg-search",
-        summary: "Delete a REG search and its file",
-        returns: '{"ok": true}'
-      },
-      ({ params }) => RegSearch.use((s) => s.remove(params.file_id!))
-    )
+    },
+    download: {
+      path: "/:file_id/download-smart-cleaning-files-voluum",
+      summary: "The processed list: phone[,timestamp] per line, no header (processed_voluum_click_<name>)",
+      returns: "text/csv",
+      run: (fileId) => SmartCleaning.use((s) => s.download(fileId))
+    },
+    archive: {
+      path: "/:file_id/archive-smart-cleaning-files-voluum",
+      summary: "Archive a smart-cleaning entry",
+      returns: '{"ok": true}',
+      run: (fileId) => SmartCleaning.use((s) => s.archive(fileId))
+    },
+    delete: {
+      path: "/:file_id/delete-smart-cleaning-files-voluum",
+      summary: "Delete a smart-cleaning entry and its files",
+      returns: '{"ok": true}',
+      run: (fileId) => SmartCleaning.use((s) => s.delete(fileId))
+    }
+  })
+  // ---- REG search -----------------------------------------------------------------------------
+  routes.add(
+    {
+      method: "post",
+      path: "/reg-search/search",
+      role: "operator",
+      tag: "reg-search",
+      summary: "New REG search for a country (offers with conversions, optionally in a postback date window)",
+      query: CountryQuery,
+      returns:
+        '{"id", "original_filename", "country_code", "status": "uploaded", "offer_count", "offers", "from_date", "to_date"}'
+    },
+    ({ query }) =>
+      RegSearch.use((s) =>
+        s.search({
+          ...(query.country_code === undefined ? {} : { countryCode: query.country_code }),
+          ...(query.from_date === undefined ? {} : { fromDate: query.from_date }),
+          ...(query.to_date === undefined ? {} : { toDate: query.to_date })
+        })
+      )
+  )
+  return fileRoutes(routes, {
+    tag: "reg-search",
+    list: {
+      path: "/reg-search/files",
+      summary: "REG searches, newest first; ?status=a,b filters",
+      returns:
+        '{"items": [{"id", "original_filename", "country_code", "status", "uploaded_at", "processing_started_at", "processed_at", "error_message", "record_count_total", "record_count_clean", "offer_count", "offers", "selected_offer"}]}',
+      run: (status) => RegSearch.use((s) => s.list(statusParam(status)))
+    },
+    process: {
+      path: "/reg-search/:file_id/process",
+      summary: "Find the numbers with a REG but no FTD on the chosen offers (a job; one search at a time)",
+      body: OffersBody,
+      returns: '{"ok": true, "file_id", "status": "processing", "job_id"}',
+      run: ({ fileId, body }) => RegSearch.use((s) => s.process(fileId, { offers: body.offers }))
+    },
+    download: {
+      path: "/reg-search/:file_id/download",
+      summary: "The REG-only numbers: one per line, no header (reg_only_<name>.csv)",
+      returns: "text/csv",
+      run: (fileId) => RegSearch.use((s) => s.download(fileId))
+    },
+    archive: {
+      path: "/reg-search/:file_id/archive",
+      summary: "Archive a REG search",
+      returns: '{"ok": true}',
+      run: (fileId) => RegSearch.use((s) => s.archive(fileId))
+    },
+    delete: {
+      path: "/reg-search/:file_id/delete",
+      summary: "Delete a REG search and its file",
+      returns: '{"ok": true}',
+      run: (fileId) => RegSearch.use((s) => s.delete(fileId))
+    }
+  })
+}

@@ -1,5 +1,5 @@
 /**
- * CSV list cleaning, the main job (SPEC.md §4.5, ORIGINAL.md §1.4 and §3): operators upload the
+ * CSV list cleaning, the main job (docs/original-api.md): operators upload the
  * target list of the next broadcast, clean it against the blacklist, the monitor list, the
  * converters (`api_voluum_conversions`) and the numbers already sent to (`main_database`), and send
  * the result to MessageWhiz and the HLR provider.
@@ -7,7 +7,8 @@
  * Flow and status machine (the original's): `upload` → `uploaded`; `process` → `processing` (one
  * file at a time: the partial unique index `one_processing_file_only`, a second file gets
  * `Conflict`) and a durable job; the job → `processed` | `failed`; `failed` may be processed again;
- * `archive` → `archived`; `delete` removes the row, its stats and its stored files.
+ * `archive` → `archived`; `delete` removes the row, its stats and its stored files. All of it but
+ * the upload and the job's work is the shared file-job workflow (`platform/FileJobs.ts`).
  *
  * The job and `optimizer clean` (a local file, synchronously) run the same engine,
  * `CleaningPipeline.runPipeline`; see there for how it stays fast, flat in memory and exactly-once.
@@ -19,12 +20,10 @@
  * could not (a worker killed on the last attempt) whenever files are listed or processed.
  */
 import { randomUUID } from "node:crypto"
-import { createReadStream, createWriteStream } from "node:fs"
+import { createReadStream } from "node:fs"
 import * as fs from "node:fs/promises"
-import * as path from "node:path"
-import { finished } from "node:stream/promises"
-import { Context, Effect, Layer, Option, Schema } from "effect"
-import { CountryHint } from "../phone/PhoneNumber.ts"
+import { Context, Effect, Layer, Option } from "effect"
+import { SqlClient } from "effect/sql"
 import { AppConfig } from "../platform/Config.ts"
 import { PgBulk } from "../platform/Database.ts"
 import {
@@ -36,11 +35,17 @@ import {
   UnreadableFile,
   ValidationError
 } from "../platform/Errors.ts"
-import { FileStore, type FileBody, type FileWriter, type StoredFile } from "../platform/FileStore.ts"
-import { isRetryableJobError, Jobs, type RunningJob } from "../platform/Jobs.ts"
-import { runPipeline, type CleaningFlags, type PipelineResult } from "./CleaningPipeline.ts"
+import { makeFileJobs, type FileJobStarted, type FileUpload } from "../platform/FileJobs.ts"
+import { FileStore, type FileBody, type FileWriter } from "../platform/FileStore.ts"
+import type { RunningJob } from "../platform/Jobs.ts"
+import { storeTextUpload } from "../platform/TextUpload.ts"
+import { checkOptions, flagsOf, optionsFromJson, optionsJson, type CleaningOptions } from "./CleaningOptions.ts"
+import { localFileWriter } from "./LocalFiles.ts"
+import { runPipeline, type PipelineResult } from "./CleaningPipeline.ts"
 import {
+  CleaningFileRow,
   CleaningRepository,
+  FILE_COLUMNS,
   NOT_ELIGIBLE,
   type CleaningFile,
   type CleaningStats,
@@ -55,21 +60,7 @@ export const CLEANING_QUEUE = "cleaning.process"
 /** Retries after the first attempt: a crash or a database outage; bad input fails at once. */
 export const CLEANING_RETRY_LIMIT = 3
 
-export interface CleaningOptions {
-  readonly includeBlacklist?: boolean
-  readonly includeMonitor?: boolean
-  readonly includeConversion?: boolean
-  /** Filter against `main_database` and add the kept numbers to it. */
-  readonly includeMainDatabase?: boolean
-  /** ISO2 default country for national numbers (`07700 900123`); a `country` column wins per row. */
-  readonly country?: string | undefined
-  /** Header name or 1-based position of the phone column; found by name or content when absent. */
-  readonly phoneColumn?: string | undefined
-  /** Also write a rejects file (row, phone, phone_e164, reason). */
-  readonly rejects?: boolean
-  /** Also write an annotated file (the original columns + phone_e164, status, reason). */
-  readonly annotated?: boolean
-}
+export type { CleaningOptions } from "./CleaningOptions.ts"
 
 export interface UploadResult {
   readonly id: string
@@ -77,12 +68,7 @@ export interface UploadResult {
   readonly status: "uploaded"
 }
 
-export interface ProcessStarted {
-  readonly ok: true
-  readonly file_id: string
-  readonly status: "processing"
-  readonly job_id: string
-}
+export type ProcessStarted = FileJobStarted
 
 export type DownloadKind = "default" | "rejects" | "annotated"
 
@@ -108,210 +94,12 @@ export interface CleaningJobResult {
 }
 
 const MAX_FILENAME = 255
-/** Bytes looked at for control characters: text files have (almost) none. */
-const TEXT_SNIFF_BYTES = 64 * 1024
 const PROGRESS_INTERVAL_MS = 500
 
-const flagsOf = (options: CleaningOptions): CleaningFlags => ({
-  includeBlacklist: options.includeBlacklist === true,
-  includeMonitor: options.includeMonitor === true,
-  includeConversion: options.includeConversion === true,
-  includeMainDatabase: options.includeMainDatabase === true
-})
-
-/** The options as stored in `uploaded_csv_files.options`: the request's parameter names. */
-const optionsJson = (options: CleaningOptions): Record<string, unknown> => ({
-  include_blacklist: options.includeBlacklist === true,
-  include_monitor: options.includeMonitor === true,
-  include_conversion: options.includeConversion === true,
-  include_main_database: options.includeMainDatabase === true,
-  country: options.country ?? null,
-  phone_column: options.phoneColumn ?? null,
-  rejects: options.rejects === true,
-  annotated: options.annotated === true
-})
-
-const optionsFromJson = (json: Record<string, unknown> | null): CleaningOptions => {
-  const o = json ?? {}
-  const text = (v: unknown) => (typeof v === "string" && v !== "" ? v : undefined)
-  return {
-    includeBlacklist: o.include_blacklist === true,
-    includeMonitor: o.include_monitor === true,
-    includeConversion: o.include_conversion === true,
-    includeMainDatabase: o.include_main_database === true,
-    country: text(o.country),
-    phoneColumn: text(o.phone_column),
-    rejects: o.rejects === true,
-    annotated: o.annotated === true
-  }
-}
-
-const decodeCountry = Schema.decodeUnknownOption(CountryHint)
-
-/** The options checked and normalised: a known country (upper case), a phone column of sane length. */
-const checkOptions = (options: CleaningOptions): Effect.Effect<CleaningOptions, ValidationError> => {
-  let country: string | undefined
-  if (options.country !== undefined && options.country.trim() !== "") {
-    const decoded = decodeCountry(options.country)
-    if (Option.isNone(decoded)) {
-      return Effect.fail(
-        new ValidationError({
-          message: `country: unknown country code "${options.country}" (expected ISO 3166-1 alpha-2, e.g. GB)`,
-          field: "country"
-        })
-      )
-    }
-    country = decoded.value
-  }
-  const phoneColumn = options.phoneColumn?.trim()
-  if (phoneColumn !== undefined && phoneColumn.length > 200) {
-    return Effect.fail(new ValidationError({ message: "phone_column: at most 200 characters", field: "phone_column" }))
-  }
-  return Effect.succeed({
-    ...options,
-    country,
-    phoneColumn: phoneColumn === "" ? undefined : phoneColumn
-  })
-}
-
-/** A client's file name, kept as a label only: no folders, no control characters, bounded. */
 const cleanFilename = (name: string): string => {
   const base = name.split(/[\\/]/).pop() ?? ""
   const printable = base.replace(/[\u0000-\u001f\u007f]/g, "").trim()
   return (printable === "" ? "upload.csv" : printable).slice(0, MAX_FILENAME)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Upload: the bytes are stored as they come, inspected on the way.
-
-class BinaryUpload extends Error {
-  readonly detail: string
-  constructor(detail: string) {
-    super(detail)
-    this.detail = detail
-  }
-}
-
-interface UploadInspection {
-  /** Non-blank lines, header included (the original's `record_count_total` at upload). */
-  lines: number
-}
-
-const WHITESPACE = new Uint8Array(256)
-for (const b of [9, 10, 11, 12, 13, 32]) WHITESPACE[b] = 1
-
-/** Passes the body through, counting non-blank lines and refusing binary content. */
-async function* inspectedUpload(body: FileBody, inspection: UploadInspection): AsyncGenerator<Uint8Array> {
-  const source: Iterable<Uint8Array | string> | AsyncIterable<Uint8Array | string> =
-    typeof body === "string" || body instanceof Uint8Array ? [body] : body
-  let first = true
-  let sniffed = 0
-  let controls = 0
-  let content = false
-  for await (const chunk of source) {
-    const bytes = typeof chunk === "string" ? Buffer.from(chunk, "utf8") : chunk
-    if (bytes.length === 0) continue
-    let start = 0
-    if (first) {
-      first = false
-      if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) {
-        throw new BinaryUpload("the file is UTF-16 text: save it as UTF-8 CSV")
-      }
-      if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) start = 3
-    }
-    if (bytes.indexOf(0) !== -1) throw new BinaryUpload("the file is not a CSV text file (it contains binary data)")
-    if (sniffed < TEXT_SNIFF_BYTES) {
-      const end = Math.min(bytes.length, TEXT_SNIFF_BYTES - sniffed)
-      for (let i = 0; i < end; i++) {
-        const b = bytes[i]!
-        if (b < 32 && WHITESPACE[b] === 0 && b !== 26) controls++
-      }
-      sniffed += end
-      if (controls > 8 && controls * 100 > sniffed) {
-        throw new BinaryUpload("the file is not a CSV text file (it contains binary data)")
-      }
-    }
-    // Non-blank lines: each line is scanned only up to its first non-blank byte.
-    let i = start
-    const n = bytes.length
-    while (i < n) {
-      if (!content) {
-        while (i < n && WHITESPACE[bytes[i]!] === 1 && bytes[i] !== 10) i++
-        if (i >= n) break
-        if (bytes[i] === 10) {
-          i++
-          continue
-        }
-        content = true
-      }
-      const newline = bytes.indexOf(10, i)
-      if (newline === -1) break
-      inspection.lines++
-      content = false
-      i = newline + 1
-    }
-    yield bytes
-  }
-  if (content) inspection.lines++
-}
-
-// ---------------------------------------------------------------------------------------------
-// Local files for the CLI: written under a temporary name, renamed once complete.
-
-const localFileWriter = async (target: string): Promise<FileWriter> => {
-  const absolute = path.resolve(target)
-  await fs.mkdir(path.dirname(absolute), { recursive: true })
-  const temporary = path.join(path.dirname(absolute), `.${path.basename(absolute)}.${randomUUID()}.tmp`)
-  const stream = createWriteStream(temporary, { highWaterMark: 256 * 1024 })
-  let failure: unknown
-  let bytes = 0
-  let state: "open" | "closed" | "aborted" = "open"
-  stream.on("error", (error) => {
-    failure ??= error
-  })
-  const storageFailure = (cause: unknown) =>
-    new StorageError({ message: `could not write ${target}: ${(cause as Error)?.message ?? String(cause)}`, cause })
-  return {
-    write: (chunk) => {
-      if (state !== "open") return Promise.reject(storageFailure(new Error(`the file is ${state}`)))
-      if (failure !== undefined) return Promise.reject(storageFailure(failure))
-      bytes += typeof chunk === "string" ? Buffer.byteLength(chunk) : chunk.byteLength
-      if (stream.write(chunk)) return Promise.resolve()
-      return new Promise<void>((resolve, reject) => {
-        const onDrain = () => {
-          stream.off("error", onError)
-          resolve()
-        }
-        const onError = (error: unknown) => {
-          stream.off("drain", onDrain)
-          reject(storageFailure(error))
-        }
-        stream.once("drain", onDrain)
-        stream.once("error", onError)
-      })
-    },
-    close: async (): Promise<StoredFile> => {
-      if (state !== "open") throw storageFailure(new Error(`the file is ${state}`))
-      state = "closed"
-      try {
-        stream.end()
-        await finished(stream)
-        if (failure !== undefined) throw failure
-        await fs.rename(temporary, absolute)
-        return { key: absolute, bytes }
-      } catch (cause) {
-        await fs.rm(temporary, { force: true })
-        throw storageFailure(cause)
-      }
-    },
-    abort: async () => {
-      if (state !== "open") return
-      state = "aborted"
-      stream.destroy()
-      await finished(stream).catch(() => undefined)
-      await fs.rm(temporary, { force: true })
-    }
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -342,11 +130,10 @@ export class Cleaning extends Context.Service<
      * Stores an uploaded list (streamed; `UPLOAD_MAX_BYTES`) as `uploaded`. Binary, UTF-16 and empty
      * files are `UnreadableFile`; a body over the limit is `PayloadTooLarge`.
      */
-    readonly upload: (
-      filename: string,
-      body: FileBody,
-      options?: { readonly maxBytes?: number }
-    ) => Effect.Effect<UploadResult, UnreadableFile | PayloadTooLarge | StorageError | DatabaseError | ValidationError>
+    readonly upload: FileUpload<
+      UploadResult,
+      UnreadableFile | PayloadTooLarge | StorageError | DatabaseError | ValidationError
+    >
     /** Files, newest first; only these statuses when given. */
     readonly list: (statuses?: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<CleaningFile>, DatabaseError>
     readonly get: (id: string) => Effect.Effect<CleaningFile, NotFound | DatabaseError>
@@ -380,9 +167,43 @@ export class Cleaning extends Context.Service<
     Effect.gen(function* () {
       const repository = yield* CleaningRepository
       const files = yield* FileStore
-      const jobs = yield* Jobs
       const bulk = yield* PgBulk
       const settings = yield* AppConfig
+      const sql = yield* SqlClient.SqlClient
+      const fileJobs = yield* makeFileJobs({
+        table: "uploaded_csv_files",
+        queue: CLEANING_QUEUE,
+        name: "Cleaning",
+        columns: FILE_COLUMNS,
+        row: CleaningFileRow,
+        startFrom: ["uploaded", "failed"],
+        retryLimit: CLEANING_RETRY_LIMIT,
+        // A new run starts from nothing: no outputs, no clean count, progress from 0.
+        onStart: `, lock_owner = 'api', progress_processed = 0, progress_total = record_count_total,
+          processed_file_path = NULL, rejects_file_path = NULL, annotated_file_path = NULL, record_count_clean = NULL`,
+        onFail: ", lock_owner = NULL",
+        progressColumns: true,
+        messages: {
+          notFound: () => "File not found",
+          conflict: "Another file is already processing",
+          notEligible: (_id, status) =>
+            status === undefined
+              ? new NotFound({ message: NOT_ELIGIBLE })
+              : status === "processing"
+                ? new Conflict({ message: "Another file is already processing: this one" })
+                : new ValidationError({ message: `${NOT_ELIGIBLE} (its status is ${status})`, field: "file_id" }),
+          notProcessed: () => "File not processed yet",
+          queueFailed: "could not queue the processing job",
+          archiveWhileProcessing: "The file is processing: archive it once its run has finished"
+        },
+        deleteBlocked: {
+          where: "status = 'processing' OR (hlr_status IS NOT NULL AND hlr_status IN ('uploading', 'processing'))",
+          message: (row) =>
+            row.status === "processing"
+              ? "The file is processing: delete it once its run has finished"
+              : "An HLR run is using the file: delete it once the run has finished"
+        }
+      })
 
       const upload = Effect.fn("Cleaning.upload")(function* (
         filename: string,
@@ -391,126 +212,64 @@ export class Cleaning extends Context.Service<
       ) {
         const id = randomUUID()
         const key = storageKeys(id).raw
-        const inspection: UploadInspection = { lines: 0 }
-        yield* files
-          .put(key, inspectedUpload(body, inspection), {
-            maxBytes: options?.maxBytes ?? settings.uploadMaxBytes,
-            contentType: "text/csv"
-          })
-          .pipe(
-            Effect.catchTag("StorageError", (error): Effect.Effect<never, StorageError | UnreadableFile> => {
-              const cause = error.cause
-              return cause instanceof BinaryUpload
-                ? Effect.fail(new UnreadableFile({ message: cause.detail }))
-                : Effect.fail(error)
-            })
-          )
-        if (inspection.lines === 0) {
-          yield* files.delete(key).pipe(Effect.ignore)
-          return yield* new UnreadableFile({ message: "the file is empty: it has no line with content" })
-        }
+        const lines = yield* storeTextUpload(files, key, body, {
+          maxBytes: options?.maxBytes ?? settings.uploadMaxBytes,
+          empty: new UnreadableFile({ message: "the file is empty: it has no line with content" })
+        })
         const row = yield* repository
-          .insertUploaded({ id, originalFilename: cleanFilename(filename), rawKey: key, lines: inspection.lines })
+          .insertUploaded({ id, originalFilename: cleanFilename(filename), rawKey: key, lines })
           .pipe(Effect.tapError(() => files.delete(key).pipe(Effect.ignore)))
-        yield* Effect.logInfo("list uploaded").pipe(Effect.annotateLogs({ file_id: id, lines: inspection.lines }))
+        yield* Effect.logInfo("list uploaded").pipe(Effect.annotateLogs({ file_id: id, lines }))
         return { id: row.id, original_filename: row.original_filename, status: "uploaded" as const }
       })
 
       const list = Effect.fn("Cleaning.list")(function* (statuses?: ReadonlyArray<string>) {
-        yield* repository.reconcile.pipe(
-          Effect.catch((error) => Effect.logWarning("could not reconcile processing files", error.message))
-        )
-        return yield* repository.list((statuses ?? []).map((s) => s.trim()).filter((s) => s !== ""))
-      })
-
-      const get = Effect.fn("Cleaning.get")(function* (id: string) {
-        const row = yield* repository.find(id)
-        if (Option.isNone(row)) return yield* new NotFound({ message: "File not found" })
-        return row.value
+        return yield* fileJobs.list((statuses ?? []).map((s) => s.trim()).filter((s) => s !== ""))
       })
 
       const process = Effect.fn("Cleaning.process")(function* (id: string, options: CleaningOptions = {}) {
         const checked = yield* checkOptions(options)
-        yield* repository.reconcile
-        const row = yield* repository.markProcessing(id, optionsJson(checked))
-        const run = row.processing_started_at!
-        const jobId = yield* jobs
-          .enqueue(CLEANING_QUEUE, { file_id: id, run: run.toISOString() }, { retryLimit: CLEANING_RETRY_LIMIT })
-          .pipe(
-            Effect.mapError((error) =>
-              error._tag === "Conflict"
-                ? new DatabaseError({ message: `could not queue the job: ${error.message}` })
-                : error
-            ),
-            Effect.tapError((error) =>
-              repository.failRun(id, run, `could not queue the processing job: ${error.message}`).pipe(Effect.ignore)
-            )
-          )
-        yield* repository.setJob(id, run, jobId)
-        yield* Effect.logInfo("list processing queued").pipe(Effect.annotateLogs({ file_id: id, job_id: jobId }))
-        return { ok: true as const, file_id: id, status: "processing" as const, job_id: jobId }
+        return yield* fileJobs.start(id, {}, sql`, options = ${JSON.stringify(optionsJson(checked))}::jsonb`)
       })
 
       const stats = Effect.fn("Cleaning.stats")(function* (id: string) {
         const found = yield* repository.stats(id)
         if (Option.isSome(found)) return found.value
-        const row = yield* repository.find(id)
-        if (Option.isNone(row)) return yield* new NotFound({ message: "File not found" })
+        yield* fileJobs.get(id)
         return yield* new ValidationError({ message: "File not processed yet", field: "file_id" })
       })
 
-      const download = Effect.fn("Cleaning.download")(function* (id: string, kind: DownloadKind = "default") {
-        const found = yield* repository.find(id)
-        if (Option.isNone(found)) return yield* new NotFound({ message: "File not found" })
-        const row = found.value
-        if (row.status !== "processed" || row.processed_file_path === null) {
-          return yield* new ValidationError({ message: "File not processed yet", field: "file_id" })
-        }
-        const key =
-          kind === "rejects"
-            ? row.rejects_file_path
-            : kind === "annotated"
-              ? row.annotated_file_path
-              : row.processed_file_path
-        if (key === null) {
-          return yield* new NotFound({
-            message: `No ${kind} file for this run: process the file with ${kind}=true to get one`
+      const download = (id: string, kind: DownloadKind = "default") =>
+        fileJobs
+          .download(id, (row) => {
+            const key =
+              kind === "rejects"
+                ? row.rejects_file_path
+                : kind === "annotated"
+                  ? row.annotated_file_path
+                  : row.processed_file_path
+            if (row.processed_file_path === null) return { key: null, filename: "" }
+            if (key === null) {
+              return new NotFound({
+                message: `No ${kind} file for this run: process the file with ${kind}=true to get one`
+              })
+            }
+            const prefix = kind === "default" ? "processed" : kind
+            return { key, filename: `${prefix}_${row.original_filename}` }
           })
-        }
-        const body = yield* files.webStream(key).pipe(
-          Effect.catchTag("NotFound", () => Effect.fail(new NotFound({ message: "Processed file missing on disk" }))),
-          Effect.catchTag("ValidationError", (error) =>
-            Effect.fail(new StorageError({ message: `bad stored key: ${error.message}` }))
-          )
-        )
-        const prefix = kind === "default" ? "processed" : kind
-        return { filename: `${prefix}_${row.original_filename}`, body }
-      })
+          .pipe(Effect.withSpan("Cleaning.download"))
 
-      const archive = Effect.fn("Cleaning.archive")(function* (id: string) {
-        yield* repository.archive(id)
-      })
-
-      const deleteFile = Effect.fn("Cleaning.delete")(function* (id: string) {
-        const row = yield* repository.remove(id)
-        const keys = [
-          row.raw_file_path,
-          row.processed_file_path,
-          row.rejects_file_path,
-          row.annotated_file_path,
-          row.hlr_result_file_path,
-          row.hlr_raw_file_path
-        ].filter((k): k is string => k !== null && k !== "")
-        // Keys the product did not write (e.g. paths migrated from the original) are skipped, not fatal.
-        yield* Effect.forEach(
-          keys,
-          (key) => files.delete(key).pipe(Effect.catchTag("ValidationError", () => Effect.void)),
-          {
-            discard: true
-          }
-        )
-        yield* Effect.logInfo("list deleted").pipe(Effect.annotateLogs({ file_id: id, files: keys.length }))
-      })
+      const deleteFile = (id: string) =>
+        fileJobs
+          .delete(id, (row) => [
+            row.raw_file_path,
+            row.processed_file_path,
+            row.rejects_file_path,
+            row.annotated_file_path,
+            row.hlr_result_file_path,
+            row.hlr_raw_file_path
+          ])
+          .pipe(Effect.asVoid)
 
       /** Runs the pipeline with writers from `openOutputs`, closing them on success and aborting them otherwise. */
       const runWithOutputs = (
@@ -547,16 +306,18 @@ export class Cleaning extends Context.Service<
           catch: pipelineFailure
         })
 
-      const runJob = Effect.fn("Cleaning.runJob")(function* (job: RunningJob) {
-        const fileId = typeof job.data.file_id === "string" ? job.data.file_id : ""
-        const run = new Date(typeof job.data.run === "string" ? job.data.run : Number.NaN)
-        const found = yield* repository.find(fileId)
-        if (Option.isNone(found)) {
+      /** A job with nothing to do: the file was deleted, or its run is not this job's. */
+      const staleJob = Effect.fn("Cleaning.staleJob")(function* (claim: {
+        readonly fileId: string
+        readonly run: Date
+        readonly row: Option.Option<CleaningFile>
+      }) {
+        const { fileId, run } = claim
+        if (Option.isNone(claim.row)) {
           return { file_id: fileId, status: "skipped" as const, reason: "the file was deleted" }
         }
-        const row = found.value
-        const sameRun = row.processing_started_at?.getTime() === run.getTime()
-        if (sameRun && row.status === "processed") {
+        const row = claim.row.value
+        if (row.status === "processed" && row.processing_started_at?.getTime() === run.getTime()) {
           // An earlier attempt finished the file and died before the job was settled.
           const done = yield* repository.stats(fileId)
           return {
@@ -565,14 +326,19 @@ export class Cleaning extends Context.Service<
             ...(Option.isSome(done) ? { stats: done.value } : {})
           }
         }
-        if (!sameRun || row.status !== "processing") {
-          return {
-            file_id: fileId,
-            status: "skipped" as const,
-            reason: `the file is ${row.status} by another run; this job is stale`
-          }
+        return {
+          file_id: fileId,
+          status: "skipped" as const,
+          reason: `the file is ${row.status} by another run; this job is stale`
         }
-        if (row.job_id === null) yield* repository.setJob(fileId, run, job.id)
+      })
+
+      /** The run of a job: the pipeline from the stored upload to the stored outputs. */
+      const cleanStoredFile = Effect.fn("Cleaning.cleanStoredFile")(function* (
+        job: RunningJob,
+        claim: { readonly fileId: string; readonly run: Date; readonly row: CleaningFile }
+      ) {
+        const { fileId, run, row } = claim
         const options = optionsFromJson(row.options)
         const keys = storageKeys(fileId)
         const rawKey = row.raw_file_path ?? keys.raw
@@ -589,7 +355,7 @@ export class Cleaning extends Context.Service<
           inFlight = true
           const t = Math.max(total, rows)
           Effect.runPromiseWith(context)(
-            Effect.all([job.progress(rows, t), repository.progress(fileId, run, rows, t).pipe(Effect.ignore)], {
+            Effect.all([job.progress(rows, t), fileJobs.progress(fileId, run, rows, t).pipe(Effect.ignore)], {
               concurrency: 2,
               discard: true
             })
@@ -628,13 +394,6 @@ export class Cleaning extends Context.Service<
             error._tag === "ValidationError" && error.field !== "phone_column"
               ? new StorageError({ message: error.message })
               : error
-          ),
-          // The jobs engine retries database failures (and crashes) up to CLEANING_RETRY_LIMIT times;
-          // anything else, or the last attempt, ends the file's run here.
-          Effect.tapError((error) =>
-            isRetryableJobError(error) && job.attempt <= CLEANING_RETRY_LIMIT
-              ? Effect.logWarning("cleaning attempt failed; it will be retried", error.message)
-              : repository.failRun(fileId, run, error.message).pipe(Effect.ignore)
           )
         )
         const finished = yield* repository.finishRun(fileId, run, {
@@ -657,6 +416,11 @@ export class Cleaning extends Context.Service<
         )
         return { file_id: fileId, status: "processed" as const, stats: result }
       })
+
+      // The jobs engine retries database failures (and crashes) up to CLEANING_RETRY_LIMIT times;
+      // anything else, or the last attempt, ends the file's run (`FileJobs.guard`).
+      const runJob = (job: RunningJob) =>
+        fileJobs.runJob(job, staleJob, (claim) => cleanStoredFile(job, claim)).pipe(Effect.withSpan("Cleaning.runJob"))
 
       const cleanLocalFile = Effect.fn("Cleaning.cleanLocalFile")(function* (
         file: string,
@@ -685,11 +449,11 @@ export class Cleaning extends Context.Service<
       return Cleaning.of({
         upload,
         list,
-        get,
+        get: fileJobs.get,
         process,
         stats,
         download,
-        archive,
+        archive: fileJobs.archive,
         delete: deleteFile,
         runJob,
         cleanLocalFile

@@ -3,9 +3,9 @@
  * cells), without holding the file in memory.
  *
  * - A UTF-8 byte-order mark is dropped (the original did not, so a BOM-prefixed `phone` header did
- *   not match; ORIGINAL.md §7.2).
- * - A file whose first bytes contain a NUL byte is binary (a spreadsheet, an image), not CSV:
- *   `UnreadableFile`. So is a quoting error the parser cannot recover from, reported with its line.
+ *   not match; docs/original-api.md).
+ * - A file that is not text (binary, UTF-16: `platform/TextUpload.ts`) is `UnreadableFile`. So is a
+ *   quoting error the parser cannot recover from, reported with its line.
  * - Blank lines are skipped; rows may have fewer or more cells than the header.
  */
 import { parse, type Parser } from "csv-parse"
@@ -14,34 +14,10 @@ import { Readable } from "node:stream"
 import { pipeline } from "node:stream/promises"
 import type { FileBody } from "../platform/FileStore.ts"
 import { UnreadableFile } from "../platform/Errors.ts"
-
-/** How many leading bytes are checked for NUL. */
-const SNIFF_BYTES = 8192
-
-class BinaryContent extends Error {}
-
-async function* checkedBytes(body: FileBody): AsyncGenerator<Uint8Array | string> {
-  const source: Iterable<Uint8Array | string> | AsyncIterable<Uint8Array | string> =
-    typeof body === "string" || body instanceof Uint8Array ? [body] : body
-  let sniffed = 0
-  for await (const chunk of source) {
-    if (sniffed < SNIFF_BYTES) {
-      if (typeof chunk === "string") {
-        if (chunk.slice(0, SNIFF_BYTES - sniffed).includes("\u0000")) throw new BinaryContent()
-      } else if (chunk.subarray(0, SNIFF_BYTES - sniffed).includes(0)) {
-        throw new BinaryContent()
-      }
-      sniffed += chunk.length
-    }
-    yield chunk
-  }
-}
+import { textUpload } from "../platform/TextUpload.ts"
 
 const unreadable = (cause: unknown): UnreadableFile => {
   if (cause instanceof UnreadableFile) return cause
-  if (cause instanceof BinaryContent) {
-    return new UnreadableFile({ message: "the file is not a CSV text file (it contains binary data)" })
-  }
   const error = cause as { message?: string; lines?: number }
   return new UnreadableFile({
     message: `the file is not valid CSV${error.lines === undefined ? "" : ` (line ${error.lines})`}: ${error.message ?? String(cause)}`
@@ -86,7 +62,7 @@ export const csvRows = (body: FileBody): Stream.Stream<ReadonlyArray<string>, Un
         max_record_size: 1024 * 1024
       })
     )
-    const source = Readable.from(checkedBytes(body), { objectMode: false })
+    const source = Readable.from(textUpload(body), { objectMode: false })
     // Errors of the source reach the parser (and the consumer) through pipeline.
     pipeline(source, parser).catch(() => undefined)
     return Stream.fromAsyncIterable(parser as AsyncIterable<Array<string>>, unreadable)

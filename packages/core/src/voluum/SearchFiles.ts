@@ -1,22 +1,82 @@
 /**
- * What smart cleaning and REG search share (ORIGINAL.md §1.11, §1.12, §7.1): input checks for ids,
- * country codes and `YYYY-MM-DD` dates, the original's CSV lines, streamed file writes, the status
- * filter of the listings, and the job side of "one entry processing at a time".
+ * What smart cleaning and REG search share besides the file-job workflow (`platform/FileJobs.ts`):
+ * input checks for country codes and `YYYY-MM-DD` dates, the original's CSV lines (docs/original-api.md),
+ * streamed file writes and the status filter of the listings.
  *
  * Files are written as the original's Python `csv.writer` wrote them: no header, fields separated by
  * `,`, a field quoted only when it holds `,`, `"` or a line break, every line ended by `\r\n`.
  */
-import { Effect, Stream } from "effect"
+import { Effect, Option, Schema, Stream } from "effect"
+import { StorageError, ValidationError } from "../platform/Errors.ts"
+import {
+  FILE_JOB_STATUSES,
+  statusFilter as fileStatusFilter,
+  type FileDownload,
+  type FileJobStarted,
+  type FileJobStatus
+} from "../platform/FileJobs.ts"
 import type { FileStore } from "../platform/FileStore.ts"
-import { NotFound, StorageError, ValidationError } from "../platform/Errors.ts"
-import { DEFAULT_QUEUE_SETTINGS, isRetryableJobError, type RunningJob } from "../platform/Jobs.ts"
+import type { RunningJob } from "../platform/Jobs.ts"
 
-export const ENTRY_STATUSES = ["uploaded", "processing", "processed", "failed", "archived"] as const
-export type EntryStatus = (typeof ENTRY_STATUSES)[number]
+export const ENTRY_STATUSES = FILE_JOB_STATUSES
+export type EntryStatus = FileJobStatus
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+/** The columns every entry of smart cleaning and REG search lists (the original's keys), in their order. */
+export const ENTRY_FIELDS = {
+  id: Schema.String,
+  original_filename: Schema.String,
+  status: Schema.Literals(FILE_JOB_STATUSES),
+  uploaded_at: Schema.Date,
+  processing_started_at: Schema.NullOr(Schema.Date),
+  processed_at: Schema.NullOr(Schema.Date),
+  error_message: Schema.NullOr(Schema.String),
+  record_count_total: Schema.NullOr(Schema.Number),
+  record_count_clean: Schema.NullOr(Schema.Number),
+  offer_count: Schema.NullOr(Schema.Number),
+  offers: Schema.NullOr(Schema.String),
+  selected_offer: Schema.NullOr(Schema.String)
+}
 
-export const isUuid = (id: string): boolean => UUID.test(id)
+/** An item of a listing of smart-cleaning entries or REG searches (the original's keys). */
+export const SearchEntry = Schema.Struct(ENTRY_FIELDS)
+
+/** The SELECT list of an entry's listed keys, its processed file and its job (each kind adds its own). */
+export const ENTRY_COLUMNS = `id::text AS id, original_filename, status, uploaded_at, processing_started_at,
+  processed_at, error_message, record_count_total, record_count_clean, offer_count, offers, selected_offer,
+  cleaned_file_path, job_id::text AS job_id`
+
+/** The offers of a processing job's data; `ValidationError` when it has none. */
+export const jobOffers = (data: Record<string, unknown>, queue: string) => {
+  const offers = Array.isArray(data.offers) ? data.offers.filter((o): o is string => typeof o === "string") : []
+  return offers.length > 0
+    ? Effect.succeed(offers)
+    : Effect.fail(new ValidationError({ message: `a ${queue} job needs a file_id and offers` }))
+}
+
+/** The operations smart cleaning and REG search share, in the file-job workflow's verbs. */
+export interface SearchFileOperations<Entry, ProcessOptions, JobResult, E> {
+  /** Entries, newest first; `status` is a comma-separated filter. */
+  readonly list: (params?: { readonly status?: string }) => Effect.Effect<ReadonlyArray<Entry>, E>
+  readonly get: (id: string) => Effect.Effect<Entry, E>
+  /** Marks the entry processing and queues its job. */
+  readonly process: (id: string, options: ProcessOptions) => Effect.Effect<FileJobStarted, E>
+  readonly archive: (id: string) => Effect.Effect<{ readonly ok: true }, E>
+  /** Deletes the entry and its files. */
+  readonly delete: (id: string) => Effect.Effect<{ readonly ok: true }, E>
+  /** The processed file. */
+  readonly download: (id: string) => Effect.Effect<FileDownload, E>
+  /** The job handler of the kind's queue. */
+  readonly runJob: (job: RunningJob) => Effect.Effect<JobResult, E>
+}
+
+/** What a job with nothing to do answers (its `result`). */
+export const staleResult = (claim: {
+  readonly fileId: string
+  readonly row: Option.Option<{ readonly status: string }>
+}): { readonly file_id: string; readonly skipped: string } => ({
+  file_id: claim.fileId,
+  skipped: Option.isNone(claim.row) ? "the entry was deleted" : `the entry is ${claim.row.value.status}`
+})
 
 /** A country code as the lists and conversions store it: ISO2 (or the original's `DEF`), upper case. */
 export const countryCodeParam = (
@@ -62,22 +122,8 @@ export const dateWindow = (fromRaw: string | undefined, toRaw: string | undefine
   })
 
 /** `?status=a,b` as the original read it (split on ","); unknown values are refused rather than matching nothing. */
-export const statusFilter = (raw: string | undefined): Effect.Effect<ReadonlyArray<string> | null, ValidationError> => {
-  if (raw === undefined || raw.trim() === "") return Effect.succeed(null)
-  const statuses = raw
-    .split(",")
-    .map((s) => s.trim())
-    .filter((s) => s !== "")
-  const unknown = statuses.find((s) => !(ENTRY_STATUSES as ReadonlyArray<string>).includes(s))
-  return unknown === undefined
-    ? Effect.succeed(statuses)
-    : Effect.fail(
-        new ValidationError({
-          message: `unknown status "${unknown}" (known: ${ENTRY_STATUSES.join(", ")})`,
-          field: "status"
-        })
-      )
-}
+export const statusFilter = (raw: string | undefined): Effect.Effect<ReadonlyArray<string>, ValidationError> =>
+  fileStatusFilter(raw, (unknown) => `unknown status "${unknown}" (known: ${ENTRY_STATUSES.join(", ")})`)
 
 /** One field as Python's csv.writer (QUOTE_MINIMAL) writes it. */
 const csvField = (value: string): string => (/[",\r\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value)
@@ -123,64 +169,3 @@ export const writeLines = <E>(
       return count
     })
   )
-
-/**
- * Whether a failed attempt of a processing job is final: the error is not worth a retry, or the
- * queue's retries are used up. Only then is the entry marked `failed`; otherwise it stays
- * `processing` and the job runs again.
- */
-export const isFinalAttempt = (job: RunningJob, error: unknown): boolean =>
-  !isRetryableJobError(error) || job.attempt > DEFAULT_QUEUE_SETTINGS.retryLimit
-
-/** The message of any failure, for `error_message`. */
-export const failureMessage = (error: unknown): string => {
-  if (typeof error === "object" && error !== null && typeof (error as { message?: unknown }).message === "string") {
-    const message = (error as { message: string }).message
-    if (message !== "") return message
-  }
-  return String(error)
-}
-
-/** The SQL that frees entries whose processing job stopped without finishing them (see `releaseStale`). */
-export const releaseStaleSql = (table: string) => `
-  UPDATE ${table} t
-  SET status = 'failed',
-      error_message = coalesce(
-        (SELECT s.error FROM job_status s WHERE s.job_id = t.job_id),
-        'the processing job stopped before it finished'
-      )
-  WHERE t.status = 'processing'
-    AND (
-      (t.job_id IS NULL AND t.processing_started_at < now() - interval '10 minutes')
-      OR EXISTS (
-        SELECT 1 FROM job_status s
-        WHERE s.job_id = t.job_id AND s.state IN ('failed', 'cancelled', 'completed')
-      )
-    )`
-
-/** A processed file, ready to stream to a client. */
-export interface DownloadableFile {
-  readonly filename: string
-  readonly body: ReadableStream<Uint8Array>
-}
-
-/**
- * The download of an entry's processed file, with the original's checks in its order: entry missing
- * (404), not processed yet (400), file missing in the store (404). Messages differ per feature.
- */
-export const processedFileDownload = (
-  files: FileStore["Service"],
-  row: { readonly status: string; readonly cleaned_file_path: string | null } | undefined,
-  options: { readonly notFound: string; readonly notProcessed: string; readonly filename: () => string }
-) =>
-  Effect.gen(function* () {
-    if (row === undefined) return yield* new NotFound({ message: options.notFound })
-    if (row.status !== "processed" || row.cleaned_file_path === null) {
-      return yield* new ValidationError({ message: options.notProcessed })
-    }
-    if (!(yield* files.exists(row.cleaned_file_path))) {
-      return yield* new NotFound({ message: "Processed file missing on disk" })
-    }
-    const body = yield* files.webStream(row.cleaned_file_path)
-    return { filename: options.filename(), body } satisfies DownloadableFile
-  })
