@@ -19,9 +19,15 @@ export interface TestApp {
   readonly close: () => Promise<void>
 }
 
-export const startTestApp = async (env: Env = {}): Promise<TestApp> => {
+export const startTestApp = async (
+  env: Env = {},
+  options: {
+    /** The URL the app reaches its database by, from the test database's (e.g. through a proxy). */
+    readonly databaseUrl?: (url: string) => string
+  } = {}
+): Promise<TestApp> => {
   const db = await createTestDatabase()
-  const parsed = parseSettings({ LOG_LEVEL: "Warn", ...env, DATABASE_URL: db.url })
+  const parsed = parseSettings({ LOG_LEVEL: "Warn", ...env, DATABASE_URL: options.databaseUrl?.(db.url) ?? db.url })
   if (Result.isFailure(parsed)) throw new Error(parsed.failure.message)
   const runtime = makeRuntime(parsed.success)
   const server = await startHttpServer(runtime, {
@@ -29,7 +35,8 @@ export const startTestApp = async (env: Env = {}): Promise<TestApp> => {
     hostname: "127.0.0.1",
     corsOrigins: parsed.success.corsOrigins,
     version: "test",
-    log: { pretty: false, level: parsed.success.logLevel }
+    log: { pretty: false, level: parsed.success.logLevel },
+    http: parsed.success.http
   })
   return {
     url: server.url,

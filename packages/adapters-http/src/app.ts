@@ -4,7 +4,7 @@
  */
 import { Hono } from "hono"
 import { cors } from "hono/cors"
-import type { AppRuntime, AppServices } from "@optimizer/core"
+import { defaultHttpLimits, type AppRuntime, type AppServices, type HttpLimits } from "@optimizer/core"
 import { errorResponse, Routes, type AppEnv } from "./http.ts"
 import { accessLog, authenticate, requestId } from "./middleware.ts"
 import { docsPage, openApiDocument } from "./openapi.ts"
@@ -25,6 +25,8 @@ export interface AppOptions {
   readonly version: string
   /** Request-log format and minimum level (the process's LOG_FORMAT / LOG_LEVEL). */
   readonly log?: { readonly pretty: boolean; readonly level: string }
+  /** The process's HTTP limits (settings.http); the defaults when absent. */
+  readonly http?: HttpLimits
 }
 
 export const makeApp = (runtime: AppRuntime, options: AppOptions) => {
@@ -44,7 +46,7 @@ export const makeApp = (runtime: AppRuntime, options: AppOptions) => {
   }
   app.use(authenticate(runtime))
 
-  const routes = new Routes<AppServices>(app, runtime)
+  const routes = new Routes<AppServices>(app, runtime, options.http ?? defaultHttpLimits())
   coreRoutes(routes)
   keyRoutes(routes)
   listRoutes(routes)

@@ -22,6 +22,13 @@ export interface ErrorBody {
 export interface HttpError {
   readonly status: ContentfulStatusCode
   readonly code: string
+  /**
+   * Does the error's message go to the client? Yes for what the caller can act on; no for internal
+   * failures, whose message (driver text, SQL, storage paths) stays in the log under the request id.
+   */
+  readonly expose: boolean
+  /** Seconds for a `Retry-After` header: the failure is temporary. */
+  readonly retryAfterSeconds?: number
 }
 
 /**
@@ -33,24 +40,50 @@ export type AdapterErrorTag = "SchemaError" | "Unauthorized"
 
 export type HttpErrorTag = CoreErrorTag | AdapterErrorTag
 
-export const INTERNAL: HttpError = { status: 500, code: "INTERNAL_ERROR" }
+export const INTERNAL: HttpError = { status: 500, code: "INTERNAL_ERROR", expose: false }
+
+/** A `DatabaseError` whose database could not be reached or did not answer in time (`unavailable`). */
+export const DATABASE_UNAVAILABLE: HttpError = {
+  status: 503,
+  code: "DATABASE_UNAVAILABLE",
+  expose: false,
+  retryAfterSeconds: 5
+}
+
+/** A handler that did not finish within the request deadline (`REQUEST_DEADLINE_SECONDS`). */
+export const DEADLINE_EXCEEDED: HttpError = {
+  status: 503,
+  code: "DEADLINE_EXCEEDED",
+  expose: false,
+  retryAfterSeconds: 5
+}
+
+/** What the client reads instead of an unexposed error's message (the request id comes beside it). */
+export const detailOf = (mapped: HttpError, message: string | undefined, tag: string): string =>
+  mapped.expose
+    ? (message ?? tag)
+    : mapped === DATABASE_UNAVAILABLE
+      ? "The database is unavailable or too slow; retry later"
+      : mapped === DEADLINE_EXCEEDED
+        ? "The request took too long (the database may be slow or unavailable); retry later"
+        : "Internal Server Error"
 
 export const HTTP_ERRORS: Readonly<Record<HttpErrorTag, HttpError>> = {
-  ValidationError: { status: 400, code: "VALIDATION_ERROR" },
-  SchemaError: { status: 400, code: "VALIDATION_ERROR" },
-  InvalidToken: { status: 400, code: "INVALID_TOKEN" },
-  DecryptionFailed: { status: 400, code: "DECRYPTION_FAILED" },
-  Unauthorized: { status: 401, code: "UNAUTHORIZED" },
-  Forbidden: { status: 403, code: "FORBIDDEN" },
-  NotFound: { status: 404, code: "NOT_FOUND" },
-  Conflict: { status: 409, code: "CONFLICT" },
-  PayloadTooLarge: { status: 413, code: "PAYLOAD_TOO_LARGE" },
-  UnreadableFile: { status: 422, code: "UNREADABLE_FILE" },
-  UpstreamError: { status: 502, code: "UPSTREAM_ERROR" },
-  SyncJobFailed: { status: 502, code: "SYNC_FAILED" },
-  NotConfigured: { status: 503, code: "NOT_CONFIGURED" },
-  DatabaseError: { status: 500, code: "DATABASE_ERROR" },
-  StorageError: { status: 500, code: "STORAGE_ERROR" },
+  ValidationError: { status: 400, code: "VALIDATION_ERROR", expose: true },
+  SchemaError: { status: 400, code: "VALIDATION_ERROR", expose: true },
+  InvalidToken: { status: 400, code: "INVALID_TOKEN", expose: true },
+  DecryptionFailed: { status: 400, code: "DECRYPTION_FAILED", expose: true },
+  Unauthorized: { status: 401, code: "UNAUTHORIZED", expose: true },
+  Forbidden: { status: 403, code: "FORBIDDEN", expose: true },
+  NotFound: { status: 404, code: "NOT_FOUND", expose: true },
+  Conflict: { status: 409, code: "CONFLICT", expose: true },
+  PayloadTooLarge: { status: 413, code: "PAYLOAD_TOO_LARGE", expose: true },
+  UnreadableFile: { status: 422, code: "UNREADABLE_FILE", expose: true },
+  UpstreamError: { status: 502, code: "UPSTREAM_ERROR", expose: true },
+  SyncJobFailed: { status: 502, code: "SYNC_FAILED", expose: true },
+  NotConfigured: { status: 503, code: "NOT_CONFIGURED", expose: true },
+  DatabaseError: { status: 500, code: "DATABASE_ERROR", expose: false },
+  StorageError: { status: 500, code: "STORAGE_ERROR", expose: false },
   // A schedule naming an operation this build lacks: the scheduler's own failure, not the caller's.
   OperationUnavailable: INTERNAL
 }
@@ -60,6 +93,14 @@ const BY_TAG: ReadonlyMap<string, HttpError> = new Map(Object.entries(HTTP_ERROR
 
 /** Status and code for an error tag; unknown tags are internal errors. */
 export const httpErrorOf = (tag: string): HttpError => BY_TAG.get(tag) ?? INTERNAL
+
+/** The mapping of a failure: by its tag, and a database that is unavailable apart from one that failed. */
+export const httpErrorFor = (error: { readonly _tag?: unknown; readonly unavailable?: unknown }): HttpError =>
+  error._tag === "DatabaseError" && error.unavailable === true
+    ? DATABASE_UNAVAILABLE
+    : error._tag === "DeadlineExceeded"
+      ? DEADLINE_EXCEEDED
+      : httpErrorOf(typeof error._tag === "string" ? error._tag : "Unknown")
 
 /** The tags answered with a status of their own (not the generic internal error). */
 export const knownErrorTags = (): ReadonlyArray<string> =>

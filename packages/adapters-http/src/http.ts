@@ -9,8 +9,8 @@
 import { Cause, Effect, Exit, Option, Schema, SchemaGetter, SchemaIssue, type ManagedRuntime } from "effect"
 import type { Context as HonoContext, Hono } from "hono"
 import type { Principal, Role } from "@optimizer/core"
-import { roleAllows } from "@optimizer/core"
-import { httpErrorOf, INTERNAL, type ErrorBody } from "./errors.ts"
+import { defaultHttpLimits, roleAllows } from "@optimizer/core"
+import { detailOf, httpErrorFor, INTERNAL, type ErrorBody } from "./errors.ts"
 import { logLine } from "./log.ts"
 
 export type Method = "get" | "post" | "patch" | "put" | "delete"
@@ -37,6 +37,58 @@ export interface RouteSpec<Q, B> {
   readonly upload?: boolean
   /** What a success returns, for the docs. */
   readonly returns?: string
+  /**
+   * Time the handler may take beyond the request deadline, for a route that waits on purpose (a sync
+   * waiting `wait_seconds` for its job). Upload routes have no deadline: their body may take long.
+   */
+  readonly waitsMs?: (query: Q) => number
+}
+
+/** The route kit's limits (the process's `HttpLimits`). */
+export interface RouteLimits {
+  readonly jsonBodyMaxBytes: number
+  readonly requestDeadlineMs: number
+}
+
+/** Longest query-string value or path parameter accepted (ids, names, filters: far shorter). */
+const MAX_PARAMETER_CHARS = 2_000
+/** C0 controls except tab, CR and LF, and DEL: never in a parameter a person or a program means. */
+const CONTROL_CHARACTER = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/
+
+/** Why a query-string value or path parameter is refused at the boundary, or undefined. */
+const badParameter = (where: string, name: string, value: string): string | undefined =>
+  value.length > MAX_PARAMETER_CHARS
+    ? `${where}.${name}: at most ${MAX_PARAMETER_CHARS} characters`
+    : CONTROL_CHARACTER.test(value)
+      ? `${where}.${name}: control characters (such as NUL) are not allowed`
+      : undefined
+
+/**
+ * A request body as text, at most `limit` bytes: a declared length over it is refused without
+ * reading; a body without one (chunked) is read until it passes the limit, then refused.
+ */
+const boundedText = async (c: HonoContext<AppEnv>, limit: number): Promise<string | "too-large"> => {
+  const declared = c.req.header("content-length")
+  if (declared !== undefined) {
+    if (Number(declared) > limit) return "too-large"
+    return c.req.text()
+  }
+  const body = c.req.raw.body
+  if (body === null) return ""
+  const reader = body.getReader()
+  const chunks: Array<Uint8Array> = []
+  let size = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    size += value.byteLength
+    if (size > limit) {
+      await reader.cancel().catch(() => undefined)
+      return "too-large"
+    }
+    chunks.push(value)
+  }
+  return Buffer.concat(chunks).toString("utf8")
 }
 
 export interface HandlerInput<Q, B> {
@@ -68,8 +120,15 @@ const describeSchemaError = (where: string, error: Schema.SchemaError): string =
     .join("; ")
 }
 
-export const errorResponse = (c: HonoContext<AppEnv>, status: number, code: string, detail: string): Response => {
+export const errorResponse = (
+  c: HonoContext<AppEnv>,
+  status: number,
+  code: string,
+  detail: string,
+  retryAfterSeconds?: number
+): Response => {
   const body: ErrorBody = { detail, code, request_id: c.get("requestId") }
+  if (retryAfterSeconds !== undefined) c.header("Retry-After", String(retryAfterSeconds))
   return c.json(body, status as 400)
 }
 
@@ -99,15 +158,24 @@ class Input<Q, B> implements HandlerInput<Q, B> {
   }
 }
 
+/** What a handler that outlived the request deadline fails with (answered 503 with Retry-After). */
+const deadlineExceeded = { _tag: "DeadlineExceeded", message: "the request deadline passed" } as const
+
 /** Registers routes on a Hono app, running handlers on one ManagedRuntime, and collects their OpenAPI. */
 export class Routes<R> {
   readonly operations: Array<OpenApiOperation> = []
   readonly app: Hono<AppEnv>
   readonly runtime: ManagedRuntime.ManagedRuntime<R, unknown>
+  readonly limits: RouteLimits
 
-  constructor(app: Hono<AppEnv>, runtime: ManagedRuntime.ManagedRuntime<R, unknown>) {
+  constructor(
+    app: Hono<AppEnv>,
+    runtime: ManagedRuntime.ManagedRuntime<R, unknown>,
+    limits: RouteLimits = defaultHttpLimits()
+  ) {
     this.app = app
     this.runtime = runtime
+    this.limits = limits
   }
 
   add<Q = undefined, B = undefined>(
@@ -117,6 +185,7 @@ export class Routes<R> {
     this.operations.push({ method: spec.method, path: spec.path, spec: spec as RouteSpec<unknown, unknown> })
     const decodeQuery = spec.query ? Schema.decodeUnknownExit(spec.query) : undefined
     const decodeBody = spec.body ? Schema.decodeUnknownExit(spec.body) : undefined
+    const hasParams = spec.path.includes(":")
     this.app.on(spec.method.toUpperCase(), spec.path, async (c) => {
       const principal = c.get("principal")
       if (spec.role !== "public") {
@@ -131,17 +200,41 @@ export class Routes<R> {
           )
         }
       }
+      if (hasParams) {
+        for (const [name, value] of Object.entries(c.req.param() as Record<string, string>)) {
+          const bad = badParameter("path", name, value)
+          if (bad !== undefined) return errorResponse(c, 400, "VALIDATION_ERROR", bad)
+        }
+      }
       let query = undefined as Q
       if (decodeQuery) {
-        const exit = decodeQuery(c.req.query())
+        const raw = c.req.query()
+        for (const name in raw) {
+          const bad = badParameter("query", name, raw[name]!)
+          if (bad !== undefined) return errorResponse(c, 400, "VALIDATION_ERROR", bad)
+        }
+        const exit = decodeQuery(raw)
         if (Exit.isFailure(exit)) return this.validationFailure(c, "query", exit.cause)
         query = exit.value
       }
       let body = undefined as B
       if (decodeBody) {
+        const text = await boundedText(c, this.limits.jsonBodyMaxBytes)
+        if (text === "too-large") {
+          return errorResponse(
+            c,
+            413,
+            "PAYLOAD_TOO_LARGE",
+            `body: at most ${this.limits.jsonBodyMaxBytes} bytes (JSON_BODY_MAX_BYTES)`
+          )
+        }
+        // A NUL, raw or escaped, is never meant in a JSON field here, and PostgreSQL refuses it in text.
+        if (text.includes("\u0000") || text.includes("\\u0000")) {
+          return errorResponse(c, 400, "VALIDATION_ERROR", "body: the NUL character (\\u0000) is not allowed")
+        }
         let raw: unknown
         try {
-          raw = await c.req.json()
+          raw = JSON.parse(text)
         } catch {
           return errorResponse(c, 400, "VALIDATION_ERROR", "body: expected a JSON document")
         }
@@ -150,7 +243,12 @@ export class Routes<R> {
         body = exit.value
       }
       const effect = handler(new Input(c, query, body, principal, c.get("requestId")))
-      return this.run(c, effect)
+      if (spec.upload === true) return this.run(c, effect)
+      const deadline = this.limits.requestDeadlineMs + (spec.waitsMs?.(query) ?? 0)
+      return this.run(
+        c,
+        Effect.timeoutOrElse(effect, { duration: deadline, orElse: () => Effect.fail(deadlineExceeded) })
+      )
     })
     return this
   }
@@ -171,18 +269,17 @@ export class Routes<R> {
     }
     const error = Cause.findErrorOption(exit.cause)
     if (Option.isSome(error)) {
-      const e = error.value as { _tag?: string; message?: string }
+      const e = error.value as { _tag?: string; message?: string; unavailable?: boolean }
       const tag = typeof e._tag === "string" ? e._tag : "Unknown"
-      const mapped = httpErrorOf(tag)
-      if (mapped === INTERNAL || mapped.status >= 500) {
+      const mapped = httpErrorFor(e)
+      if (!mapped.expose) {
         logLine("error", "request failed", {
           request_id: c.get("requestId"),
           error: tag,
           cause: Cause.pretty(exit.cause)
         })
       }
-      const detail = mapped === INTERNAL ? "Internal Server Error" : (e.message ?? tag)
-      return errorResponse(c, mapped.status, mapped.code, detail)
+      return errorResponse(c, mapped.status, mapped.code, detailOf(mapped, e.message, tag), mapped.retryAfterSeconds)
     }
     if (Cause.hasInterruptsOnly(exit.cause)) {
       return errorResponse(c, 499 as 400, "CLIENT_CLOSED", "the request was cancelled")

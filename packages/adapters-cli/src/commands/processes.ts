@@ -44,7 +44,8 @@ const httpServer = (runtime: AppRuntime, settings: AppSettings) =>
           port: settings.port,
           corsOrigins: settings.corsOrigins,
           version: VERSION,
-          log: httpLogOptions(settings)
+          log: httpLogOptions(settings),
+          http: settings.http
         }),
       catch: (cause) =>
         new Error(`could not listen on port ${settings.port}: ${(cause as Error)?.message ?? String(cause)}`)

@@ -4,6 +4,7 @@
 import { Effect } from "effect"
 import { Health, Metrics, type AppServices } from "@optimizer/core"
 import { errorResponse, type Routes } from "../http.ts"
+import { DATABASE_UNAVAILABLE } from "../errors.ts"
 
 export const coreRoutes = (routes: Routes<AppServices>) =>
   routes
@@ -30,7 +31,15 @@ export const coreRoutes = (routes: Routes<AppServices>) =>
       ({ c }) =>
         Health.use((h) => h.databaseAnswers).pipe(
           Effect.map((ok) =>
-            ok ? { status: "ok" } : errorResponse(c, 503, "DATABASE_UNAVAILABLE", "database did not answer within 2 s")
+            ok
+              ? { status: "ok" }
+              : errorResponse(
+                  c,
+                  DATABASE_UNAVAILABLE.status,
+                  DATABASE_UNAVAILABLE.code,
+                  "database did not answer within 2 s",
+                  DATABASE_UNAVAILABLE.retryAfterSeconds
+                )
           )
         )
     )

@@ -10,6 +10,7 @@ import { Effect, Schema } from "effect"
 import {
   DEFAULT_SYNC_FROM,
   DEFAULT_SYNC_TO,
+  DEFAULT_WAIT_SECONDS,
   RegSearch,
   SmartCleaning,
   VoluumSyncJobs,
@@ -88,6 +89,7 @@ export const voluumRoutes = (routes: Routes<AppServices>) => {
           "Body {from_date, to_date}: ISO date-times on whole hours (defaults 2025-12-12T00:00:00.000Z → 2025-12-13T00:00:00.000Z, as the original). Runs as a job.",
         body: SyncDate,
         query: WaitQuery,
+        waitsMs: (query) => (query.wait_seconds ?? DEFAULT_WAIT_SECONDS) * 1000,
         returns:
           '{"row_counts": {"blacklist_rows", "monitor_rows", "whitelist_rows"}, "unknown_rows", "invalid_phones", "undecryptable_tokens", "kept_sticky", …, "job_id"}' +
           SYNC_RETURNS_NOTE
@@ -120,6 +122,7 @@ export const voluumRoutes = (routes: Routes<AppServices>) => {
           "Body {from_date, to_date} as /sync-voluum-reports. Runs as a job. Without Ongage settings the conversions are stored and the push reports not_configured.",
         body: SyncDate,
         query: WaitQuery,
+        waitsMs: (query) => (query.wait_seconds ?? DEFAULT_WAIT_SECONDS) * 1000,
         returns:
           '{"row_counts": {"successful_rows", "unsuccessful_rows"}, "fetched", "inserted", "pushed", "ongage", …, "job_id"}' +
           SYNC_RETURNS_NOTE

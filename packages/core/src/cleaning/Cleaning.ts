@@ -25,7 +25,7 @@ import * as fs from "node:fs/promises"
 import { Context, Effect, Layer, Option } from "effect"
 import { SqlClient } from "effect/sql"
 import { AppConfig } from "../platform/Config.ts"
-import { PgBulk } from "../platform/Database.ts"
+import { PgBulk, toDatabaseError } from "../platform/Database.ts"
 import {
   Conflict,
   DatabaseError,
@@ -120,7 +120,7 @@ const pipelineFailure = (cause: unknown): UnreadableFile | ValidationError | Dat
   ) {
     return cause
   }
-  return new DatabaseError({ message: `the cleaning run failed: ${(cause as Error)?.message ?? String(cause)}`, cause })
+  return toDatabaseError(cause, "the cleaning run failed")
 }
 
 export class Cleaning extends Context.Service<

@@ -240,6 +240,22 @@ const databaseFrom = (r: Reader): DatabaseSettings | undefined => {
   return { url: Redacted.make(u.toString()), poolMax }
 }
 
+const httpLimitsFrom = (r: Reader): HttpLimits => ({
+  jsonBodyMaxBytes: r.int("JSON_BODY_MAX_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024),
+  requestDeadlineMs: r.int("REQUEST_DEADLINE_SECONDS", 15, 1, 3600) * 1000,
+  headersTimeoutMs: r.int("HTTP_HEADERS_TIMEOUT_SECONDS", 20, 1, 600) * 1000,
+  requestTimeoutMs: r.int("HTTP_REQUEST_TIMEOUT_SECONDS", 300, 1, 86_400) * 1000,
+  maxConnections: r.int("HTTP_MAX_CONNECTIONS", 2000, 1, 1_000_000),
+  rateLimitPerSecond: {
+    viewer: r.int("RATE_LIMIT_VIEWER", 100, 0, 1_000_000),
+    operator: r.int("RATE_LIMIT_OPERATOR", 100, 0, 1_000_000),
+    admin: r.int("RATE_LIMIT_ADMIN", 100, 0, 1_000_000)
+  }
+})
+
+/** The HTTP limits when no variable sets them (for an app built without settings, e.g. in a test). */
+export const defaultHttpLimits = (): HttpLimits => httpLimitsFrom(new Reader({}))
+
 /** Pure: the settings of an environment, or every problem in it. */
 export const parseSettings = (env: Env): Result.Result<AppSettings, InvalidConfig> => {
   const r = new Reader(env)
@@ -250,18 +266,7 @@ export const parseSettings = (env: Env): Result.Result<AppSettings, InvalidConfi
     logLevel: r.oneOf("LOG_LEVEL", LOG_LEVELS, "Info", (s) => s.toLowerCase()),
     logFormat: r.oneOf("LOG_FORMAT", ["json", "pretty", "auto"] as const, "auto", (s) => s.toLowerCase()),
     corsOrigins: r.list("CORS_ORIGINS", []),
-    http: {
-      jsonBodyMaxBytes: r.int("JSON_BODY_MAX_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024),
-      requestDeadlineMs: r.int("REQUEST_DEADLINE_SECONDS", 15, 1, 3600) * 1000,
-      headersTimeoutMs: r.int("HTTP_HEADERS_TIMEOUT_SECONDS", 20, 1, 600) * 1000,
-      requestTimeoutMs: r.int("HTTP_REQUEST_TIMEOUT_SECONDS", 300, 1, 86_400) * 1000,
-      maxConnections: r.int("HTTP_MAX_CONNECTIONS", 2000, 1, 1_000_000),
-      rateLimitPerSecond: {
-        viewer: r.int("RATE_LIMIT_VIEWER", 100, 0, 1_000_000),
-        operator: r.int("RATE_LIMIT_OPERATOR", 100, 0, 1_000_000),
-        admin: r.int("RATE_LIMIT_ADMIN", 100, 0, 1_000_000)
-      }
-    },
+    http: httpLimitsFrom(r),
     uploadMaxBytes: r.int("UPLOAD_MAX_BYTES", 512 * 1024 * 1024, 1),
     workerConcurrency: r.int("WORKER_CONCURRENCY", 2, 1, 64),
     database: databaseFrom(r),

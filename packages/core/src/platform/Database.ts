@@ -90,7 +90,52 @@ export const coalescingSocket = (socket: Net.Socket): Net.Socket => {
  */
 export const toDatabaseError = (cause: unknown, what = "database error"): DatabaseError => {
   if (cause instanceof DatabaseError) return cause
-  return new DatabaseError({ message: `${what}: ${maskPhones(describeDatabaseFailure(cause))}`, cause })
+  const message = `${what}: ${maskPhones(describeDatabaseFailure(cause))}`
+  return isDatabaseUnavailable(cause)
+    ? new DatabaseError({ message, unavailable: true, cause })
+    : new DatabaseError({ message, cause })
+}
+
+/** `effect/sql`'s classified reasons that mean "not now" rather than "wrong". */
+const UNAVAILABLE_REASONS = new Set([
+  "ConnectionError",
+  "AuthenticationError",
+  "StatementTimeoutError",
+  "LockTimeoutError"
+])
+/**
+ * SQLSTATEs of the same kind: connection exceptions (08…), shutdown / cannot connect now (57P01-03),
+ * too many connections (53300), the database gone (3D000), a statement or lock timeout (57014, 55P03).
+ */
+const UNAVAILABLE_SQLSTATE = /^(08...|57P0[123]|53300|3D000|57014|55P03)$/
+const UNAVAILABLE_SOCKET = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "ENOTFOUND",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EAI_AGAIN"
+])
+const UNAVAILABLE_MESSAGE =
+  /Connection terminated|timeout exceeded when trying to connect|Connection ended unexpectedly/i
+
+/**
+ * Is `cause` (or what it wraps: a `SqlError`'s reason and its cause, an error's `cause`) a database
+ * that cannot be reached or does not answer in time, rather than a statement that is wrong?
+ */
+export const isDatabaseUnavailable = (cause: unknown): boolean => {
+  let current: unknown = cause
+  for (let depth = 0; depth < 6 && current !== null && typeof current === "object"; depth++) {
+    const e = current as { _tag?: unknown; code?: unknown; message?: unknown; reason?: unknown; cause?: unknown }
+    if (e instanceof DatabaseError) return e.unavailable === true
+    if (typeof e._tag === "string" && UNAVAILABLE_REASONS.has(e._tag)) return true
+    if (typeof e.code === "string" && (UNAVAILABLE_SQLSTATE.test(e.code) || UNAVAILABLE_SOCKET.has(e.code))) return true
+    if (typeof e.message === "string" && UNAVAILABLE_MESSAGE.test(e.message)) return true
+    current = e._tag === "SqlError" && e.reason !== undefined ? e.reason : e.cause
+  }
+  return false
 }
 
 /** `Effect.mapError(databaseErrorOf("…"))`: the same translation with what was being done. */

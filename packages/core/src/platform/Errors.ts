@@ -55,13 +55,19 @@ export class NotConfigured extends Schema.TaggedError<NotConfigured>()("NotConfi
   missing: Schema.Array(Schema.String)
 }) {}
 
-/** The database failed (connection lost, unexpected SQL error). HTTP 503 when unreachable, else 500. */
+/**
+ * The database failed. `unavailable`: it could not be reached, refused connections, or did not
+ * answer in time (HTTP 503 with Retry-After: try again later); otherwise an unexpected SQL error
+ * (HTTP 500). The message names what was being done and the driver's reason, for the logs; the HTTP
+ * API never shows it.
+ */
 export class DatabaseError extends Schema.TaggedError<DatabaseError>()("DatabaseError", {
   message: Schema.String,
+  unavailable: Schema.optionalKey(Schema.Boolean),
   cause: Schema.optionalKey(Schema.Defect())
 }) {}
 
-/** The file store (local directory or S3) failed. HTTP 500. */
+/** The file store (local directory or S3) failed. HTTP 500; the HTTP API does not show the message. */
 export class StorageError extends Schema.TaggedError<StorageError>()("StorageError", {
   message: Schema.String,
   cause: Schema.optionalKey(Schema.Defect())
