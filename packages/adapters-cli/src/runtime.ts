@@ -5,7 +5,7 @@
  * to `npx optimizer start` with nothing configured.
  */
 import { Effect, Result } from "effect"
-import { appLayer, parseSettings, type AppServices, type AppSettings } from "@optimizer/core"
+import { appLayer, DEFAULT_DATABASE_TIMEOUTS, parseSettings, type AppServices, type AppSettings } from "@optimizer/core"
 import { EmbeddedPostgres } from "@optimizer/embedded-postgres"
 
 export const EMBEDDED_DATA_DIR = process.env.OPTIMIZER_EMBEDDED_DIR ?? ".optimizer/pg"
@@ -25,7 +25,10 @@ export const settingsWithDatabase = Effect.gen(function* () {
     port: EMBEDDED_PORT,
     log: (l) => process.stderr.write(`${l}\n`)
   }).pipe(Effect.mapError((e) => new Error(`could not start the embedded PostgreSQL: ${e.message}`)))
-  return { ...settings, database: { url: server.url, poolMax: 10 } } satisfies AppSettings
+  return {
+    ...settings,
+    database: { url: server.url, poolMax: 10, timeouts: DEFAULT_DATABASE_TIMEOUTS }
+  } satisfies AppSettings
 })
 
 /** Runs `effect` with every core service, on the configured or embedded database. */

@@ -53,9 +53,24 @@ const jobsOptionsFor = (role: ProcessRole): JobsOptions => ({
   instanceName: role
 })
 
+/**
+ * A process that runs jobs (worker, scheduler, the quick start) uses the job statement limit on its
+ * connections; an API replica keeps the short one (its requests also have a deadline of their own).
+ */
+const withRoleTimeouts = (settings: AppSettings, role: ProcessRole): AppSettings =>
+  role === "api" || settings.database === undefined
+    ? settings
+    : {
+        ...settings,
+        database: {
+          ...settings.database,
+          timeouts: { ...settings.database.timeouts, statementMs: settings.database.timeouts.jobStatementMs }
+        }
+      }
+
 /** Settings, logging, both database pools, files and jobs. */
 export const platformLayer = (settings: AppSettings, options: AppLayerOptions = {}) => {
-  const config = Layer.succeed(AppConfig, settings)
+  const config = Layer.succeed(AppConfig, withRoleTimeouts(settings, options.role ?? "api"))
   const jobs = Jobs.layerWith({ ...jobsOptionsFor(options.role ?? "api"), ...options.jobs })
   return Layer.mergeAll(jobs, FileStore.layer).pipe(
     Layer.provideMerge(DatabaseLayer),

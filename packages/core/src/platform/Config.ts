@@ -25,6 +25,24 @@ export interface DatabaseSettings {
   /** postgres://… built from DATABASE_URL or DB_HOST/DB_PORT/DB_NAME/DB_USER/DB_PASSWORD. */
   readonly url: Redacted.Redacted<string>
   readonly poolMax: number
+  /** Statement and idle-transaction limits of the main pool (ms; 0: none); see `databaseTimeoutsFrom`. */
+  readonly timeouts: DatabaseTimeouts
+}
+
+export interface DatabaseTimeouts {
+  /** `statement_timeout` of an API process's connections. */
+  readonly statementMs: number
+  /** `statement_timeout` of a worker, scheduler or quick-start process's connections (jobs run long). */
+  readonly jobStatementMs: number
+  /** `idle_in_transaction_session_timeout`: a transaction left idle this long is ended by the server. */
+  readonly idleInTransactionMs: number
+}
+
+/** The limits when no variable sets them (a database URL handed over without settings). */
+export const DEFAULT_DATABASE_TIMEOUTS: DatabaseTimeouts = {
+  statementMs: 30_000,
+  jobStatementMs: 0,
+  idleInTransactionMs: 60_000
 }
 
 export interface VoluumSettings {
@@ -213,15 +231,25 @@ class Reader {
   }
 }
 
+const databaseTimeoutsFrom = (r: Reader): DatabaseTimeouts => ({
+  statementMs: r.int("DB_STATEMENT_TIMEOUT_SECONDS", DEFAULT_DATABASE_TIMEOUTS.statementMs / 1000, 0, 86_400) * 1000,
+  jobStatementMs:
+    r.int("DB_JOB_STATEMENT_TIMEOUT_SECONDS", DEFAULT_DATABASE_TIMEOUTS.jobStatementMs / 1000, 0, 86_400) * 1000,
+  idleInTransactionMs:
+    r.int("DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", DEFAULT_DATABASE_TIMEOUTS.idleInTransactionMs / 1000, 0, 86_400) *
+    1000
+})
+
 const databaseFrom = (r: Reader): DatabaseSettings | undefined => {
   const poolMax = r.int("DB_POOL_MAX", 10, 1, 1000)
+  const timeouts = databaseTimeoutsFrom(r)
   const url = r.str("DATABASE_URL")
   if (url !== undefined) {
     if (!/^postgres(ql)?:\/\//.test(url)) {
       r.problems.push({ variable: "DATABASE_URL", problem: "must start with postgres:// or postgresql://" })
       return undefined
     }
-    return { url: Redacted.make(url), poolMax }
+    return { url: Redacted.make(url), poolMax, timeouts }
   }
   const host = r.str("DB_HOST")
   if (host === undefined) return undefined
@@ -237,7 +265,7 @@ const databaseFrom = (r: Reader): DatabaseSettings | undefined => {
   u.username = user ?? "postgres"
   const password = r.str("DB_PASSWORD")
   if (password !== undefined) u.password = password
-  return { url: Redacted.make(u.toString()), poolMax }
+  return { url: Redacted.make(u.toString()), poolMax, timeouts }
 }
 
 const httpLimitsFrom = (r: Reader): HttpLimits => ({

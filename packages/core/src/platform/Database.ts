@@ -29,6 +29,10 @@ export const DatabaseLive = Layer.unwrap(
       connectionTTL: "30 minutes",
       connectTimeout: "5 seconds",
       applicationName: "optimizer",
+      // A statement or an idle transaction past its limit is ended by the server (57014 / 25P03):
+      // the request fails with 503 instead of holding a connection. AppLayer picks the job limit
+      // for processes that run jobs.
+      startupParameters: timeoutParameters(db.timeouts.statementMs, db.timeouts.idleInTransactionMs),
       // Statements of concurrent fibers are pipelined on shared connections (up to 32 each), several
       // per socket write: on this 2-core machine a loopback write costs more than a short query, and
       // pipelining halves the driver's CPU per statement (select 1: ~120 → ~35 µs; /find_records
@@ -38,6 +42,12 @@ export const DatabaseLive = Layer.unwrap(
     })
   })
 )
+
+/** PostgreSQL's session settings for the limits (milliseconds; 0 leaves the server's default: none). */
+const timeoutParameters = (statementMs: number, idleInTransactionMs: number): Record<string, string> => ({
+  ...(statementMs > 0 ? { statement_timeout: String(statementMs) } : {}),
+  ...(idleInTransactionMs > 0 ? { idle_in_transaction_session_timeout: String(idleInTransactionMs) } : {})
+})
 
 /**
  * The TCP connection of a URL whose server is reached over TCP (a Unix-socket URL keeps the driver's
@@ -105,9 +115,10 @@ const UNAVAILABLE_REASONS = new Set([
 ])
 /**
  * SQLSTATEs of the same kind: connection exceptions (08…), shutdown / cannot connect now (57P01-03),
- * too many connections (53300), the database gone (3D000), a statement or lock timeout (57014, 55P03).
+ * too many connections (53300), the database gone (3D000), a statement, lock or idle-transaction
+ * timeout (57014, 55P03, 25P03).
  */
-const UNAVAILABLE_SQLSTATE = /^(08...|57P0[123]|53300|3D000|57014|55P03)$/
+const UNAVAILABLE_SQLSTATE = /^(08...|57P0[123]|53300|3D000|57014|55P03|25P03)$/
 const UNAVAILABLE_SOCKET = new Set([
   "ECONNREFUSED",
   "ECONNRESET",
