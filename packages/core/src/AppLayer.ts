@@ -55,7 +55,8 @@ const jobsOptionsFor = (role: ProcessRole): JobsOptions => ({
 
 /**
  * A process that runs jobs (worker, scheduler, the quick start) uses the job statement limit on its
- * connections; an API replica keeps the short one (its requests also have a deadline of their own).
+ * connections and no idle-transaction limit (a conversions push holds its claim while Ongage's rate
+ * limit makes it wait); an API replica keeps the short limits (its requests have a deadline too).
  */
 const withRoleTimeouts = (settings: AppSettings, role: ProcessRole): AppSettings =>
   role === "api" || settings.database === undefined
@@ -64,7 +65,11 @@ const withRoleTimeouts = (settings: AppSettings, role: ProcessRole): AppSettings
         ...settings,
         database: {
           ...settings.database,
-          timeouts: { ...settings.database.timeouts, statementMs: settings.database.timeouts.jobStatementMs }
+          timeouts: {
+            ...settings.database.timeouts,
+            statementMs: settings.database.timeouts.jobStatementMs,
+            idleInTransactionMs: 0
+          }
         }
       }
 

@@ -34,7 +34,7 @@ export interface DatabaseTimeouts {
   readonly statementMs: number
   /** `statement_timeout` of a worker, scheduler or quick-start process's connections (jobs run long). */
   readonly jobStatementMs: number
-  /** `idle_in_transaction_session_timeout`: a transaction left idle this long is ended by the server. */
+  /** `idle_in_transaction_session_timeout` of an API process: a transaction left idle this long is ended. */
   readonly idleInTransactionMs: number
 }
 

@@ -63,22 +63,24 @@ describe("the main pool's limits", () => {
     }
   })
 
-  it("a worker process: the job limit (none by default); a wrong statement is not 'unavailable'", async () => {
+  it("a worker process: the job limit (none by default), no idle-transaction limit; a wrong statement is not 'unavailable'", async () => {
     const runtime = runtimeFor({ DB_STATEMENT_TIMEOUT_SECONDS: "1" }, "worker")
     try {
       const outcome = await runtime.runPromise(
         Effect.gen(function* () {
           const sql = yield* SqlClient.SqlClient
           const statement = yield* show("statement_timeout")
+          const idle = yield* show("idle_in_transaction_session_timeout")
           yield* sql`SELECT pg_sleep(1.5)`
           const wrong = yield* sql`SELECT * FROM no_such_table`.pipe(
             Effect.mapError((e) => toDatabaseError(e)),
             Effect.flip
           )
-          return { statement, wrong }
+          return { statement, idle, wrong }
         })
       )
       expect(outcome.statement).toBe("0")
+      expect(outcome.idle).toBe("0")
       expect(outcome.wrong.unavailable).toBeUndefined()
       expect(outcome.wrong.message).toMatch(/no_such_table/)
     } finally {
