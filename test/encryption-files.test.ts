@@ -191,7 +191,7 @@ describe("with a worker", () => {
     }
   })
 
-  it("decrypting needs an admin (403 for an operator); failed tokens get an empty column and are counted", async () => {
+  it("decrypting and its download need an admin (403 for others); failed tokens get an empty column and are counted", async () => {
     const good = vectors.vectors[0]!
     const id = await uploaded(
       `${good.token}\n${good.token_standard_padded}\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\nnot a token\n`
@@ -212,7 +212,15 @@ describe("with a worker", () => {
       record_count_total: 4,
       record_count_failed: 2
     })
-    const download = await call(app.url, viewer, `/${id}/download-encrypted`)
+    // The decrypted file holds numbers in clear: admins only.
+    for (const key of [viewer, operator]) {
+      const refused = await call(app.url, key, `/${id}/download-encrypted`)
+      expect(refused.status).toBe(403)
+      const body = await refused.text()
+      expect(body).toMatch(/admin role/)
+      expect(body).not.toContain(good.plaintext)
+    }
+    const download = await call(app.url, admin, `/${id}/download-encrypted`)
     expect(download.headers.get("content-disposition")).toContain('filename="decrypted_numbers.csv"')
     expect((await download.text()).split("\n")).toEqual([
       `${good.token},${good.plaintext}`,

@@ -17,6 +17,7 @@ import {
 } from "@optimizer/core"
 import { csvDownload } from "./download.ts"
 import type { HandlerInput, Routes } from "./http.ts"
+import type { Principal } from "@optimizer/core"
 import { uploadedFile, type UploadedFile } from "./upload.ts"
 
 type Run<A> = Effect.Effect<A, unknown, AppServices>
@@ -45,7 +46,8 @@ export interface FileResource<PQ, PB, DQ> {
   readonly stats?: Doc & { readonly run: (fileId: string) => Run<unknown> }
   readonly download?: Doc & {
     readonly query?: Schema.Codec<DQ, unknown>
-    readonly run: (fileId: string, query: DQ) => Run<FileDownload>
+    /** `principal`: who asks (a download may reveal what only some roles may read). */
+    readonly run: (fileId: string, query: DQ, principal: Principal | undefined) => Run<FileDownload>
   }
   readonly archive?: Doc & { readonly run: (fileId: string) => Run<unknown> }
   readonly delete?: Doc & { readonly run: (fileId: string) => Run<unknown> }
@@ -123,8 +125,10 @@ export const fileRoutes = <PQ = undefined, PB = undefined, DQ = undefined>(
         role: "viewer",
         ...(download.query === undefined ? {} : { query: download.query })
       },
-      ({ params, query }) =>
-        download.run(params.file_id!, query).pipe(Effect.map((file) => csvDownload(file.body, file.filename)))
+      ({ params, query, principal }) =>
+        download
+          .run(params.file_id!, query, principal)
+          .pipe(Effect.map((file) => csvDownload(file.body, file.filename)))
     )
   }
   if (archive !== undefined) {

@@ -45,8 +45,12 @@ export const encryptionRoutes = (routes: Routes<AppServices>) =>
     },
     download: {
       path: "/:file_id/download-encrypted",
-      summary: "Download a processed file as encrypted_<original_filename> (400 until processed)",
-      run: (fileId) => EncryptionFiles.use((files) => files.download(fileId))
+      summary:
+        "Download a processed file as encrypted_<original_filename> (decrypted_… for a decrypt job: admins only, 403 for others); 400 until processed",
+      run: (fileId, _query, principal) =>
+        EncryptionFiles.use((files) =>
+          files.download(fileId, { mayReveal: principal !== undefined && roleAllows(principal.role, "admin") })
+        )
     },
     archive: {
       path: "/:file_id/archive-encrypted",

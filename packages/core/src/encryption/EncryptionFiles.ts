@@ -27,12 +27,13 @@ import { toDatabaseError } from "../platform/Database.ts"
 import {
   Conflict,
   DatabaseError,
+  Forbidden,
+  type NotConfigured,
   NotFound,
   PayloadTooLarge,
   StorageError,
   UnreadableFile,
-  ValidationError,
-  type NotConfigured
+  ValidationError
 } from "../platform/Errors.ts"
 import {
   FILE_JOB_STATUSES,
@@ -333,10 +334,14 @@ export class EncryptionFiles extends Context.Service<
       ProcessedFile,
       UnreadableFile | NotConfigured | ValidationError | NotFound | StorageError | Conflict | DatabaseError
     >
-    /** The processed file; `ValidationError` (400) while it is not processed. */
+    /**
+     * The processed file; `ValidationError` (400) while it is not processed. A decrypted file holds
+     * numbers in clear: with `mayReveal: false` (the HTTP API for a non-admin) it is `Forbidden`.
+     */
     readonly download: (
-      fileId: string
-    ) => Effect.Effect<EncryptionFileDownload, NotFound | ValidationError | StorageError | DatabaseError>
+      fileId: string,
+      options?: { readonly mayReveal?: boolean }
+    ) => Effect.Effect<EncryptionFileDownload, NotFound | Forbidden | ValidationError | StorageError | DatabaseError>
     readonly archive: (fileId: string) => Effect.Effect<void, NotFound | Conflict | DatabaseError>
     /** Removes the row and its stored files. */
     readonly delete: (fileId: string) => Effect.Effect<void, NotFound | Conflict | StorageError | DatabaseError>
@@ -465,11 +470,21 @@ export class EncryptionFiles extends Context.Service<
         )
       })
 
-      const download = (fileId: string) =>
-        fileJobs.download(fileId, (row) => ({
-          key: row.encrypted_file_path,
-          filename: `${row.direction === "decrypt" ? "decrypted_" : "encrypted_"}${row.original_filename}`
-        }))
+      const download = (fileId: string, options?: { readonly mayReveal?: boolean }) =>
+        Effect.gen(function* () {
+          if (options?.mayReveal === false) {
+            const row = yield* fileJobs.get(fileId)
+            if (row.direction === "decrypt") {
+              return yield* new Forbidden({
+                message: "A decrypted file holds numbers in clear: downloading it needs the admin role"
+              })
+            }
+          }
+          return yield* fileJobs.download(fileId, (row) => ({
+            key: row.encrypted_file_path,
+            filename: `${row.direction === "decrypt" ? "decrypted_" : "encrypted_"}${row.original_filename}`
+          }))
+        })
 
       return EncryptionFiles.of({
         upload,
