@@ -148,8 +148,13 @@ it("resumes a list whose worker was SIGKILLed mid-file and counts every row once
     expect(download).toBe(kept.join("\n") + "\n")
     const inMain = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM main_database")
     expect(inMain.rows[0]!.n).toBe(kept.length)
-    const job = await getJson<{ state: string; attempts: number }>(`/jobs/${jobId}`)
+    const job = await getJson<{ state: string; attempts: number; processed: number | null; total: number | null }>(
+      `/jobs/${jobId}`
+    )
     expect(job).toMatchObject({ state: "completed", attempts: 2 })
+    // Done, not the killed attempt's part-way figure.
+    expect(job.total).not.toBeNull()
+    expect(job.processed).toBe(job.total)
   } finally {
     await db.end()
   }

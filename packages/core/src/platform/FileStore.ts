@@ -17,11 +17,17 @@ import type { Scope } from "effect"
 import { AppConfig } from "./Config.ts"
 import { NotFound, PayloadTooLarge, StorageError, ValidationError } from "./Errors.ts"
 import { type Backend, batchingWriter, Missing, storageError, TooLarge } from "./file-store/Backend.ts"
-import { makeLocalBackend } from "./file-store/LocalFileStore.ts"
+import { type LocalStoreOptions, makeLocalBackend } from "./file-store/LocalFileStore.ts"
 import { makeS3Backend, type S3Options } from "./file-store/S3FileStore.ts"
 
 export type { S3Options } from "./file-store/S3FileStore.ts"
-export { localFileWriter, type LocalWriteOptions } from "./file-store/LocalFileStore.ts"
+export { localFileWriter, type LocalStoreOptions, type LocalWriteOptions } from "./file-store/LocalFileStore.ts"
+
+/** Settings of the FileStore layer that are not in the environment (`AppConfig.storage`). */
+export interface FileStoreOptions {
+  /** The local backend's sweep of temporary files left by crashed writes (default: 1 hour, hourly). */
+  readonly local?: LocalStoreOptions
+}
 
 /** What `put` accepts: a whole body, or chunks as they arrive (a Node Readable, a web ReadableStream, a generator). */
 export type FileBody = AsyncIterable<Uint8Array | string> | Uint8Array | string
@@ -94,27 +100,31 @@ export class FileStore extends Context.Service<
   }
 >()("@optimizer/core/platform/FileStore") {
   /** The backend chosen by `AppConfig.storage`: S3 when `S3_BUCKET` is set, else the local directory. */
-  static readonly layer: Layer.Layer<FileStore, StorageError, AppConfig> = Layer.effect(
-    FileStore,
-    Effect.gen(function* () {
-      const { storage } = yield* AppConfig
-      if (storage.kind === "s3" && storage.s3Bucket !== undefined) {
-        return fromBackend(
-          yield* makeS3Backend({
-            bucket: storage.s3Bucket,
-            region: storage.s3Region,
-            prefix: storage.s3Prefix,
-            ...(storage.s3Endpoint === undefined ? {} : { endpoint: storage.s3Endpoint })
-          })
-        )
-      }
-      return fromBackend(yield* makeLocalBackend(storage.dir))
-    })
-  )
+  static readonly layerWith = (options: FileStoreOptions): Layer.Layer<FileStore, StorageError, AppConfig> =>
+    Layer.effect(
+      FileStore,
+      Effect.gen(function* () {
+        const { storage } = yield* AppConfig
+        if (storage.kind === "s3" && storage.s3Bucket !== undefined) {
+          return fromBackend(
+            yield* makeS3Backend({
+              bucket: storage.s3Bucket,
+              region: storage.s3Region,
+              prefix: storage.s3Prefix,
+              ...(storage.s3Endpoint === undefined ? {} : { endpoint: storage.s3Endpoint })
+            })
+          )
+        }
+        return fromBackend(yield* makeLocalBackend(storage.dir, options.local))
+      })
+    )
+
+  /** `layerWith` with the default options. */
+  static readonly layer: Layer.Layer<FileStore, StorageError, AppConfig> = FileStore.layerWith({})
 
   /** Files under `dir` (resolved against the working directory, created when missing). */
-  static readonly layerLocal = (dir: string): Layer.Layer<FileStore, StorageError> =>
-    Layer.effect(FileStore, Effect.map(makeLocalBackend(dir), fromBackend))
+  static readonly layerLocal = (dir: string, options?: LocalStoreOptions): Layer.Layer<FileStore, StorageError> =>
+    Layer.effect(FileStore, Effect.map(makeLocalBackend(dir, options), fromBackend))
 
   static readonly layerS3 = (options: S3Options): Layer.Layer<FileStore> =>
     Layer.effect(FileStore, Effect.map(makeS3Backend(options), fromBackend))
@@ -169,15 +179,18 @@ async function* countedChunks(
   }
 }
 
+/**
+ * StorageError messages say what failed, never where: they reach API responses and job errors. The
+ * path or S3 location stays in the error's `cause` (see `storageError`).
+ */
+const READ_FAILED = "could not read a stored file"
+
 /** Turns errors raised while a caller iterates into `StorageError`. */
-async function* readingErrorsAsStorageError(
-  key: string,
-  source: AsyncIterable<Uint8Array>
-): AsyncGenerator<Uint8Array> {
+async function* readingErrorsAsStorageError(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
   try {
     yield* source
   } catch (cause) {
-    throw storageError(`could not read file ${key}`, cause)
+    throw storageError(READ_FAILED, cause)
   }
 }
 
@@ -224,7 +237,7 @@ const fromBackend = (backend: Backend): FileStore["Service"] => {
       catch: (cause): StorageError | PayloadTooLarge =>
         cause instanceof TooLarge
           ? new PayloadTooLarge({ message: cause.message, limitBytes: cause.limitBytes })
-          : storageError(`could not store file ${key}`, cause)
+          : storageError("could not store a file", cause)
     }).pipe(
       Effect.onInterrupt(() => Effect.promise(() => running)),
       Effect.map((): StoredFile => ({ key, bytes: counter.bytes }))
@@ -234,22 +247,20 @@ const fromBackend = (backend: Backend): FileStore["Service"] => {
   const openFile = (key: string): Effect.Effect<AsyncIterable<Uint8Array>, NotFound | StorageError> =>
     Effect.tryPromise({
       try: () => backend.open(key),
-      catch: (cause) => (cause instanceof Missing ? notFound(key) : storageError(`could not read file ${key}`, cause))
+      catch: (cause) => (cause instanceof Missing ? notFound(key) : storageError(READ_FAILED, cause))
     })
 
   const get = Effect.fn("FileStore.get")(function* (key: string) {
     yield* validateKey(key)
     const source = yield* openFile(key)
-    return readingErrorsAsStorageError(key, source) as AsyncIterable<Uint8Array>
+    return readingErrorsAsStorageError(source) as AsyncIterable<Uint8Array>
   })
 
   const stream = (key: string): Stream.Stream<Uint8Array, ValidationError | NotFound | StorageError> =>
     Stream.unwrap(
       validateKey(key).pipe(
         Effect.andThen(openFile(key)),
-        Effect.map((source) =>
-          Stream.fromAsyncIterable(source, (cause) => storageError(`could not read file ${key}`, cause))
-        )
+        Effect.map((source) => Stream.fromAsyncIterable(source, (cause) => storageError(READ_FAILED, cause)))
       )
     )
 
@@ -260,7 +271,7 @@ const fromBackend = (backend: Backend): FileStore["Service"] => {
 
   const readText = Effect.fn("FileStore.readText")(function* (key: string) {
     const source = yield* get(key)
-    return yield* attempt(`could not read file ${key}`, async () => {
+    return yield* attempt(READ_FAILED, async () => {
       const chunks: Array<Uint8Array> = []
       for await (const chunk of source) chunks.push(chunk)
       return Buffer.concat(chunks).toString("utf8")
@@ -269,33 +280,31 @@ const fromBackend = (backend: Backend): FileStore["Service"] => {
 
   const size = Effect.fn("FileStore.size")(function* (key: string) {
     yield* validateKey(key)
-    const bytes = yield* attempt(`could not read the size of file ${key}`, () => backend.size(key))
+    const bytes = yield* attempt("could not read the size of a stored file", () => backend.size(key))
     if (bytes === undefined) return yield* notFound(key)
     return bytes
   })
 
   const exists = Effect.fn("FileStore.exists")(function* (key: string) {
     yield* validateKey(key)
-    const bytes = yield* attempt(`could not look up file ${key}`, () => backend.size(key))
+    const bytes = yield* attempt("could not look up a stored file", () => backend.size(key))
     return bytes !== undefined
   })
 
   const del = Effect.fn("FileStore.delete")(function* (key: string) {
     yield* validateKey(key)
-    yield* attempt(`could not delete file ${key}`, () => backend.delete(key))
+    yield* attempt("could not delete a stored file", () => backend.delete(key))
   })
 
   const list = Effect.fn("FileStore.list")(function* (prefix: string) {
     yield* validatePrefix(prefix)
-    const keys = yield* attempt(`could not list files under ${prefix}`, () => backend.list(prefix))
+    const keys = yield* attempt("could not list the stored files", () => backend.list(prefix))
     return keys.sort() as ReadonlyArray<string>
   })
 
   const openWriter = Effect.fn("FileStore.openWriter")(function* (key: string, options?: WriterOptions) {
     yield* validateKey(key)
-    const raw = yield* attempt(`could not open file ${key} for writing`, () =>
-      backend.openWriter(key, options?.contentType)
-    )
+    const raw = yield* attempt("could not open a file for writing", () => backend.openWriter(key, options?.contentType))
     const writer = batchingWriter(key, raw)
     yield* Effect.addFinalizer(() => Effect.promise(() => writer.abort()))
     return writer

@@ -6,9 +6,9 @@ import { GetObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/clien
 import { assert, describe, layer } from "@effect/vitest"
 import type { Vitest } from "@effect/vitest"
 import { Effect, Exit, Fiber, Layer, Stream } from "effect"
-import { createHash } from "node:crypto"
+import { createHash, randomUUID } from "node:crypto"
 import * as http from "node:http"
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises"
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { setFlagsFromString } from "node:v8"
@@ -490,6 +490,116 @@ describe("FileStore", () => {
           return yield* FileStore
         }).pipe(Effect.provide(FileStore.layerLocal(blocked)), Effect.flip)
         assert.strictEqual(error._tag, "StorageError")
+        // The message says what failed, not where; the path stays in the cause for the logs.
+        assert.strictEqual(error.message, "could not create the file store's folder (ENOTDIR)")
+        assert.include(String(error.cause), blocked)
+      })
+    )
+
+    it.effect("StorageError messages name no path, bucket or key; the cause keeps it", () =>
+      Effect.gen(function* () {
+        const files = yield* FileStore
+        yield* files.put("raw/blocking.csv", "x")
+        // A key below a file: the folder cannot be made.
+        const put = yield* files.put("raw/blocking.csv/below.csv", "y").pipe(Effect.flip)
+        assert.strictEqual(put._tag, "StorageError")
+        assert.match(put.message, /^could not store a file \(E[A-Z]+\)$/)
+        assert.include(String(put.cause), path.join(localDir, "files", "raw", "blocking.csv"))
+        const writer = yield* Effect.scoped(
+          Effect.gen(function* () {
+            const writer = yield* files.openWriter("raw/closed.csv")
+            yield* Effect.promise(() => writer.close())
+            return writer
+          })
+        )
+        const refused = yield* Effect.flip(Effect.tryPromise({ try: () => writer.write("more"), catch: (e) => e }))
+        assert.instanceOf(refused, StorageError)
+        assert.notInclude((refused as StorageError).message, "closed.csv")
+      })
+    )
+
+    /** A temporary file as a write of `name` under `folder` leaves it, modified `ageMs` ago. */
+    const temporaryFile = async (folder: string, name: string, ageMs: number): Promise<string> => {
+      await mkdir(folder, { recursive: true })
+      const file = path.join(folder, `.${name}.${randomUUID()}.tmp`)
+      await writeFile(file, "part of a file")
+      const at = new Date(Date.now() - ageMs)
+      await utimes(file, at, at)
+      return file
+    }
+    const present = (file: string) =>
+      stat(file).then(
+        () => true,
+        () => false
+      )
+    const HOUR = 60 * 60 * 1000
+
+    it.effect("sweeps at start-up the temporary files of crashed writes: old ones go, fresh ones and files stay", () =>
+      Effect.gen(function* () {
+        const root = path.join(localDir, "swept")
+        const setup = yield* Effect.promise(async () => {
+          await mkdir(path.join(root, "raw"), { recursive: true })
+          await writeFile(path.join(root, "raw", "kept.csv"), "a\n")
+          const old = path.join(root, "raw", "kept.csv")
+          const at = new Date(Date.now() - 3 * HOUR)
+          await utimes(old, at, at) // an old committed file stays
+          await writeFile(path.join(root, "raw", ".not-ours"), "x") // hidden, but not a temporary file's name
+          await utimes(path.join(root, "raw", ".not-ours"), at, at)
+          return {
+            stale: [
+              await temporaryFile(path.join(root, "raw"), "crashed.csv", 2 * HOUR),
+              await temporaryFile(path.join(root, "processed", "deeper"), "crashed.csv", HOUR + 60_000),
+              await temporaryFile(root, "top.csv", 5 * HOUR)
+            ],
+            fresh: await temporaryFile(path.join(root, "raw"), "uploading.csv", 30 * 60_000)
+          }
+        })
+        const files = yield* FileStore.pipe(Effect.provide(FileStore.layerLocal(root)))
+        for (const file of setup.stale) assert.isFalse(yield* Effect.promise(() => present(file)), file)
+        assert.isTrue(yield* Effect.promise(() => present(setup.fresh)))
+        assert.isTrue(yield* Effect.promise(() => present(path.join(root, "raw", ".not-ours"))))
+        assert.strictEqual(yield* files.readText("raw/kept.csv"), "a\n")
+        assert.deepStrictEqual(yield* files.list(""), ["raw/kept.csv"])
+      })
+    )
+
+    it.effect("sweeps periodically, never a temporary file still being written (kept fresh while open)", () =>
+      Effect.gen(function* () {
+        const root = path.join(localDir, "swept-live")
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const files = yield* FileStore
+            const writer = yield* files.openWriter("processed/slow.csv")
+            yield* Effect.promise(() => writer.write(Buffer.from("phone\n")))
+            // The temporary file appears once the stream has opened it.
+            const open = yield* Effect.promise(async () => {
+              for (let i = 0; i < 100; i++) {
+                const [name] = await readdir(path.join(root, "processed"))
+                if (name !== undefined) return path.join(root, "processed", name)
+                await new Promise((resolve) => setTimeout(resolve, 10))
+              }
+              return undefined
+            })
+            assert.isDefined(open)
+            // As if no byte had come for an hour: this process knows the file is open and skips it,
+            // and the writer's refresh makes it fresh again for any other process's sweep.
+            const at = new Date(Date.now() - HOUR)
+            yield* Effect.promise(() => utimes(open!, at, at))
+            const crashed = yield* Effect.promise(() => temporaryFile(path.join(root, "processed"), "dead.csv", HOUR))
+            yield* Effect.sleep("400 millis")
+            assert.isFalse(yield* Effect.promise(() => present(crashed)))
+            assert.isTrue(yield* Effect.promise(() => present(open!)))
+            const refreshed = yield* Effect.promise(() => stat(open!))
+            assert.isAbove(refreshed.mtimeMs, Date.now() - 1000)
+            yield* Effect.promise(() => writer.write("+4915112345678\n"))
+            yield* Effect.promise(() => writer.close())
+            assert.strictEqual(yield* files.readText("processed/slow.csv"), "phone\n+4915112345678\n")
+          }).pipe(
+            // Stale after 400 ms: open writers refresh their file every 100 ms; a sweep every 50 ms.
+            Effect.provide(FileStore.layerLocal(root, { staleTemporaryAfterMs: 400, sweepIntervalMs: 50 }))
+          )
+        )
+        assert.deepStrictEqual(yield* Effect.promise(() => readdir(path.join(root, "processed"))), ["slow.csv"])
       })
     )
 
@@ -669,7 +779,9 @@ describe("FileStore", () => {
         }).pipe(Effect.provide(FileStore.layerS3({ bucket: "no-such-bucket", region: "us-east-1", endpoint })))
         const put = yield* files.put("raw/x.csv", "x").pipe(Effect.flip)
         assert.strictEqual(put._tag, "StorageError")
-        assert.include(put.message, "could not store file raw/x.csv")
+        assert.include(put.message, "could not store a file")
+        for (const where of ["no-such-bucket", "raw/x.csv"]) assert.notInclude(put.message, where)
+        assert.include(String(put.cause), "s3://no-such-bucket/raw/x.csv")
         assert.strictEqual(yield* failureTag(files.get("raw/x.csv")), "StorageError")
         assert.strictEqual(yield* failureTag(files.list("raw/")), "StorageError")
       })

@@ -64,9 +64,9 @@ const WORKER_FILE = fileURLToPath(new URL("./fixtures/crashableWorker.ts", impor
 const STEPS = 10
 
 /** A worker in a process of its own (fixtures/crashableWorker.ts), once it says it is ready. */
-const startWorker = async (queue: string): Promise<ChildProcess> => {
+const startWorker = async (queue: string, env: Record<string, string> = {}): Promise<ChildProcess> => {
   const child = spawn(process.execPath, [WORKER_FILE], {
-    env: { PATH: process.env.PATH, DATABASE_URL: db.url, QUEUE: queue, STEPS: String(STEPS), STEP_MS: "150" },
+    env: { PATH: process.env.PATH, DATABASE_URL: db.url, QUEUE: queue, STEPS: String(STEPS), STEP_MS: "150", ...env },
     stdio: ["ignore", "pipe", "inherit"]
   })
   await new Promise<void>((resolve, reject) => {
@@ -119,6 +119,56 @@ describe.concurrent("Jobs", () => {
     expect(done.completedAt).toBeInstanceOf(Date)
     const listed = await jobs((j) => j.list({ queue: "test.progress" }))
     expect(listed.map((job) => job.id)).toEqual([done.id])
+  })
+
+  it("shows a completed job's progress done even when its last report was short of the total", async () => {
+    const done = await runtime.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const j = yield* Jobs
+          yield* j.work("test.progress-short", (job) => job.progress(3, 10).pipe(Effect.as("done")))
+          const id = yield* j.enqueue("test.progress-short", {})
+          return yield* Effect.promise(() => waitForJob(id, (job) => job.state === "completed"))
+        })
+      )
+    )
+    expect(done).toMatchObject({ state: "completed", processed: 10, total: 10, result: "done" })
+  })
+
+  it("settles from pg-boss's state a row its worker could not: completed with progress done, failed with its last progress", async () => {
+    // No worker for this queue: the rows are put as a worker killed mid-job leaves them (`running`,
+    // part-way), and pg-boss's job as it ended without that worker (completed, or failed on its last attempt).
+    const queue = "test.settle"
+    const completed = await jobs((j) => j.enqueue(queue, {}))
+    const failed = await jobs((j) => j.enqueue(queue, {}))
+    const neverReported = await jobs((j) => j.enqueue(queue, {}))
+    for (const id of [completed, failed, neverReported]) {
+      const progress = id === neverReported ? [null, null] : [50068, 200001]
+      await client.query(
+        "UPDATE job_status SET state = 'running', attempts = 1, started_at = now(), processed = $2, total = $3 WHERE job_id = $1",
+        [id, ...progress]
+      )
+    }
+    await client.query(
+      `UPDATE pgboss.job SET state = 'completed', completed_on = now(), output = '{"value": {"rows": 200001}}'
+       WHERE id = ANY($1::uuid[])`,
+      [[completed, neverReported]]
+    )
+    await client.query(
+      `UPDATE pgboss.job SET state = 'failed', completed_on = now(), output = '{"message": "job heartbeat timeout"}'
+       WHERE id = $1`,
+      [failed]
+    )
+    const settled = await jobs((j) => j.list({ queue }))
+    const byId = new Map(settled.map((job) => [job.id, job]))
+    expect(byId.get(completed)).toMatchObject({ state: "completed", processed: 200001, total: 200001 })
+    expect(byId.get(failed)).toMatchObject({
+      state: "failed",
+      processed: 50068,
+      total: 200001,
+      error: "job heartbeat timeout"
+    })
+    expect(byId.get(neverReported)).toMatchObject({ state: "completed", processed: null, total: null })
   })
 
   it("keeps a live job that runs longer than the heartbeat window (no retry while it heartbeats)", async () => {
@@ -301,6 +351,26 @@ describe.concurrent("Jobs", () => {
       const statusRows = await client.query("SELECT state FROM job_status WHERE job_id = $1", [id])
       expect(statusRows.rows).toEqual([{ state: "completed" }])
       console.info(`crash test: completed ${recoveredMs} ms after the SIGKILL, ${Date.now() - started} ms in all`)
+    } finally {
+      second.kill("SIGTERM")
+      await exited(second)
+    }
+  }, 45_000)
+
+  it("shows the progress done of a job completed by a retry that reported none after a SIGKILL", async () => {
+    const queue = "test.crash-quiet"
+    const first = await startWorker(queue, { QUIET_RETRY: "1" })
+    const id = await jobs((j) => j.enqueue(queue, {}))
+    const midway = await waitForJob(id, (job) => (job.processed ?? 0) >= 3)
+    first.kill("SIGKILL")
+    await exited(first)
+    expect(midway.processed).toBeLessThan(STEPS)
+
+    const second = await startWorker(queue, { QUIET_RETRY: "1" })
+    try {
+      const done = await waitForJob(id, (job) => job.state === "completed", 25_000)
+      expect(done).toMatchObject({ state: "completed", attempts: 2, processed: STEPS, total: STEPS })
+      expect((done.result as { resumedFrom: number }).resumedFrom).toBeGreaterThanOrEqual(3)
     } finally {
       second.kill("SIGTERM")
       await exited(second)

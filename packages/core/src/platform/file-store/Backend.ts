@@ -43,16 +43,28 @@ export class TooLarge extends Error {
   }
 }
 
-const errorText = (cause: unknown): string => {
-  if (cause instanceof Error) {
-    const code = (cause as { code?: unknown }).code
-    return typeof code === "string" && !cause.message.includes(code) ? `${code}: ${cause.message}` : cause.message
-  }
-  return String(cause)
+/**
+ * A short name of what went wrong that carries no path, bucket or key: Node's error code (`ENOSPC`,
+ * `EACCES`) or the S3 error's name (`NoSuchBucket`, `AccessDenied`). Node's and S3's messages are
+ * left out on purpose: they name the local path (`open '/srv/files/raw/…'`) or the bucket.
+ */
+const failureCode = (cause: unknown): string | undefined => {
+  if (typeof cause !== "object" || cause === null) return undefined
+  const { code, name } = cause as { code?: unknown; name?: unknown }
+  const candidate = typeof code === "string" ? code : typeof name === "string" && name !== "Error" ? name : undefined
+  return candidate !== undefined && /^[A-Za-z][A-Za-z0-9_]{0,63}$/.test(candidate) ? candidate : undefined
 }
 
-export const storageError = (what: string, cause: unknown): StorageError =>
-  cause instanceof StorageError ? cause : new StorageError({ message: `${what}: ${errorText(cause)}`, cause })
+/**
+ * The `StorageError` for a failure of the file store. Its message says what failed and why in a few
+ * words, never where (it reaches API responses and `job_status.error`); the failure itself, with
+ * the local path or the S3 location, stays in `cause` for the logs.
+ */
+export const storageError = (what: string, cause: unknown): StorageError => {
+  if (cause instanceof StorageError) return cause
+  const code = failureCode(cause)
+  return new StorageError({ message: code === undefined ? what : `${what} (${code})`, cause })
+}
 
 /** Resolves once `stream` accepted more data after a full buffer, or rejects if it failed meanwhile. */
 const waitForDrain = (stream: Writable): Promise<void> =>
@@ -95,11 +107,10 @@ export const batchingWriter = (key: string, raw: RawWriter): FileWriter => {
   let parts: Array<Uint8Array> = []
   let partsBytes = 0
   let failure: StorageError | undefined
-  const refuse = (what: string) =>
-    Promise.reject(new StorageError({ message: `file ${key} is ${state}: cannot ${what}` }))
+  const refuse = (what: string) => Promise.reject(new StorageError({ message: `the file is ${state}: cannot ${what}` }))
   const handDown = (data: Uint8Array): Promise<void> =>
     raw.write(data).catch((cause: unknown) => {
-      failure ??= storageError(`could not write file ${key}`, cause)
+      failure ??= storageError("could not write a file", cause)
       throw failure
     })
   const keep = (data: Uint8Array) => {
@@ -145,7 +156,7 @@ export const batchingWriter = (key: string, raw: RawWriter): FileWriter => {
       } catch (cause) {
         state = "aborted"
         await raw.abort().catch(() => undefined)
-        throw storageError(`could not write file ${key}`, cause)
+        throw storageError("could not write a file", cause)
       }
     },
     abort: async () => {

@@ -7,6 +7,11 @@
  *
  * Every write of an attempt is fenced by `attempts = <this attempt> AND state = 'running'`, so a
  * stale attempt (a worker presumed dead that was only slow) cannot overwrite a newer one.
+ *
+ * A completed job's progress says done (`DONE_PROGRESS`), however it was settled: a retry after a
+ * crash may finish without reporting progress again (it resumed past the last step it reports, or
+ * a previous attempt had done the work), and its row would otherwise keep the dead attempt's
+ * `50068/200001`. A failed or cancelled job keeps its last progress: how far it got.
  */
 import { Effect, Option, Schema } from "effect"
 import type { SqlClient } from "effect/sql"
@@ -113,6 +118,13 @@ export interface JobStatusRows {
   readonly reconcile: (id?: string) => Effect.Effect<void, DatabaseError>
 }
 
+/**
+ * The SET clause that makes a completed job's progress whole: `processed = total`, the larger of the
+ * two (a handler whose total was an estimate may report more than it). No progress reported at all
+ * stays none. Both right-hand sides read the row's values before the update.
+ */
+const DONE_PROGRESS = "processed = greatest(processed, total), total = greatest(processed, total)"
+
 export const makeJobStatusRows = (sql: SqlClient.SqlClient): JobStatusRows => {
   const columns = sql.literal(
     "job_id, queue, state, processed, total, attempts, result, error, created_at, started_at, completed_at, updated_at"
@@ -161,7 +173,7 @@ export const makeJobStatusRows = (sql: SqlClient.SqlClient): JobStatusRows => {
 
   const complete = (id: string, attempt: number, resultJson: string) =>
     run(sql`UPDATE job_status SET state = 'completed', result = ${resultJson}::jsonb, error = NULL,
-              completed_at = now(), updated_at = now()
+              ${sql.literal(DONE_PROGRESS)}, completed_at = now(), updated_at = now()
             WHERE job_id = ${id} AND attempts = ${attempt} AND state = 'running'`).pipe(Effect.asVoid)
 
   const fail = (id: string, attempt: number, state: "queued" | "failed", message: string) =>
@@ -205,6 +217,8 @@ export const makeJobStatusRows = (sql: SqlClient.SqlClient): JobStatusRows => {
           WHEN c.boss_state = 'retry' THEN NULL
           ELSE coalesce(c.completed_on, now())
         END,
+        processed = CASE WHEN c.boss_state = 'completed' THEN greatest(s.processed, s.total) ELSE s.processed END,
+        total = CASE WHEN c.boss_state = 'completed' THEN greatest(s.processed, s.total) ELSE s.total END,
         updated_at = now()
       FROM candidates c
       WHERE s.job_id = c.job_id AND s.state = c.status_state`).pipe(Effect.asVoid)
