@@ -1,5 +1,6 @@
 /**
- * What arrives on the live-events queue (ORIGINAL.md §8, APIS.md §5) and how it is read.
+ * What arrives on the live-events queue (`docs/original-api.md`, "Live events"; `docs/external-apis.md`,
+ * "SNS notifications in SQS") and how it is read.
  *
  * An SQS message body is either an SNS envelope (`"Type":"Notification"` with the payload as a JSON
  * STRING in `Message`; the SQS/HTTP casing `SigningCertURL`/`UnsubscribeURL` and the Lambda casing
@@ -17,7 +18,7 @@
  */
 import { Effect, Option, Result, Schema, SchemaGetter, SchemaIssue } from "effect"
 
-/** Custom variables a stored event keeps: `customVariables[0..9]` → `custom_variable_1..10` (ORIGINAL.md §8). */
+/** Custom variables a stored event keeps: `customVariables[0..9]` → `custom_variable_1..10`. */
 export const CUSTOM_VARIABLES = 10
 
 const toText = (u: unknown): string | null => {
@@ -75,7 +76,10 @@ const Timestamp = optionalUnknown.pipe(
   })
 )
 
-/** `["a", "b"]` (Voluum's form) or `{"1": "a", "2": "b"}` (APIS.md §1.7's form) → a list; null items → "". */
+/**
+ * `["a", "b"]` (Voluum's form) or `{"1": "a", "2": "b"}` (a form proposed for publishers,
+ * `docs/external-apis.md` "Live events") → a list; null items → "".
+ */
 export const customVariableList = (u: unknown): ReadonlyArray<string> => {
   if (Array.isArray(u)) return u.map((v) => toText(v) ?? "")
   if (typeof u === "object" && u !== null) {
@@ -100,7 +104,7 @@ const CustomVariables = optionalUnknown.pipe(
   })
 )
 
-/** One Voluum live click event, by the keys of ORIGINAL.md §8. Unknown keys are ignored. */
+/** One Voluum live click event, by the keys of `docs/original-api.md`, "Live events". Unknown keys are ignored. */
 export const LiveEvent = Schema.Struct({
   clickId: Text(64),
   campaignId: Text(64),
@@ -135,8 +139,8 @@ export const LiveEvent = Schema.Struct({
 export type LiveEvent = typeof LiveEvent.Type
 
 /**
- * The SNS notification as SNS writes it into an SQS body (APIS.md §5). Only `Type` and `Message`
- * matter here; the rest is optional and accepted in both casings.
+ * The SNS notification as SNS writes it into an SQS body (`docs/external-apis.md`, "SNS notifications
+ * in SQS"). Only `Type` and `Message` matter here; the rest is optional and accepted in both casings.
  */
 export const SnsNotification = Schema.Struct({
   Type: Schema.Literal("Notification"),
@@ -215,8 +219,8 @@ export const parsePayload = (payload: unknown): Result.Result<ReadonlyArray<Live
 
 /**
  * Reads an SQS body: an SNS envelope when it is an object with `"Type":"Notification"` and a string
- * `Message` (APIS.md §5's detection rule), otherwise raw delivery. Fails with a reason when the body
- * or the payload is not JSON, or an event does not decode.
+ * `Message` (the detection rule of `docs/external-apis.md`), otherwise raw delivery. Fails with a
+ * reason when the body or the payload is not JSON, or an event does not decode.
  */
 export const parseMessage = (message: IncomingMessage): Result.Result<ParsedMessage, string> => {
   const body = parseJson(message.body)

@@ -16,9 +16,10 @@
  * classify). Keys and phones are written in sorted order so that two consumers committing
  * overlapping batches lock rows in the same order (no deadlock).
  */
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Schema } from "effect"
 import { SqlClient } from "effect/sql"
-import type { SqlError } from "effect/sql/SqlError"
+import { decodeRows } from "../platform/Database.ts"
+import type { DatabaseError } from "../platform/Errors.ts"
 import { CUSTOM_VARIABLES } from "./LiveEventSchemas.ts"
 
 /** One event as the statement reads it (snake_case, like the columns). */
@@ -69,6 +70,26 @@ export interface WrittenEvent {
   readonly ip: string | null
   readonly browser_version: string | null
 }
+
+const WrittenEventRow = Schema.Struct({
+  phone: Schema.String,
+  os_version: Schema.NullOr(Schema.String),
+  ip: Schema.NullOr(Schema.String),
+  browser_version: Schema.NullOr(Schema.String)
+})
+
+/** The one row of the batch statement (jsonb arrives parsed). */
+const WriteRow = Schema.Struct({
+  claimed: Schema.Array(Schema.String),
+  raw_rows: Schema.Number,
+  written: Schema.Array(WrittenEventRow)
+})
+
+const UnknownIdRow = Schema.Struct({ kind: Schema.Literals(["offer", "campaign"]), id: Schema.String })
+
+const LastRefreshRow = Schema.Struct({ at: Schema.NullOr(Schema.Date) })
+
+const NamesSavedRow = Schema.Struct({ offers: Schema.Number, campaigns: Schema.Number, events_named: Schema.Number })
 
 export interface WriteResult {
   /** Idempotency keys applied by this statement (the others were already processed). */
@@ -217,18 +238,24 @@ export class LiveEventsRepository extends Context.Service<
   LiveEventsRepository,
   {
     /** The batch statement (module comment). Run it inside a transaction together with what must commit with it. */
-    readonly write: (keys: ReadonlyArray<string>, rows: ReadonlyArray<EventRow>) => Effect.Effect<WriteResult, SqlError>
+    readonly write: (
+      keys: ReadonlyArray<string>,
+      rows: ReadonlyArray<EventRow>
+    ) => Effect.Effect<WriteResult, DatabaseError>
     /** Which of these offer / campaign ids have no row in the lookup tables. */
     readonly unknownIds: (
       offerIds: ReadonlyArray<string>,
       campaignIds: ReadonlyArray<string>
-    ) => Effect.Effect<{ readonly offers: ReadonlyArray<string>; readonly campaigns: ReadonlyArray<string> }, SqlError>
+    ) => Effect.Effect<
+      { readonly offers: ReadonlyArray<string>; readonly campaigns: ReadonlyArray<string> },
+      DatabaseError
+    >
     /** When any consumer last refreshed the lookup tables (their newest `updated_at`), or null. */
-    readonly lastNamesRefresh: Effect.Effect<Date | null, SqlError>
+    readonly lastNamesRefresh: Effect.Effect<Date | null, DatabaseError>
     readonly saveNames: (
       offers: ReadonlyMap<string, string>,
       campaigns: ReadonlyMap<string, string>
-    ) => Effect.Effect<NamesSaved, SqlError>
+    ) => Effect.Effect<NamesSaved, DatabaseError>
   }
 >()("@optimizer/core/live-events/LiveEventsRepository") {
   static readonly layer = Layer.effect(
@@ -237,27 +264,24 @@ export class LiveEventsRepository extends Context.Service<
       const sql = yield* SqlClient.SqlClient
 
       const write = (keys: ReadonlyArray<string>, rows: ReadonlyArray<EventRow>) =>
-        sql
-          .unsafe<{
-            claimed: ReadonlyArray<string>
-            raw_rows: number
-            written: ReadonlyArray<WrittenEvent>
-          }>(WRITE_STATEMENT, [JSON.stringify([...keys].sort()), JSON.stringify(rows)])
-          .pipe(
-            Effect.map((result) => {
-              const row = result[0]!
-              return { claimed: new Set(row.claimed), rawRows: row.raw_rows, written: row.written }
-            }),
-            Effect.withSpan("LiveEventsRepository.write", {
-              attributes: { messages: keys.length, events: rows.length }
-            })
-          )
+        sql.unsafe(WRITE_STATEMENT, [JSON.stringify([...keys].sort()), JSON.stringify(rows)]).pipe(
+          decodeRows(WriteRow),
+          Effect.map((result) => {
+            const row = result[0]!
+            return { claimed: new Set(row.claimed), rawRows: row.raw_rows, written: row.written }
+          }),
+          Effect.withSpan("LiveEventsRepository.write", {
+            attributes: { messages: keys.length, events: rows.length }
+          })
+        )
 
       const unknownIds = (offerIds: ReadonlyArray<string>, campaignIds: ReadonlyArray<string>) => {
-        type Row = { kind: "offer" | "campaign"; id: string }
-        const rows: Effect.Effect<ReadonlyArray<Row>, SqlError> = offerIds.length === 0 && campaignIds.length === 0
+        const rows: Effect.Effect<ReadonlyArray<typeof UnknownIdRow.Type>, DatabaseError> = offerIds.length === 0 &&
+        campaignIds.length === 0
           ? Effect.succeed([])
-          : sql.unsafe<Row>(UNKNOWN_IDS_STATEMENT, [JSON.stringify(offerIds), JSON.stringify(campaignIds)])
+          : sql
+              .unsafe(UNKNOWN_IDS_STATEMENT, [JSON.stringify(offerIds), JSON.stringify(campaignIds)])
+              .pipe(decodeRows(UnknownIdRow))
         return rows.pipe(
           Effect.map((found) => ({
             offers: found.filter((r) => r.kind === "offer").map((r) => r.id),
@@ -266,24 +290,21 @@ export class LiveEventsRepository extends Context.Service<
         )
       }
 
-      const lastNamesRefresh = sql<{ at: Date | null }>`
+      const lastNamesRefresh = sql`
         SELECT greatest((SELECT max(updated_at) FROM voluum_offers), (SELECT max(updated_at) FROM voluum_campaigns)) AS at`.pipe(
+        decodeRows(LastRefreshRow),
         Effect.map((rows) => rows[0]?.at ?? null)
       )
 
       const saveNames = (offers: ReadonlyMap<string, string>, campaigns: ReadonlyMap<string, string>) =>
-        sql
-          .unsafe<{ offers: number; campaigns: number; events_named: number }>(SAVE_NAMES_STATEMENT, [
-            JSON.stringify([...offers]),
-            JSON.stringify([...campaigns])
-          ])
-          .pipe(
-            Effect.map((rows) => ({
-              offers: rows[0]?.offers ?? 0,
-              campaigns: rows[0]?.campaigns ?? 0,
-              eventsNamed: rows[0]?.events_named ?? 0
-            }))
-          )
+        sql.unsafe(SAVE_NAMES_STATEMENT, [JSON.stringify([...offers]), JSON.stringify([...campaigns])]).pipe(
+          decodeRows(NamesSavedRow),
+          Effect.map((rows) => ({
+            offers: rows[0]?.offers ?? 0,
+            campaigns: rows[0]?.campaigns ?? 0,
+            eventsNamed: rows[0]?.events_named ?? 0
+          }))
+        )
 
       return LiveEventsRepository.of({ write, unknownIds, lastNamesRefresh, saveNames })
     })
