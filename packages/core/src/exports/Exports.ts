@@ -15,7 +15,14 @@ import { Context, Effect, Layer, Option, Schema, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import { copyOutStream, copyOutTo } from "../platform/CopyText.ts"
 import { decodeOptionalRow, decodeRows, PgBulk, toDatabaseError } from "../platform/Database.ts"
-import { NotFound, StorageError, ValidationError, type Conflict, type DatabaseError } from "../platform/Errors.ts"
+import {
+  type Conflict,
+  type DatabaseError,
+  NotFound,
+  publicMessage,
+  StorageError,
+  ValidationError
+} from "../platform/Errors.ts"
 import { FileStore, type FileWriter } from "../platform/FileStore.ts"
 import { Jobs, type RunningJob } from "../platform/Jobs.ts"
 
@@ -203,7 +210,7 @@ export class Exports extends Context.Service<
         }).pipe(
           Effect.tapError((error) =>
             sql`
-              UPDATE db_exports SET status = 'failed', error_message = ${error.message}, completed_at = NULL
+              UPDATE db_exports SET status = 'failed', error_message = ${publicMessage(error)}, completed_at = NULL
               WHERE id = ${row.id}::uuid`.pipe(Effect.ignore)
           )
         )
@@ -214,7 +221,7 @@ export class Exports extends Context.Service<
         const jobId = yield* jobs.enqueue(EXPORT_QUEUE, { export_id: row.id }).pipe(
           Effect.tapError((error) =>
             sql`
-              UPDATE db_exports SET status = 'failed', error_message = ${`could not start the job: ${error.message}`}
+              UPDATE db_exports SET status = 'failed', error_message = ${`could not start the job: ${publicMessage(error)}`}
               WHERE id = ${row.id}::uuid`.pipe(Effect.ignore)
           )
         )

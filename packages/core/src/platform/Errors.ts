@@ -89,3 +89,18 @@ export type CommonError =
   | NotConfigured
   | DatabaseError
   | StorageError
+
+/**
+ * What a failure may tell an API user where it is recorded for later (a job's or a file's error):
+ * its message, except a database failure's, which carries the driver's text (SQL, relation names):
+ * that stays in the worker's log, under the job's id.
+ */
+export const publicMessage = (error: unknown): string => {
+  if (error instanceof DatabaseError) {
+    return error.unavailable === true
+      ? "the database was unavailable or too slow (the worker's log has the details)"
+      : "the database failed (the worker's log has the details)"
+  }
+  const message = (error as { message?: unknown } | null)?.message
+  return typeof message === "string" && message !== "" ? message : String(error)
+}

@@ -22,7 +22,7 @@
 import { Effect, Option, type Schema } from "effect"
 import { SqlClient, type Statement } from "effect/sql"
 import { decodeOptionalRow, decodeRows, toDatabaseError } from "./Database.ts"
-import { Conflict, NotFound, StorageError, ValidationError, type DatabaseError } from "./Errors.ts"
+import { Conflict, type DatabaseError, NotFound, publicMessage, StorageError, ValidationError } from "./Errors.ts"
 import {
   failureMessage,
   isFileId,
@@ -169,7 +169,7 @@ export const makeFileJobs = Effect.fnUntraced(function* <S extends Schema.Top & 
             error._tag === "Conflict" ? new Conflict({ message: kind.messages.conflict }) : error
           ),
           Effect.tapError((error) =>
-            failRun(id, run, `${kind.messages.queueFailed}: ${error.message}`).pipe(Effect.ignore)
+            failRun(id, run, `${kind.messages.queueFailed}: ${publicMessage(error)}`).pipe(Effect.ignore)
           )
         )
       yield* setJob(id, run, jobId)
@@ -203,7 +203,7 @@ export const makeFileJobs = Effect.fnUntraced(function* <S extends Schema.Top & 
       work.pipe(
         Effect.tapError((error) =>
           isFinalAttempt(job, error, retryLimit)
-            ? failRun(fileId, run, failureMessage(error)).pipe(Effect.ignore)
+            ? failRun(fileId, run, publicMessage(error)).pipe(Effect.ignore)
             : Effect.logWarning(`${kind.name} attempt failed; it will be retried`, failureMessage(error))
         )
       )

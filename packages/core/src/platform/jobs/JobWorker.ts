@@ -36,7 +36,7 @@
  */
 import { Cause, Context, Effect, Exit, Option, type Scope } from "effect"
 import type { JobResult, JobResultStatus, JobWithMetadata } from "pg-boss"
-import type { DatabaseError } from "../Errors.ts"
+import { publicMessage, type DatabaseError } from "../Errors.ts"
 import { type JobQueue, messageOf } from "./JobQueue.ts"
 import type { JobStatusRows } from "./JobStatusRows.ts"
 
@@ -78,13 +78,31 @@ type PerJobWorkOptions = {
   pollingIntervalSeconds: number
 }
 
-const describeFailure = (cause: Cause.Cause<unknown>): { message: string; retryable: boolean } => {
+/** A failure: `message` for the log, `shown` for the job's row that API users read (no driver text). */
+interface Failure {
+  readonly message: string
+  readonly shown: string
+  readonly retryable: boolean
+}
+
+const describeFailure = (cause: Cause.Cause<unknown>): Failure => {
   if (Cause.hasInterruptsOnly(cause)) {
-    return { message: "interrupted: the worker stopped or lost the job before it finished", retryable: true }
+    const message = "interrupted: the worker stopped or lost the job before it finished"
+    return { message, shown: message, retryable: true }
   }
   const error = Cause.findErrorOption(cause)
-  if (Option.isSome(error)) return { message: messageOf(error.value), retryable: isRetryableJobError(error.value) }
-  return { message: `unexpected error: ${messageOf(Cause.squash(cause))}`, retryable: true }
+  if (Option.isSome(error)) {
+    return {
+      message: messageOf(error.value),
+      shown: publicMessage(error.value),
+      retryable: isRetryableJobError(error.value)
+    }
+  }
+  return {
+    message: `unexpected error: ${messageOf(Cause.squash(cause))}`,
+    shown: "unexpected error (the worker's log has the details)",
+    retryable: true
+  }
 }
 
 /** `Jobs.work` over the queue and the status rows; `defaultConcurrency` is `WORKER_CONCURRENCY`. */
@@ -135,13 +153,14 @@ export const makeWork = (jobQueue: JobQueue, rows: JobStatusRows, defaultConcurr
       )
       const durationMs = Date.now() - startedAt
 
-      let failure: { message: string; retryable: boolean } | undefined
+      let failure: Failure | undefined
       if (Exit.isSuccess(exit)) {
         let json: string | undefined
         try {
           json = JSON.stringify(exit.value ?? null)
         } catch (error) {
-          failure = { message: `the job's result is not JSON: ${messageOf(error)}`, retryable: false }
+          const message = `the job's result is not JSON: ${messageOf(error)}`
+          failure = { message, shown: message, retryable: false }
         }
         if (json !== undefined) {
           yield* rows.complete(job.id, attempt, json)
@@ -149,14 +168,14 @@ export const makeWork = (jobQueue: JobQueue, rows: JobStatusRows, defaultConcurr
           return settle(job.id, "completed", { value: exit.value ?? null })
         }
       }
-      const { message, retryable } = failure ?? describeFailure(Exit.isFailure(exit) ? exit.cause : Cause.empty)
+      const { message, shown, retryable } = failure ?? describeFailure(Exit.isFailure(exit) ? exit.cause : Cause.empty)
       const willRetry = retryable && job.retryCount < job.retryLimit
-      yield* rows.fail(job.id, attempt, willRetry ? "queued" : "failed", message)
+      yield* rows.fail(job.id, attempt, willRetry ? "queued" : "failed", shown)
       yield* (willRetry ? Effect.logWarning : Effect.logError)(
         willRetry ? "job attempt failed; it will be retried" : "job failed",
         message
       ).pipe(Effect.annotateLogs({ durationMs, retryable }))
-      return settle(job.id, retryable ? "failed" : "deadletter", { message })
+      return settle(job.id, retryable ? "failed" : "deadletter", { message: shown })
     }).pipe(Effect.annotateLogs({ job_id: job.id, queue }))
 
   return <E, R>(
