@@ -1,6 +1,6 @@
 /**
  * The schema migration (`sql/0001_initial.sql`) on a fresh, empty database: it creates the original's
- * 22 tables with every column ORIGINAL.md §2 names, the columns the re-implementation adds, and the
+ * 22 tables with every column `docs/original-api.md` "Tables" names, the columns the re-implementation adds, and the
  * new tables; a second run applies nothing and changes nothing; the partial unique indexes make
  * "one file processing at a time" real.
  */
@@ -13,7 +13,7 @@ import { adminUrl, dropDatabase, withDatabase } from "./support/pgUrls.ts"
 const range = (prefix: string, from: number, to: number): Array<string> =>
   Array.from({ length: to - from + 1 }, (_, i) => `${prefix}${from + i}`)
 
-// ORIGINAL.md §2.2: the Voluum metrics stored on blacklist / monitor / whitelist
+// `docs/original-api.md` "Lists": the Voluum metrics stored on blacklist / monitor / whitelist
 const LIST_METRICS = [
   "click_2_reg",
   "reg_2_ftd",
@@ -71,7 +71,7 @@ const LIVE_EVENT_FIELDS = [
 
 const FILE_STATE = ["status", "uploaded_at", "processing_started_at", "processed_at", "error_message"]
 
-/** Every column ORIGINAL.md §2 names, per original table (22 tables). */
+/** Every column `docs/original-api.md` "Tables" names, per original table (22 tables). */
 const ORIGINAL_COLUMNS: Record<string, ReadonlyArray<string>> = {
   voluum_offers: ["offer_id", "offer_name", "created_at", "updated_at"],
   voluum_campaigns: ["campaign_id", "campaign_name", "created_at", "updated_at"],
@@ -455,7 +455,7 @@ describe("sql/0001_initial.sql on an empty database", () => {
     expect(firstRun.alreadyApplied).toBe(0)
   })
 
-  it("creates the original's 22 tables with every column of ORIGINAL.md §2", async () => {
+  it("creates the original's 22 tables with every column of docs/original-api.md (Tables)", async () => {
     expect(Object.keys(ORIGINAL_COLUMNS)).toHaveLength(22)
     const actual = await columnsByTable()
     for (const [table, columns] of Object.entries(ORIGINAL_COLUMNS)) {

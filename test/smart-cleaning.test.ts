@@ -1,6 +1,6 @@
 /**
- * The 13 smart-cleaning and REG-search endpoints as the frontend calls them (ORIGINAL.md §1.11, §1.12,
- * §7.1): the original's response keys, its files (no header, `\r\n` lines, 2 columns for a country
+ * The 13 smart-cleaning and REG-search endpoints as the frontend calls them (`docs/original-api.md`
+ * "Smart cleaning", "REG search"): the original's response keys, its files (no header, `\r\n` lines, 2 columns for a country
  * entry), jobs instead of background tasks, dates compared as dates, normalised numbers.
  */
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises"

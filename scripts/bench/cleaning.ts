@@ -11,7 +11,7 @@
  *
  * Reference, same run, same data: PostgreSQL alone on the canonical numbers — COPY into a TEMP
  * table, de-duplicate keeping the first occurrence, anti-join the blacklist and the monitor list,
- * COPY out in order (INFRA.md's reference). It does no parsing, normalisation or header handling,
+ * COPY out in order (the reference of `docs/performance.md` "Reference measurements"). It does no parsing, normalisation or header handling,
  * filters two lists instead of four and writes nothing to main_database.
  *
  * Targets (issue "CSV list cleaning"): >= 200,000 rows/s on 1M rows and faster than the reference;

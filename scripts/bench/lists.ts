@@ -51,7 +51,7 @@ function* keyLines(from: number, step: number): Generator<string> {
 }
 
 /**
- * The reference (SPEC.md §5): the same database work done by PostgreSQL's own COPY and SQL, with
+ * The reference (`docs/performance.md`): the same database work done by PostgreSQL's own COPY and SQL, with
  * numbers already canonical — COPY into a staging table, delete the moved numbers from the other
  * lists, insert into the blacklist, one audit row each — in one transaction.
  */

@@ -1,5 +1,5 @@
 /**
- * HTTP load from a second process (autocannon's CLI), as INFRA.md measured its reference figures:
+ * HTTP load from a second process (autocannon's CLI), as for the reference figures of `docs/performance.md` "Reference measurements":
  * a load generator inside the server's own process halves what a 2-core machine can show.
  */
 import { execFile } from "node:child_process"

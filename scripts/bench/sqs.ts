@@ -8,7 +8,7 @@
  *
  * Target (issue "The SQS live-events consumer and the scheduler"): >= 1,500 messages/s of 1 event.
  * Runs with 8 receive loops (SQS_MAX_CONCURRENCY=8) unless SQS_MAX_CONCURRENCY says otherwise.
- * Reference: fauxqs's own receive + delete ceiling on this machine is ~5.1k messages/s (INFRA.md).
+ * Reference: fauxqs's own receive + delete ceiling on this machine is ~5.1k messages/s (`docs/performance.md` "Reference measurements").
  */
 import { SendMessageBatchCommand, SQSClient } from "@aws-sdk/client-sqs"
 import { Effect, Exit, ManagedRuntime, Result, Scope } from "effect"

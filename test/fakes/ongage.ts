@@ -1,5 +1,5 @@
 /**
- * A fake Ongage contacts API (APIS.md §3) for tests, over real HTTP on loopback.
+ * A fake Ongage contacts API (`docs/external-apis.md` "Ongage") for tests, over real HTTP on loopback.
  *
  *   const ongage = await startFakeOngage()
  *   ongage.state.failures.set("bad@yourmobile.com", "Email already exists")  // → 412 partial failure

@@ -1,7 +1,7 @@
 /**
  * Realistic Voluum data for the fakes: report rows and conversions shaped as Voluum returns them
- * (APIS.md §1.3–1.4, ORIGINAL.md §4.3, §5.1), and a classification scenario that exercises every
- * OS-version rule (ORIGINAL.md §4.5), phones in clear and as AES-GCM tokens made with the real
+ * (`docs/external-apis.md` "Voluum", `docs/original-api.md` "Voluum reports", "Conversions and the Ongage push"), and a classification scenario that exercises every
+ * OS-version rule (`docs/original-api.md` "Classification"), phones in clear and as AES-GCM tokens made with the real
  * encryption, duplicate rows per phone and invalid custom variables.
  *
  *   fake.state.reportRows.push(...classificationScenario({ aesKey }).rows)
@@ -12,13 +12,13 @@ import { Result } from "effect"
 import { formatVoluumTimestamp, makeCipher, parseAesKey } from "@optimizer/core"
 import type { SeededConversion, SeededReportRow } from "./voluum.ts"
 
-/** The original's two traffic sources (ORIGINAL.md §4.2). */
+/** The original's two traffic sources (`docs/original-api.md` "Voluum reports"). */
 export const TRAFFIC_SOURCE_A = "61a5a37e-cf24-46cd-8a2f-038fd9c8d5f8"
 export const TRAFFIC_SOURCE_B = "4b62c9a1-6c3e-434b-aa7a-fbdf721f7e89"
 
 export type Category = "BLACKLIST" | "MONITOR" | "WHITELIST" | "UNKNOWN"
 
-/** One OS-version string per classification rule and edge (ORIGINAL.md §4.5), with the expected category. */
+/** One OS-version string per classification rule and edge (`docs/original-api.md` "Classification"), with the expected category. */
 export const OS_VERSION_CASES: ReadonlyArray<{
   readonly osVersion: string
   readonly category: Category
@@ -59,7 +59,7 @@ const sortedKeys = (row: Record<string, unknown>): Record<string, unknown> =>
   )
 
 /**
- * A `/report` row as Voluum returns it for the original's columns: the 29 fields of ORIGINAL.md §4.3,
+ * A `/report` row as Voluum returns it for the original's columns: the 29 fields of `docs/original-api.md` "Voluum reports",
  * keys ASCII-sorted. Overrides replace fields (or add new ones).
  */
 export const reportRow = (overrides: Record<string, unknown> = {}): Record<string, unknown> => {
@@ -104,7 +104,7 @@ export const reportRow = (overrides: Record<string, unknown> = {}): Record<strin
 export const campaignName = (country = "United Kingdom", n = 1) => `Marketing Services ${n} - ${country} - AB CC18`
 
 /**
- * A `/report/conversions` row as Voluum returns it (ORIGINAL.md §5.1 columns, plus `device` which
+ * A `/report/conversions` row as Voluum returns it (`docs/original-api.md` "Conversions and the Ongage push" columns, plus `device` which
  * Voluum sends unasked), keys ASCII-sorted. `at` is the postback time (written `2025-10-01 04:17:21 AM`,
  * UTC); the visit is 7 minutes earlier. `conversionType` is "FTD" or "Reg"/"REG".
  */
@@ -190,7 +190,7 @@ export interface ClassificationScenario {
   readonly rows: ReadonlyArray<SeededReportRow>
   /** Plain phone → the category the reports sync must give it (after decrypting, dropping, de-duplicating). */
   readonly expected: ReadonlyMap<string, Category>
-  /** Phones whose only rows have uniqueVisits ≥ 2: the original discards them entirely (ORIGINAL.md §4.4 step 4). */
+  /** Phones whose only rows have uniqueVisits ≥ 2: the original discards them entirely (`docs/original-api.md` "Voluum reports"). */
   readonly droppedPhones: ReadonlyArray<string>
   /** cv1 values that are not phones: dropped. */
   readonly invalidValues: ReadonlyArray<string>
@@ -248,7 +248,7 @@ export interface ExpectedConversion {
   readonly clickId: string
   /** The plain phone, or null when cv1 is not one. */
   readonly phone: string | null
-  /** From the campaign name's second segment; "DEF" when unknown (ORIGINAL.md §5.2). */
+  /** From the campaign name's second segment; "DEF" when unknown (`docs/original-api.md` "Conversions and the Ongage push"). */
   readonly countryCode: string
   readonly conversionType: "FTD" | "REG"
 }

@@ -1,5 +1,5 @@
 /**
- * A fake Voluum API (APIS.md §1) for tests, over real HTTP on loopback.
+ * A fake Voluum API (`docs/external-apis.md` "Voluum") for tests, over real HTTP on loopback.
  *
  *   const voluum = await startFakeVoluum({ tokenLifetimeMs: 2_000 })
  *   voluum.state.reportRows.push({ trafficSourceId: "ts-1", at: new Date("2025-05-01T10:00:00Z"), fields: { ... } })

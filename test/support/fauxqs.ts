@@ -1,6 +1,6 @@
 /**
  * An S3 + SQS (+ SNS) emulator for tests: fauxqs on a free loopback port, spoken to over real HTTP
- * with the AWS SDK (INFRA.md, "fauxqs").
+ * with the AWS SDK.
  *
  *   const aws = await startFauxqs()            // ~0.25 s in-process
  *   afterAll(() => aws.stop())

@@ -1,5 +1,5 @@
 /**
- * The original's `main.py` endpoints and `/get-metrics` (ORIGINAL.md §1.2, §1.3 item 6).
+ * The original's `main.py` endpoints and `/get-metrics` (`docs/original-api.md` "Service and metrics").
  */
 import { Effect } from "effect"
 import { Health, Metrics, type AppServices } from "@optimizer/core"

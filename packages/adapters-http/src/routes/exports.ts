@@ -1,5 +1,5 @@
 /**
- * Table exports (ORIGINAL.md §1.7): start one as a job (admin), read the latest one's status
+ * Table exports (`docs/original-api.md` "Exports"): start one as a job (admin), read the latest one's status
  * (viewer), download the latest file (admin). Only the allow-listed tables (docs/exports.md).
  */
 import { Effect, Schema } from "effect"

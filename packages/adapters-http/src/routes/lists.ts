@@ -1,6 +1,6 @@
 /**
- * The phone lists over HTTP: the original's manual imports (ORIGINAL.md §1.5 items 14–16) and
- * blacklist CSV import (§1.13, now into the blacklist), with their response keys; plus, new,
+ * The phone lists over HTTP: the original's manual imports (`docs/original-api.md` "Lists") and
+ * blacklist CSV import (now into the blacklist), with their response keys; plus, new,
  * explain (where a number is and why), list counts, and removal by an admin.
  */
 import { Effect, Schema } from "effect"

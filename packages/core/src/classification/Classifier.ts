@@ -1,9 +1,9 @@
 /**
- * Voluum rows → BLACKLIST / WHITELIST / MONITOR / UNKNOWN by their OS version (SPEC.md §4.3).
+ * Voluum rows → BLACKLIST / WHITELIST / MONITOR / UNKNOWN by their OS version (`docs/lists.md` "Classification").
  *
  * The rules are DATA: an ordered list, first match wins, each rule named so that every decision
- * says which rule made it. `rules.default.json` is the original's `classifyRecord` (ORIGINAL.md
- * §4.5) exactly; `CLASSIFIER_RULES_FILE` replaces it with a file of the same shape. A file that
+ * says which rule made it. `rules.default.json` is the original's `classifyRecord` (`docs/original-api.md`
+ * "Classification") exactly; `CLASSIFIER_RULES_FILE` replaces it with a file of the same shape. A file that
  * does not parse, uses an unknown matcher or category, or has no rules stops start-up with an
  * `InvalidConfig` naming the file and the problem.
  *
@@ -77,7 +77,7 @@ export const RulesFile = Schema.Struct({
 export type RulesFile = typeof RulesFile.Type
 
 // ---------------------------------------------------------------------------------------------
-// Parsing (ORIGINAL.md §4.5).
+// Parsing (`docs/original-api.md` "Classification").
 
 const NO_VERSION = 9999
 /** `major` could not be read where the original's `int()` raised. */

@@ -1,5 +1,5 @@
 /**
- * Risky mobile operators (ORIGINAL.md §6 step 7): a LIVE HLR result whose operator is on this
+ * Risky mobile operators (`docs/original-api.md` "HLR"): a LIVE HLR result whose operator is on this
  * list goes to the blacklist (`HLR_RISKY_NETWORK`) instead of the clean list.
  *
  * The match is the original's: the operator name lower-cased with its whitespace removed, equal

@@ -1,8 +1,8 @@
 /**
- * What an operator's list file looks like, and a fast streaming reader for it (SPEC.md §4.5).
+ * What an operator's list file looks like, and a fast streaming reader for it (`docs/cleaning.md` "What processing does").
  *
  * The original read the first column of every line as the phone and had no header handling
- * (ORIGINAL.md §3.2). Files arrive from spreadsheets, CRMs and other teams, so here:
+ * (`docs/original-api.md` "CSV cleaning"). Files arrive from spreadsheets, CRMs and other teams, so here:
  * - the delimiter is sniffed among `,` `;` tab `|` (a file with none of them is one column);
  * - a UTF-8 byte-order mark is dropped; CRLF, LF and old-Mac CR line ends are read; quoted fields
  *   (`"a,b"`, `""` inside quotes, line breaks inside quotes) follow RFC 4180, leniently;

@@ -1,5 +1,5 @@
 /**
- * Phone-number tokens, byte for byte the original's (SPEC.md §4.4, ORIGINAL.md §10): AES-GCM with
+ * Phone-number tokens, byte for byte the original's (`docs/encryption.md` "Tokens", `docs/original-api.md` "Encryption tokens"): AES-GCM with
  * the key of `AES_KEY` (16, 24 or 32 bytes → AES-128/192/256), a random 12-byte nonce, no
  * associated data; token = URL-safe base64 WITHOUT padding of nonce ‖ ciphertext ‖ 16-byte tag
  * (a 12-digit phone gives 54 characters). `test/encryption/aes-gcm-tokens.json` holds vectors made
@@ -38,7 +38,7 @@ export class DecryptionFailed extends Schema.TaggedError<DecryptionFailed>()("De
 
 export type TokenError = InvalidToken | DecryptionFailed
 
-/** The original's rule (ORIGINAL.md §4.4 step 1): shorter values are plain phone numbers. */
+/** The original's rule (`docs/original-api.md` "Encryption tokens"): shorter values are plain phone numbers. */
 const MIN_TOKEN_LENGTH = 25
 
 /** Is this Voluum value an encryption token rather than a plain phone? (length ≥ 25, as the original decided) */

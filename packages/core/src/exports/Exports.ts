@@ -1,5 +1,5 @@
 /**
- * Table exports (ORIGINAL.md §1.7, §7.3; SPEC.md §4.10): `COPY "<table>" TO STDOUT WITH CSV HEADER`
+ * Table exports (`docs/original-api.md` "Exports"; `docs/exports.md`): `COPY "<table>" TO STDOUT WITH CSV HEADER`
  * streamed from PostgreSQL into the FileStore as `exports/<table>_<YYYYmmdd_HHMMSS>.csv`, recorded
  * in `db_exports`.
  *

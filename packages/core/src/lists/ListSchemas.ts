@@ -1,5 +1,5 @@
 /**
- * The vocabulary of the phone lists (SPEC.md §4.2): list names, what a caller writes to a list,
+ * The vocabulary of the phone lists (`docs/lists.md` "The three lists"): list names, what a caller writes to a list,
  * how the write behaves (mode, stickiness, conflicts), and what comes back (counts, explain).
  *
  * Phones in these types are canonical keys (E.164 digits without `+`, see `phone/PhoneNumber.ts`)
@@ -12,11 +12,11 @@ export type ListName = typeof ListName.Type
 
 export const LIST_NAMES: ReadonlyArray<ListName> = ["blacklist", "whitelist", "monitor"]
 
-/** Lists a manual import may target (ORIGINAL.md §1.5 item 14). */
+/** Lists a manual import may target (`docs/original-api.md` "Lists"). */
 export const ManualImportTarget = Schema.Literals(["blacklist", "monitor"])
 export type ManualImportTarget = typeof ManualImportTarget.Type
 
-/** The Voluum metric columns every list carries, in table order (ORIGINAL.md §2.2); all double precision but `cost_sources`. */
+/** The Voluum metric columns every list carries, in table order (`docs/original-api.md` "Lists"); all double precision but `cost_sources`. */
 export const LIST_METRIC_COLUMNS = [
   "click_2_reg",
   "reg_2_ftd",
@@ -70,10 +70,10 @@ export interface ListEntry {
 
 /**
  * How a write treats what is already there.
- * - `classification` (Voluum sync, ORIGINAL.md §4.6): overwrites every column but `source` and
+ * - `classification` (Voluum sync, `docs/original-api.md` "Voluum reports"): overwrites every column but `source` and
  *   `timestamp_created`, and takes the number off the other lists — except sticky entries, which
  *   are left alone and counted as `keptSticky`.
- * - `hlr` (ORIGINAL.md §6 step 10): an entry already on the target keeps its reason; a number on
+ * - `hlr` (`docs/original-api.md` "HLR"): an entry already on the target keeps its reason; a number on
  *   another list is moved (the original left it there); sticky entries elsewhere are kept.
  * - `manual` (an admin's import, move or CSV): moves from any list, sticky or not, and merges: the
  *   new entry's values where it has them, the old ones elsewhere.

@@ -1,5 +1,5 @@
 /**
- * The three phone lists — blacklist, whitelist, monitor — as one service (SPEC.md §4.2).
+ * The three phone lists — blacklist, whitelist, monitor — as one service (`docs/lists.md` "The three lists").
  *
  * - A number is on at most one list: every write takes it off the other two.
  * - Every add, move, update and removal leaves a `list_audit` row naming the actor.
@@ -41,7 +41,7 @@ import { LIST_BATCH_ROWS, type BatchOptions } from "./ListWriteSink.ts"
 
 const HISTORY_LIMIT = 100
 const INVALID_SAMPLES = 20
-/** HLR reasons that make a blacklist entry sticky (SPEC.md §4.2). */
+/** HLR reasons that make a blacklist entry sticky (`docs/lists.md` "The three lists"). */
 const STICKY_HLR_REASONS: ReadonlySet<string> = new Set(["HLR_FAILED", "HLR_RISKY_NETWORK"])
 /** The shape of a canonical key: what `normalizePhone` returns (a cheap guard, not a validity check). */
 const CANONICAL_KEY = /^[1-9][0-9]{6,14}$/

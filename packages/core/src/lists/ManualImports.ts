@@ -1,5 +1,5 @@
 /**
- * Operators' list imports (ORIGINAL.md §7.2), as the frontend knows them:
+ * Operators' list imports (`docs/original-api.md` "Lists"), as the frontend knows them:
  *
  * - `importFile` (`/db-manual-update/import`): a CSV with a header naming `phone`, `reason`,
  *   `source` (optional `os_version`, `user_agent`, `ip`), written to the blacklist or the monitor
@@ -12,7 +12,7 @@
  *   off the whitelist (the original left it on both). A manual blacklist entry is sticky.
  * - `history` / `resultFile`: the last 50 imports and each one's result CSV.
  * - `importBlacklistCsv` (`/import-blacklist-csv`): a CSV whose header names list columns
- *   (`custom_variable_1`, `reason`, `clicks`, …), upserted into the **blacklist** (SPEC.md §4.2;
+ *   (`custom_variable_1`, `reason`, `clicks`, …), upserted into the **blacklist** (`docs/lists.md` "`/import-blacklist-csv`";
  *   the original wrote to the monitor list).
  *
  * Uploaded and result files live in the FileStore under `manual_update/raw/<id>.csv`,
@@ -100,7 +100,7 @@ const asStorageError =
 /** A CSV cell: quoted when it holds a comma, a quote or a line break. */
 const csvCell = (value: string): string => (/[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value)
 
-/** The blacklist's columns an `/import-blacklist-csv` header may name (ORIGINAL.md §7.2), plus the new ones an export carries. */
+/** The blacklist's columns an `/import-blacklist-csv` header may name (`docs/original-api.md` "Lists"), plus the new ones an export carries. */
 const BLACKLIST_CSV_COLUMNS: ReadonlySet<string> = new Set([
   "custom_variable_1",
   "ip",

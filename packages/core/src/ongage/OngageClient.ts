@@ -1,5 +1,5 @@
 /**
- * Ongage contacts (APIS.md §3): `POST /<list_id>/api/v2/contacts` with a batch of contacts, authenticated
+ * Ongage contacts (`docs/external-apis.md` "Ongage"): `POST /<list_id>/api/v2/contacts` with a batch of contacts, authenticated
  * by the `X_USERNAME`, `X_PASSWORD` and `X_ACCOUNT_CODE` headers.
  *
  * - 200: every contact was accepted, except those the body lists in `failed_emails` (a 200 can carry some).

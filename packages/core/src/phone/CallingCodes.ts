@@ -2,11 +2,11 @@
  * The original's two country lookups, kept because their results are stored and exported:
  *
  * - `countryByCallingCode`: the whitelist's `country_code` = the country of the LONGEST calling-code
- *   prefix of the phone in `calling-codes.json` (ORIGINAL.md §4.6), e.g. `1242…` → BS before
+ *   prefix of the phone in `calling-codes.json` (`docs/original-api.md` "Voluum reports"), e.g. `1242…` → BS before
  *   `1…` → US. It differs from libphonenumber's country (`countryOfPhone`), which looks at number
  *   ranges (`447911…` is GG there, GB here); the whitelist column keeps the original's meaning.
  * - `countryCodeByName`: the conversions' country = the campaign name's second `" - "` segment
- *   looked up in `country-names.json` (ORIGINAL.md §5.2, `"… - France - …"` → FR). The match is
+ *   looked up in `country-names.json` (`docs/original-api.md` "Conversions and the Ongage push", `"… - France - …"` → FR). The match is
  *   exact (case and spaces), as in the original; unknown names give undefined and the caller uses
  *   its default (`"DEF"`).
  *

@@ -1,7 +1,7 @@
 /**
  * Phone numbers → the one canonical key of the product: E.164 digits without `+` (`447700900123`),
- * SPEC.md §4.1. The original kept `+` in manual imports and bare digits from Voluum (ORIGINAL.md
- * §11.2.10), so the same phone had two keys and lookups missed.
+ * `docs/lists.md` "Phone numbers". The original kept `+` in manual imports and bare digits from Voluum (`docs/original-api.md`
+ * "Lists"), so the same phone had two keys and lookups missed.
  *
  * What is accepted (after a BOM, surrounding whitespace and the `'` spreadsheets prepend are dropped;
  * spaces, dashes, dots, slashes and parentheses are separators; any other character — letters,

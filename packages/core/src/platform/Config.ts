@@ -8,7 +8,7 @@
  *   configured or "not configured" with the list of missing variables; operations of an
  *   unconfigured integration fail with `NotConfigured` (HTTP 503) and everything else works.
  *
- * The names are the original's (`ORIGINAL.md` §0.3) plus the new ones of `SPEC.md` §3.1;
+ * The names are the original's (`docs/original-api.md` "Configuration") plus new ones;
  * `.env.example` documents each one.
  */
 import { Context, Effect, Layer, Redacted, Result } from "effect"
@@ -155,7 +155,7 @@ export interface AppSettings {
   readonly schedules: ScheduleSettings
 }
 
-/** Traffic sources the original hard-coded (ORIGINAL.md §4.2); VOLUUM_TRAFFIC_SOURCE_IDS replaces them. */
+/** Traffic sources the original hard-coded (`docs/original-api.md` "Voluum reports"); VOLUUM_TRAFFIC_SOURCE_IDS replaces them. */
 const DEFAULT_TRAFFIC_SOURCES = ["61a5a37e-cf24-46cd-8a2f-038fd9c8d5f8", "4b62c9a1-6c3e-434b-aa7a-fbdf721f7e89"]
 const LOG_LEVELS = ["Trace", "Debug", "Info", "Warn", "Error", "Fatal", "None"] as const
 

@@ -5,7 +5,7 @@
  *   built from `AppConfig.database`.
  * - `PgBulk`: a small `pg` pool for what the native driver cannot do — `COPY … FROM STDIN` /
  *   `COPY … TO STDOUT` (bulk list writes, exports, the cleaning pipeline; ~3× the rows/s of batched
- *   INSERTs, see `INFRA.md`) and multi-statement scripts.
+ *   INSERTs, see `docs/performance.md` "Reference measurements") and multi-statement scripts.
  * - `toDatabaseError`: the one translation of driver errors into the domain's `DatabaseError`.
  */
 import * as Net from "node:net"

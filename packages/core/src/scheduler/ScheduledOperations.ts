@@ -1,19 +1,19 @@
 /**
- * The core operations the schedules run (ORIGINAL.md §9), called directly — the original's cron
+ * The core operations the schedules run (`docs/original-api.md` "Schedules"), called directly — the original's cron
  * scripts called the service's own HTTP API. Each receives the time window the scheduler computed
  * and returns what it counted (stored with the run).
  *
- * - `conversions`: `ConversionsSync.syncConversions` (ORIGINAL.md §5: fetch, insert, Ongage push)
+ * - `conversions`: `ConversionsSync.syncConversions` (`docs/original-api.md` "Conversions and the Ongage push": fetch, insert, Ongage push)
  *   over the run's window (whole hours).
- * - `reports`: `ReportsSync.syncReports` (ORIGINAL.md §4: yesterday's report, classified into the lists).
+ * - `reports`: `ReportsSync.syncReports` (`docs/original-api.md` "Voluum reports": yesterday's report, classified into the lists).
  *
  * PLUG POINTS. The MessageWhiz operations are not in this build: they fail with
  * `OperationUnavailable`, so their runs are recorded `failed` with that message (visible in
  * `npx optimizer runs` and `GET /scheduler/runs`) instead of pretending to work. To wire one, yield
  * its service in `ScheduledOperations.layer` below and call it in place of the `unavailable(...)`:
- * - `mmdCosts`: the MessageWhiz cost push to Voluum (`GET /update-costs-for-mmd`, ORIGINAL.md §7.5)
+ * - `mmdCosts`: the MessageWhiz cost push to Voluum (`GET /update-costs-for-mmd`, `docs/original-api.md` "MessageWhiz")
  *   for the window's day;
- * - `mmdSnapshot`: the MessageWhiz day snapshot (`GET /save-data-for-previous-date`, ORIGINAL.md §7.5)
+ * - `mmdSnapshot`: the MessageWhiz day snapshot (`GET /save-data-for-previous-date`, `docs/original-api.md` "MessageWhiz")
  *   for the window's day.
  */
 import { Context, Effect, Layer, Schema } from "effect"

@@ -1,5 +1,5 @@
 /**
- * The original's three schedules (ORIGINAL.md §9, SPEC.md §4.12) as cron entries on the jobs
+ * The original's three schedules (`docs/original-api.md` "Schedules", `docs/scheduler.md`) as cron entries on the jobs
  * engine, each calling a core operation (`ScheduledOperations`) directly:
  *
  * - `conversions` — SCHEDULE_CONVERSIONS (default every 5 minutes): Voluum conversions from

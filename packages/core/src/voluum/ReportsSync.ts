@@ -1,5 +1,5 @@
 /**
- * The Voluum reports sync (ORIGINAL.md §1.3 item 1, §4; SPEC.md §4.3, §4.7): the traffic-source report
+ * The Voluum reports sync (`docs/original-api.md` "Voluum syncs", "Voluum reports"; `docs/voluum.md` "Reports sync"): the traffic-source report
  * of every configured traffic source over a window → one row per phone → a category by OS version →
  * the history table and the three lists.
  *
@@ -13,7 +13,7 @@
  * 3. One row per phone, across traffic sources: the row with a unique visit wins. Preference:
  *    `uniqueVisits` = 1, then ≥ 2, then 0, then missing; the first row seen wins a tie. The original
  *    kept 1 before 0 and DISCARDED rows with 2+ (and phones that only had such rows); here no phone is
- *    lost (SPEC.md §4.3), and every phone the original kept gets the same row.
+ *    lost (`docs/voluum.md` "Reports sync"), and every phone the original kept gets the same row.
  * 4. Classify with the `Classifier` (the original's rules unless CLASSIFIER_RULES_FILE says otherwise).
  * 5. Append every kept row, UNKNOWN included, to `api_voluum_ts_sources` with one COPY (append-only
  *    history, as the original: a second sync of the same window appends the rows again).
@@ -43,7 +43,7 @@ import { formatVoluumHour, hourWindow, type ReportRow } from "./VoluumSchemas.ts
 
 /** Who the lists' audit names for a report sync (a job adds its id). */
 export const REPORTS_SYNC_ACTOR = "sync:voluum-reports"
-/** The reason and source the original wrote on list entries of a report sync (ORIGINAL.md §4.6). */
+/** The reason and source the original wrote on list entries of a report sync (`docs/original-api.md` "Voluum reports"). */
 export const OS_VERSION_REASON = "OS_VERSION"
 export const VOLUUM_SOURCE = "VOLUUM"
 

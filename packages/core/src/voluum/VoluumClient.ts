@@ -1,5 +1,5 @@
 /**
- * The Voluum API (APIS.md §1) as a service: the traffic-source report, raw conversions, id → name
+ * The Voluum API (`docs/external-apis.md` "Voluum") as a service: the traffic-source report, raw conversions, id → name
  * maps of offers and campaigns, and the cost update.
  *
  * - Session: one token per layer instance (so one per process), taken from `POST /auth/access/session`

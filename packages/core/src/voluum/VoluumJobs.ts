@@ -1,5 +1,5 @@
 /**
- * The Voluum syncs as durable jobs (SPEC.md §3.4), and the job handlers of the Voluum domain.
+ * The Voluum syncs as durable jobs, and the job handlers of the Voluum domain.
  *
  * - `syncReports` / `syncConversions` (behind `/sync-voluum-reports`, `/sync-voluum-conversions`):
  *   the original ran the sync inside the request; a large window takes minutes, and a request that

@@ -1,5 +1,5 @@
 /**
- * What Voluum sends and what the client asks for (APIS.md §1, ORIGINAL.md §4–5): the request column
+ * What Voluum sends and what the client asks for (`docs/external-apis.md` "Voluum", `docs/original-api.md` "Voluum reports", "Conversions and the Ongage push"): the request column
  * lists, the row schemas, and Voluum's time formats.
  *
  * Rows are decoded BY FIELD NAME (the original read them by position in a DataFrame, so one extra key
@@ -56,7 +56,7 @@ export const LenientString = lenient(Schema.NullOr(Schema.String), toStringOrNul
 export const LenientStringList = lenient(Schema.Array(Schema.String), toStringList)
 
 // ---------------------------------------------------------------------------------------------------
-// GET /report (ORIGINAL.md §4.2)
+// GET /report (`docs/original-api.md` "Voluum reports")
 
 /** The original's grouping for the traffic-source report: one row per phone × IP × browser × OS version. */
 export const REPORT_GROUP_BY = ["custom-variable-1", "ip", "browser-version", "os-version"] as const
@@ -96,7 +96,7 @@ export const REPORT_COLUMNS = [
   "suspiciousClicks"
 ] as const
 
-/** One row of the traffic-source report (ORIGINAL.md §4.3 lists the fields), mapped by name. */
+/** One row of the traffic-source report (`docs/original-api.md` "Voluum reports" lists the fields), mapped by name. */
 export const ReportRow = Schema.Struct({
   customVariable1: LenientString,
   osVersion: LenientString,
@@ -131,7 +131,7 @@ export const ReportRow = Schema.Struct({
 export type ReportRow = typeof ReportRow.Type
 
 // ---------------------------------------------------------------------------------------------------
-// GET /report/conversions (ORIGINAL.md §5.1)
+// GET /report/conversions (`docs/original-api.md` "Conversions and the Ongage push")
 
 /** The original's column list for raw conversions, in its order. */
 export const CONVERSION_COLUMNS = [

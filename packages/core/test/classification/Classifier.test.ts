@@ -1,5 +1,5 @@
 /**
- * OS-version classification: the original's rules case by case (ORIGINAL.md §4.5), the crashes
+ * OS-version classification: the original's rules case by case (`docs/original-api.md` "Classification"), the crashes
  * that became UNKNOWN, and rules files (replacing the defaults, or stopping start-up when bad).
  */
 import { assert, describe, it } from "@effect/vitest"

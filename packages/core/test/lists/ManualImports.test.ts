@@ -1,5 +1,5 @@
 /**
- * Manual list imports as an operator runs them (ORIGINAL.md §7.2), against a real database and a
+ * Manual list imports as an operator runs them (`docs/original-api.md` "Lists"), against a real database and a
  * local file store: per-row results in the result CSV, normalised numbers, the BOM fixed, repeats
  * in the file counted, whitelist numbers moved, the history, and bad files refused by name.
  */

@@ -1,5 +1,5 @@
 /**
- * Live click events as Voluum pushes them (ORIGINAL.md §8) and as SNS wraps them (APIS.md §5), for
+ * Live click events as Voluum pushes them (`docs/original-api.md` "Live events") and as SNS wraps them (`docs/external-apis.md` "SNS notifications in SQS"), for
  * the live-events tests and the SQS consumer's tests.
  */
 import { randomUUID } from "node:crypto"
@@ -31,7 +31,7 @@ export interface EventOptions {
   readonly extra?: Record<string, unknown>
 }
 
-/** One live click event with every key of ORIGINAL.md §8. */
+/** One live click event with every key of `docs/original-api.md` "Live events". */
 export const clickEvent = (options: EventOptions = {}): Record<string, unknown> => {
   const phone = options.phone ?? phoneAt(1)
   return {
