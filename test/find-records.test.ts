@@ -108,12 +108,13 @@ describe("POST /find_records", () => {
     }
   })
 
-  it("a value over 256 characters is a 400 naming the field (a 10 MB one too), before any parsing", async () => {
-    for (const value of ["4".repeat(257), "A".repeat(10 * 1024 * 1024)]) {
-      const res = await find(value, admin)
-      expect(res.status).toBe(400)
-      expect(((await res.json()) as { detail: string }).detail).toMatch(/phone_number: at most 256 characters/)
-    }
+  it("a value over 256 characters is a 400 naming the field; a 10 MB body is a 413 before it is read", async () => {
+    const long = await find("4".repeat(257), admin)
+    expect(long.status).toBe(400)
+    expect(((await long.json()) as { detail: string }).detail).toMatch(/phone_number: at most 256 characters/)
+    const huge = await find("A".repeat(10 * 1024 * 1024), admin)
+    expect(huge.status).toBe(413)
+    expect(((await huge.json()) as { code: string }).code).toBe("PAYLOAD_TOO_LARGE")
   })
 
   it("a listed number without history: no rows, its list; an unknown number: nothing", async () => {

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from "node:crypto"
 import pg from "pg"
-import { inject } from "vitest"
+import { afterAll, beforeAll, inject } from "vitest"
 import { adminUrl, dropDatabase, withDatabase } from "./pgUrls.ts"
 
 export interface TestDatabase {
@@ -37,4 +37,24 @@ export const createTestDatabase = async (): Promise<TestDatabase> => {
     await admin.end()
   }
   return { url: withDatabase(serverUrl, name), name, drop: () => dropDatabase(serverUrl, name) }
+}
+
+/** A database of the file's own and a plain client on it: made before the file's tests, dropped after. */
+export class DatabaseWithClient {
+  db!: TestDatabase
+  client!: pg.Client
+}
+
+export const useDatabaseWithClient = (): DatabaseWithClient => {
+  const handle = new DatabaseWithClient()
+  beforeAll(async () => {
+    handle.db = await createTestDatabase()
+    handle.client = new pg.Client({ connectionString: handle.db.url })
+    await handle.client.connect()
+  })
+  afterAll(async () => {
+    await handle.client?.end()
+    await handle.db?.drop()
+  })
+  return handle
 }

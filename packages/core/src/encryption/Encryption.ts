@@ -272,3 +272,29 @@ export class Encryption extends Context.Service<
     })
   )
 }
+
+/**
+ * Values that may be tokens (a tracker's custom variable holds a number or its token): the tokens
+ * among them decrypted in one call, trimmed, in place of a copy; `undecrypted` holds the positions
+ * of tokens no key opens (left as received).
+ */
+export const decryptTokensAmong = (
+  encryption: Encryption["Service"],
+  values: ReadonlyArray<string>
+): Effect.Effect<{ readonly values: Array<string>; readonly undecrypted: ReadonlySet<number> }, NotConfigured> =>
+  Effect.gen(function* () {
+    const plain = [...values]
+    const tokenSlots: Array<number> = []
+    plain.forEach((v, i) => {
+      if (isEncryptedToken(v)) tokenSlots.push(i)
+    })
+    const decrypted: ReadonlyArray<Result.Result<string, TokenError>> =
+      tokenSlots.length === 0 ? [] : yield* encryption.decryptMany(tokenSlots.map((i) => plain[i]!))
+    const undecrypted = new Set<number>()
+    tokenSlots.forEach((slot, k) => {
+      const outcome = decrypted[k]!
+      if (Result.isSuccess(outcome)) plain[slot] = outcome.success.trim()
+      else undecrypted.add(slot)
+    })
+    return { values: plain, undecrypted }
+  })

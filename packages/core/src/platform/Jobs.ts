@@ -30,9 +30,9 @@ import { randomUUID } from "node:crypto"
 import { Context, Effect, Layer, Option, Schedule, type Scope } from "effect"
 import { SqlClient } from "effect/sql"
 import { AppConfig, requireDatabase } from "./Config.ts"
-import { Conflict, type DatabaseError, NotFound, type ValidationError } from "./Errors.ts"
+import { Conflict, type DatabaseError, NotFound } from "./Errors.ts"
 import { type JobsOptions, startJobQueue } from "./jobs/JobQueue.ts"
-import { makeJobSchedules, type ScheduleInfo } from "./jobs/JobSchedules.ts"
+import { makeJobSchedules, type JobSchedules } from "./jobs/JobSchedules.ts"
 import { INSERT_QUEUED_STATUS, type JobInfo, type JobState, makeJobStatusRows } from "./jobs/JobStatusRows.ts"
 import { makeWork, type RunningJob, type WorkOptions } from "./jobs/JobWorker.ts"
 
@@ -87,16 +87,7 @@ export class Jobs extends Context.Service<
       handler: (job: RunningJob) => Effect.Effect<unknown, E, R>,
       options?: WorkOptions
     ) => Effect.Effect<void, DatabaseError, Scope.Scope | R>
-    /** Creates or replaces the schedule `key` (default "default") of `queue`; cron is evaluated in `tz` (default UTC). */
-    readonly schedule: (
-      queue: string,
-      cron: string,
-      data?: Record<string, unknown>,
-      options?: { readonly tz?: string; readonly key?: string }
-    ) => Effect.Effect<void, DatabaseError | ValidationError>
-    readonly unschedule: (queue: string, key?: string) => Effect.Effect<void, DatabaseError>
-    readonly schedules: Effect.Effect<ReadonlyArray<ScheduleInfo>, DatabaseError>
-  }
+  } & JobSchedules
 >()("@optimizer/core/platform/Jobs") {
   static readonly make = (options: JobsOptions) =>
     Effect.gen(function* () {

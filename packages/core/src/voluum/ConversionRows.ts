@@ -4,8 +4,8 @@
  * and the Ongage push", what differs here in `docs/voluum.md`) and the `api_voluum_conversions` row
  * built from them, custom variable 1 decrypted and normalised.
  */
-import { Effect, Result } from "effect"
-import { Encryption, isEncryptedToken, type TokenError } from "../encryption/Encryption.ts"
+import { Effect } from "effect"
+import { decryptTokensAmong, type Encryption } from "../encryption/Encryption.ts"
 import type { NotConfigured } from "../platform/Errors.ts"
 import { countryCodeByName } from "../phone/CallingCodes.ts"
 import { normalizePhone } from "../phone/PhoneNumber.ts"
@@ -148,19 +148,10 @@ export const conversionRecords = (
   emailDomain: string
 ): Effect.Effect<{ readonly records: Array<ConversionInsert>; readonly undecryptable: number }, NotConfigured> =>
   Effect.gen(function* () {
-    const values = rows.map((r) => (r.customVariable1 ?? "").trim())
-    const tokenSlots: Array<number> = []
-    values.forEach((v, i) => {
-      if (isEncryptedToken(v)) tokenSlots.push(i)
-    })
-    const decrypted: ReadonlyArray<Result.Result<string, TokenError>> =
-      tokenSlots.length === 0 ? [] : yield* encryption.decryptMany(tokenSlots.map((i) => values[i]!))
-    const undecrypted = new Set<number>()
-    tokenSlots.forEach((slot, k) => {
-      const outcome = decrypted[k]!
-      if (Result.isSuccess(outcome)) values[slot] = outcome.success.trim()
-      else undecrypted.add(slot)
-    })
+    const { values, undecrypted } = yield* decryptTokensAmong(
+      encryption,
+      rows.map((r) => (r.customVariable1 ?? "").trim())
+    )
     const records = rows.map((row, i) => {
       const value = values[i]!
       const parsed = undecrypted.has(i) ? undefined : normalizePhone(value)

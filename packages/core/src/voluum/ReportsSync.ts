@@ -27,10 +27,10 @@
  * original did not say (unknown rows, invalid phones, undecryptable tokens, sticky entries kept, what
  * each list write did).
  */
-import { Context, Effect, Layer, Result, Stream } from "effect"
+import { Context, Effect, Layer, Stream } from "effect"
 import { TS_SOURCES_COLUMNS } from "../records/Records.ts"
 import { Classifier, type Category } from "../classification/Classifier.ts"
-import { Encryption, isEncryptedToken, type TokenError } from "../encryption/Encryption.ts"
+import { decryptTokensAmong, Encryption } from "../encryption/Encryption.ts"
 import { Lists } from "../lists/Lists.ts"
 import { addCounts, emptyCounts, type ApplyCounts, type ListEntry, type ListMetrics } from "../lists/ListSchemas.ts"
 import { normalizePhone } from "../phone/PhoneNumber.ts"
@@ -267,19 +267,10 @@ export class ReportsSync extends Context.Service<
         const foldChunk = (rows: ReadonlyArray<ReportRow>) =>
           Effect.gen(function* () {
             rowsFetched += rows.length
-            const values = rows.map((r) => (r.customVariable1 ?? "").trim())
-            const tokenSlots: Array<number> = []
-            values.forEach((v, i) => {
-              if (isEncryptedToken(v)) tokenSlots.push(i)
-            })
-            const decrypted: ReadonlyArray<Result.Result<string, TokenError>> =
-              tokenSlots.length === 0 ? [] : yield* encryption.decryptMany(tokenSlots.map((i) => values[i]!))
-            const undecrypted = new Set<number>()
-            tokenSlots.forEach((slot, k) => {
-              const outcome = decrypted[k]!
-              if (Result.isSuccess(outcome)) values[slot] = outcome.success
-              else undecrypted.add(slot)
-            })
+            const { values, undecrypted } = yield* decryptTokensAmong(
+              encryption,
+              rows.map((r) => (r.customVariable1 ?? "").trim())
+            )
             undecryptable += undecrypted.size
             rows.forEach((row, i) => {
               if (undecrypted.has(i)) return

@@ -4,31 +4,19 @@
  */
 import { Effect, Layer, ManagedRuntime, Option, References, Result } from "effect"
 import { randomBytes } from "node:crypto"
-import pg from "pg"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { createTestDatabase, type TestDatabase } from "../../../../test/support/database.ts"
+import { describe, expect, it } from "vitest"
+import { useDatabaseWithClient } from "../../../../test/support/database.ts"
 import { ApiKeys } from "../../src/auth/ApiKeys.ts"
 import { AppConfig, parseSettings } from "../../src/platform/Config.ts"
 import { DatabaseLayer } from "../../src/platform/Database.ts"
 
-let db: TestDatabase
-let client: pg.Client
-
-beforeAll(async () => {
-  db = await createTestDatabase()
-  client = new pg.Client({ connectionString: db.url })
-  await client.connect()
-})
-afterAll(async () => {
-  await client?.end()
-  await db?.drop()
-})
+const database = useDatabaseWithClient()
 
 const madeUpKey = () => `opt_${randomBytes(6).toString("hex").slice(0, 8)}_${randomBytes(32).toString("base64url")}`
 
 describe("ApiKeys.authenticate", () => {
   it("keeps known keys cached through a flood of 12,000 unknown ones", async () => {
-    const parsed = parseSettings({ DATABASE_URL: db.url })
+    const parsed = parseSettings({ DATABASE_URL: database.db.url })
     if (Result.isFailure(parsed)) throw new Error(parsed.failure.message)
     const runtime = ManagedRuntime.make(
       ApiKeys.layerWith({ cacheTtlMs: 3_600_000 }).pipe(
@@ -48,7 +36,9 @@ describe("ApiKeys.authenticate", () => {
             if (Option.isSome(principal)) return yield* Effect.die("a made-up key was accepted")
           }
           // Revoked behind this process's back: the cached answer shows the cache survived the flood.
-          yield* Effect.promise(() => client.query("UPDATE api_keys SET revoked_at = now() WHERE id = $1", [real.id]))
+          yield* Effect.promise(() =>
+            database.client.query("UPDATE api_keys SET revoked_at = now() WHERE id = $1", [real.id])
+          )
           return { first, afterFlood: keys.authenticateCached(real.key) }
         })
       )

@@ -5,32 +5,22 @@
  */
 import { Duration, Effect, Layer, ManagedRuntime, References, Result } from "effect"
 import { TestClock } from "effect/testing"
-import pg from "pg"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { createTestDatabase, type TestDatabase } from "../../../../test/support/database.ts"
+import { describe, expect, it } from "vitest"
+import { useDatabaseWithClient } from "../../../../test/support/database.ts"
 import { METRICS_MAX_AGE, Metrics } from "../../src/metrics/Metrics.ts"
 import { AppConfig, parseSettings } from "../../src/platform/Config.ts"
 import { DatabaseLayer } from "../../src/platform/Database.ts"
 
-let db: TestDatabase
-let client: pg.Client
-
-beforeAll(async () => {
-  db = await createTestDatabase()
-  client = new pg.Client({ connectionString: db.url })
-  await client.connect()
-})
-afterAll(async () => {
-  await client?.end()
-  await db?.drop()
-})
+const database = useDatabaseWithClient()
 
 const addToBlacklist = (phone: string) =>
-  client.query("INSERT INTO blacklist (custom_variable_1, reason, source) VALUES ($1, 'MANUAL', 'test')", [phone])
+  database.client.query("INSERT INTO blacklist (custom_variable_1, reason, source) VALUES ($1, 'MANUAL', 'test')", [
+    phone
+  ])
 
 describe("Metrics.tableCounts", () => {
   it("counts exactly, answers callers within METRICS_MAX_AGE from one count, and counts again after it", async () => {
-    const parsed = parseSettings({ DATABASE_URL: db.url })
+    const parsed = parseSettings({ DATABASE_URL: database.db.url })
     if (Result.isFailure(parsed)) throw new Error(parsed.failure.message)
     const runtime = ManagedRuntime.make(
       Metrics.layer.pipe(
