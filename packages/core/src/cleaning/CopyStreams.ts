@@ -11,8 +11,7 @@
  * Hot loops: plain code, no allocation per row beyond what the rows need.
  */
 import type pg from "pg"
-import { to as copyTo } from "pg-copy-streams"
-import type { Readable } from "node:stream"
+import { copyOut } from "../platform/CopyText.ts"
 import type { FileWriter } from "../platform/FileStore.ts"
 
 /** COPY data gathered per partition before it is handed to the connection. */
@@ -85,8 +84,7 @@ export class CopyOutRows {
   index = 0
 
   constructor(client: pg.PoolClient, sql: string) {
-    const stream: Readable = client.query(copyTo(sql))
-    this.iterator = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>
+    this.iterator = copyOut(client, sql)[Symbol.asyncIterator]()
   }
 
   /** Loads the next rows; false when the stream is exhausted. */
