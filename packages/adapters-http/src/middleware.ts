@@ -3,10 +3,11 @@
  * `hono/cors` in `app.ts`.
  */
 import { randomUUID } from "node:crypto"
-import { Effect, Fiber, Option, type ManagedRuntime } from "effect"
+import { Cause, Effect, Fiber, Option, type ManagedRuntime } from "effect"
 import type { HttpBindings } from "@hono/node-server"
 import type { MiddlewareHandler } from "hono"
 import { ApiKeys, retryAfterSeconds, type RateLimiter } from "@optimizer/core"
+import { DATABASE_UNAVAILABLE } from "./errors.ts"
 import { errorResponse, type AppEnv } from "./http.ts"
 import { logEnabled, logLine } from "./log.ts"
 
@@ -70,9 +71,6 @@ const withinDeadline = <A, E, R>(effect: Effect.Effect<A, E, R>, ms: number) =>
     )
   })
 
-/** How soon a client may retry when the database did not answer the key check in time. */
-const DATABASE_RETRY_AFTER_SECONDS = 5
-
 export interface AuthenticateOptions {
   /** The key check's database lookup must answer within this, else 503 (the request's deadline). */
   readonly deadlineMs: number
@@ -111,8 +109,20 @@ export const authenticate = <R>(
     if (principal === undefined) {
       const result = await runtime.runPromiseExit(lookup(key))
       if (result._tag === "Failure") {
-        c.header("Retry-After", String(DATABASE_RETRY_AFTER_SECONDS))
-        return errorResponse(c, 503, "DATABASE_ERROR", "Could not check the API key: the database did not answer")
+        // Whatever the failure (a timeout, an unreachable database, a failed query), the key cannot
+        // be checked now: a temporary 503, as every route answers a database that is unavailable.
+        logLine("error", "API key check failed", {
+          request_id: c.get("requestId"),
+          cause: Cause.pretty(result.cause)
+        })
+        const mapped = DATABASE_UNAVAILABLE
+        return errorResponse(
+          c,
+          mapped.status,
+          mapped.code,
+          "Could not check the API key: the database is unavailable or too slow; retry later",
+          mapped.retryAfterSeconds
+        )
       }
       principal = result.value
     }
@@ -123,12 +133,12 @@ export const authenticate = <R>(
       const waitMs = limiter.take(principal.value.keyId, principal.value.role)
       if (waitMs > 0) {
         const seconds = retryAfterSeconds(waitMs)
-        c.header("Retry-After", String(seconds))
         return errorResponse(
           c,
           429,
           "RATE_LIMITED",
-          `Too many requests for this API key (its role, ${principal.value.role}, may make ${limiter.ratePerSecond(principal.value.role)} per second): retry after ${seconds} s`
+          `Too many requests for this API key (its role, ${principal.value.role}, may make ${limiter.ratePerSecond(principal.value.role)} per second): retry after ${seconds} s`,
+          seconds
         )
       }
     }

@@ -62,7 +62,7 @@ describe("authenticate", () => {
     expect(res.status).toBe(503)
     expect(Number(res.headers.get("retry-after"))).toBeGreaterThanOrEqual(1)
     const body = (await res.json()) as { code: string; detail: string; request_id: string }
-    expect(body.code).toBe("DATABASE_ERROR")
+    expect(body.code).toBe("DATABASE_UNAVAILABLE")
     expect(body.request_id).toBe(res.headers.get("x-request-id"))
     expect(elapsed).toBeGreaterThanOrEqual(250)
     // Not the 10 s the interrupted lookup takes to give up.
