@@ -2,9 +2,8 @@
  * `/find_records` under load: a POST per request with an admin key (encryption tokens are looked up
  * for admins only) against PostgreSQL holding 1,000,000 listed numbers (600k blacklist, 250k
  * whitelist, 150k monitor) and 1.1M rows of `api_voluum_ts_sources`, 50 connections from a second
- * process, three rounds of 5 s. The bodies
- * cycle through 20,000 numbers: 80 % canonical (`447…`), 10 % typed (`+44 7… …`), 10 % encryption
- * tokens; one in ten numbers has two history rows.
+ * process, three rounds of 5 s. The bodies cycle through 20,000 numbers: 80 % canonical (`447…`),
+ * 10 % typed (`+44 7… …`), 10 % encryption tokens; one in ten numbers has two history rows.
  *
  * The server is `optimizer serve` in a process of its own, as deployed: once with one process and
  * once with `--workers 2` (one per core). Target (issue "Phone numbers, the three lists…"):
