@@ -5,6 +5,7 @@ import { httpBenchmark } from "./http.ts"
 import { listCsvBenchmark } from "./list-csv.ts"
 import { listsBenchmark } from "./lists.ts"
 import { findRecordsBenchmark } from "./find-records.ts"
+import { metricsPollingBenchmark } from "./metrics-polling.ts"
 import type { Benchmark } from "./support.ts"
 import { sqsBenchmark } from "./sqs.ts"
 
@@ -13,6 +14,7 @@ export const benchmarks: ReadonlyArray<Benchmark> = [
   listsBenchmark,
   listCsvBenchmark,
   findRecordsBenchmark,
+  metricsPollingBenchmark,
   sqsBenchmark,
   cleaningBenchmark,
   encryptionBenchmark

@@ -19,12 +19,15 @@ export const loadTest = (
   options: {
     connections?: number
     seconds?: number
+    /** Requests per second of each connection (autocannon's `-r`); unset: as fast as answered. */
+    connectionRate?: number
     method?: string
     headers?: Record<string, string>
     body?: string
   } = {}
 ): Promise<LoadResult> => {
   const args = [AUTOCANNON, "-j", "-c", String(options.connections ?? 50), "-d", String(options.seconds ?? 5)]
+  if (options.connectionRate !== undefined) args.push("-r", String(options.connectionRate))
   if (options.method) args.push("-m", options.method)
   for (const [k, v] of Object.entries(options.headers ?? {})) args.push("-H", `${k}=${v}`)
   if (options.body !== undefined) args.push("-b", options.body)

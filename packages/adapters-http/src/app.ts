@@ -1,10 +1,10 @@
 /**
- * The Hono application: middleware (request id, access log, CORS, API keys), the original's routes,
+ * The Hono application: middleware (request id, access log, CORS, API keys and their rate limit), the original's routes,
  * the OpenAPI document and docs page, and FastAPI-compatible 404/500 bodies.
  */
 import { Hono } from "hono"
 import { cors } from "hono/cors"
-import { defaultHttpLimits, type AppRuntime, type AppServices, type HttpLimits } from "@optimizer/core"
+import { defaultHttpLimits, RateLimiter, type AppRuntime, type AppServices, type HttpLimits } from "@optimizer/core"
 import { errorResponse, Routes, type AppEnv } from "./http.ts"
 import { accessLog, authenticate, requestId } from "./middleware.ts"
 import { docsPage, openApiDocument } from "./openapi.ts"
@@ -25,7 +25,7 @@ export interface AppOptions {
   readonly version: string
   /** Request-log format and minimum level (the process's LOG_FORMAT / LOG_LEVEL). */
   readonly log?: { readonly pretty: boolean; readonly level: string }
-  /** The process's HTTP limits (settings.http); the defaults when absent. */
+  /** The process's HTTP limits (settings.http: body size, deadline, rate limits, server timeouts); the defaults when absent. */
   readonly http?: HttpLimits
 }
 
@@ -44,9 +44,12 @@ export const makeApp = (runtime: AppRuntime, options: AppOptions) => {
       })
     )
   }
-  app.use(authenticate(runtime))
+  const limits = options.http ?? defaultHttpLimits()
+  // One limiter per app (per process): buckets keyed by API key id, rates from the key's role.
+  const limiter = new RateLimiter({ perSecond: limits.rateLimitPerSecond })
+  app.use(authenticate(runtime, { deadlineMs: limits.requestDeadlineMs, limiter }))
 
-  const routes = new Routes<AppServices>(app, runtime, options.http ?? defaultHttpLimits())
+  const routes = new Routes<AppServices>(app, runtime, limits)
   coreRoutes(routes)
   keyRoutes(routes)
   listRoutes(routes)

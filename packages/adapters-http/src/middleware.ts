@@ -1,11 +1,13 @@
 /**
- * Request id, access log, API-key authentication. CORS comes from `hono/cors` in `app.ts`.
+ * Request id, access log, API-key authentication with the per-key rate limit. CORS comes from
+ * `hono/cors` in `app.ts`.
  */
 import { randomUUID } from "node:crypto"
-import { Option, type ManagedRuntime } from "effect"
+import { Cause, Effect, Fiber, Option, type ManagedRuntime } from "effect"
 import type { HttpBindings } from "@hono/node-server"
 import type { MiddlewareHandler } from "hono"
-import { ApiKeys } from "@optimizer/core"
+import { ApiKeys, retryAfterSeconds, type RateLimiter } from "@optimizer/core"
+import { DATABASE_UNAVAILABLE } from "./errors.ts"
 import { errorResponse, type AppEnv } from "./http.ts"
 import { logEnabled, logLine } from "./log.ts"
 
@@ -54,33 +56,92 @@ const presentedKey = (authorization: string | undefined, apiKey: string | undefi
 }
 
 /**
+ * `effect`, failing with a `TimeoutError` once `ms` have passed. Unlike `Effect.timeout` alone, the
+ * answer does not wait for the interrupted work to stop: an interrupted query on a connection that
+ * stopped answering takes seconds to give up (the driver waits, then sends a cancel and waits for
+ * it), and `Effect.timeout` waits for that. Here the work runs on a fiber of its own, interrupted in
+ * the background. One fiber more per lookup, and lookups run once per key per cache period.
+ */
+const withinDeadline = <A, E, R>(effect: Effect.Effect<A, E, R>, ms: number) =>
+  Effect.gen(function* () {
+    const fiber = yield* Effect.forkDetach(effect)
+    return yield* Fiber.join(fiber).pipe(
+      Effect.timeout(ms),
+      Effect.onError(() => Effect.asVoid(Effect.forkDetach(Fiber.interrupt(fiber))))
+    )
+  })
+
+export interface AuthenticateOptions {
+  /** The key check's database lookup must answer within this, else 503 (the request's deadline). */
+  readonly deadlineMs: number
+  /** The per-key rate limit; absent or with every rate 0, no limit. */
+  readonly limiter?: RateLimiter
+}
+
+/**
  * Resolves the presented key to a principal. A key that is presented but unknown or revoked is a
  * 401 here; a request without a key continues and each non-public route answers 401 itself (so
- * `/`, `/health` and the docs stay open and unknown paths stay 404).
+ * `/`, `/health` and the docs stay open and unknown paths stay 404, and are not rate limited).
+ * A known key over its role's rate is a 429 with `Retry-After`.
  */
 export const authenticate = <R>(
-  runtime: ManagedRuntime.ManagedRuntime<R | ApiKeys, unknown>
+  runtime: ManagedRuntime.ManagedRuntime<R | ApiKeys, unknown>,
+  options: AuthenticateOptions
 ): MiddlewareHandler<AppEnv> => {
+  const limiter = options.limiter?.enabled === true ? options.limiter : undefined
   // The service, kept from the first request that needed the database: a key verified in the last
   // 10 s is then checked synchronously (`authenticateCached`), without a fiber and its promise.
   let keys: ApiKeys["Service"] | undefined
+  // A database that stops answering must not hold the request (and its socket) open: the lookup
+  // gets the request's deadline.
+  const lookup = (key: string) =>
+    withinDeadline(
+      ApiKeys.use((service) => {
+        keys = service
+        return service.authenticate(key)
+      }),
+      options.deadlineMs
+    )
   return async (c, next) => {
     const key = presentedKey(c.req.header("authorization"), c.req.header("x-api-key"))
     if (key === undefined) return next()
     let principal = keys?.authenticateCached(key)
     if (principal === undefined) {
-      const result = await runtime.runPromiseExit(
-        ApiKeys.use((service) => {
-          keys = service
-          return service.authenticate(key)
+      const result = await runtime.runPromiseExit(lookup(key))
+      if (result._tag === "Failure") {
+        // Whatever the failure (a timeout, an unreachable database, a failed query), the key cannot
+        // be checked now: a temporary 503, as every route answers a database that is unavailable.
+        logLine("error", "API key check failed", {
+          request_id: c.get("requestId"),
+          cause: Cause.pretty(result.cause)
         })
-      )
-      if (result._tag === "Failure")
-        return errorResponse(c, 503, "DATABASE_ERROR", "Could not check the API key: the database did not answer")
+        const mapped = DATABASE_UNAVAILABLE
+        return errorResponse(
+          c,
+          mapped.status,
+          mapped.code,
+          "Could not check the API key: the database is unavailable or too slow; retry later",
+          mapped.retryAfterSeconds
+        )
+      }
       principal = result.value
     }
     if (Option.isNone(principal)) return errorResponse(c, 401, "UNAUTHORIZED", "Invalid or revoked API key")
+    // Set before the limit check, so that the access log names the key of a 429 too.
     c.set("principal", principal.value)
+    if (limiter !== undefined) {
+      const waitMs = limiter.take(principal.value.keyId, principal.value.role)
+      if (waitMs > 0) {
+        const seconds = retryAfterSeconds(waitMs)
+        return errorResponse(
+          c,
+          429,
+          "RATE_LIMITED",
+          `Too many requests for this API key (its role, ${principal.value.role}, may make ${limiter.ratePerSecond(principal.value.role)} per second): retry after ${seconds} s`,
+          seconds
+        )
+      }
+    }
     return next()
   }
 }
