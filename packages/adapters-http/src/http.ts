@@ -6,7 +6,7 @@
  * A handler returns an Effect of either a plain value (sent as JSON with status 200) or a web
  * `Response` (files, SSE, custom statuses).
  */
-import { Cause, Effect, Exit, Option, Schema, SchemaGetter, SchemaIssue, type ManagedRuntime } from "effect"
+import { Cause, Effect, Exit, Fiber, Option, Schema, SchemaGetter, SchemaIssue, type ManagedRuntime } from "effect"
 import type { Context as HonoContext, Hono } from "hono"
 import type { Principal, Role } from "@optimizer/core"
 import { defaultHttpLimits, roleAllows } from "@optimizer/core"
@@ -158,6 +158,26 @@ class Input<Q, B> implements HandlerInput<Q, B> {
   }
 }
 
+/**
+ * `effect`, failing with `onTimeout()` once `ms` have passed. Unlike `Effect.timeout` alone, the
+ * answer does not wait for the interrupted work to stop: an interrupted query on a connection that
+ * stopped answering takes seconds to give up (the driver waits, then sends a cancel and waits for
+ * it), and `Effect.timeout` waits for that. Here the work runs on a fiber of its own, interrupted in
+ * the background when the time is up or the caller is interrupted (the client went away).
+ */
+export const withinDeadline = <A, E, R, T>(
+  effect: Effect.Effect<A, E, R>,
+  ms: number,
+  onTimeout: () => T
+): Effect.Effect<A, E | T, R> =>
+  Effect.gen(function* () {
+    const fiber = yield* Effect.forkDetach(effect)
+    return yield* Fiber.join(fiber).pipe(
+      Effect.timeoutOrElse({ duration: ms, orElse: () => Effect.fail(onTimeout()) }),
+      Effect.onError(() => Effect.asVoid(Effect.forkDetach(Fiber.interrupt(fiber))))
+    )
+  })
+
 /** What a handler that outlived the request deadline fails with (answered 503 with Retry-After). */
 const deadlineExceeded = { _tag: "DeadlineExceeded", message: "the request deadline passed" } as const
 
@@ -247,7 +267,7 @@ export class Routes<R> {
       const deadline = this.limits.requestDeadlineMs + (spec.waitsMs?.(query) ?? 0)
       return this.run(
         c,
-        Effect.timeoutOrElse(effect, { duration: deadline, orElse: () => Effect.fail(deadlineExceeded) })
+        withinDeadline(effect, deadline, () => deadlineExceeded)
       )
     })
     return this

@@ -3,12 +3,12 @@
  * `hono/cors` in `app.ts`.
  */
 import { randomUUID } from "node:crypto"
-import { Cause, Effect, Fiber, Option, type ManagedRuntime } from "effect"
+import { Cause, Option, type ManagedRuntime } from "effect"
 import type { HttpBindings } from "@hono/node-server"
 import type { MiddlewareHandler } from "hono"
 import { ApiKeys, retryAfterSeconds, type RateLimiter } from "@optimizer/core"
 import { DATABASE_UNAVAILABLE } from "./errors.ts"
-import { errorResponse, type AppEnv } from "./http.ts"
+import { errorResponse, withinDeadline, type AppEnv } from "./http.ts"
 import { logEnabled, logLine } from "./log.ts"
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/
@@ -55,22 +55,6 @@ const presentedKey = (authorization: string | undefined, apiKey: string | undefi
   return match?.[1]?.trim()
 }
 
-/**
- * `effect`, failing with a `TimeoutError` once `ms` have passed. Unlike `Effect.timeout` alone, the
- * answer does not wait for the interrupted work to stop: an interrupted query on a connection that
- * stopped answering takes seconds to give up (the driver waits, then sends a cancel and waits for
- * it), and `Effect.timeout` waits for that. Here the work runs on a fiber of its own, interrupted in
- * the background. One fiber more per lookup, and lookups run once per key per cache period.
- */
-const withinDeadline = <A, E, R>(effect: Effect.Effect<A, E, R>, ms: number) =>
-  Effect.gen(function* () {
-    const fiber = yield* Effect.forkDetach(effect)
-    return yield* Fiber.join(fiber).pipe(
-      Effect.timeout(ms),
-      Effect.onError(() => Effect.asVoid(Effect.forkDetach(Fiber.interrupt(fiber))))
-    )
-  })
-
 export interface AuthenticateOptions {
   /** The key check's database lookup must answer within this, else 503 (the request's deadline). */
   readonly deadlineMs: number
@@ -100,7 +84,8 @@ export const authenticate = <R>(
         keys = service
         return service.authenticate(key)
       }),
-      options.deadlineMs
+      options.deadlineMs,
+      () => "the key lookup did not answer in time"
     )
   return async (c, next) => {
     const key = presentedKey(c.req.header("authorization"), c.req.header("x-api-key"))
