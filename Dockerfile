@@ -9,6 +9,9 @@
 ARG BASE=node:24-slim
 
 FROM ${BASE} AS deps
+# Where npm reaches the registry through a TLS-intercepting proxy: the path of its CA bundle,
+# bind-mounted for the build (scripts/image-check.sh does it); only this stage sees it.
+ARG NODE_EXTRA_CA_CERTS
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY packages/core/package.json packages/core/
@@ -27,6 +30,12 @@ RUN npm ci --omit=dev --omit=optional --ignore-scripts --no-fund --no-audit \
 
 FROM ${BASE} AS runtime
 ENV NODE_ENV=production PORT=8000 LOG_FORMAT=json STORAGE_DIR=/data/files
+# tini as PID 1: the kernel ignores a signal sent to PID 1 that has no handler yet, so a SIGTERM
+# reaching Node during its start-up (before the process installs its own) was dropped and the
+# container ran on until SIGKILL (scripts/image-check.sh saw it). tini forwards signals and reaps.
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends tini \
+ && apt-get clean && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=deps /app/node_modules node_modules
 COPY package.json package-lock.json ./
@@ -43,5 +52,5 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||8000)+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 # A 16 MB young generation: V8 sizes it from the machine (larger here), which cost ~100 MB of RSS
 # for nothing on a million-row import (docs/performance.md).
-ENTRYPOINT ["node", "--max-semi-space-size=16", "packages/adapters-cli/bin/optimizer.js"]
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "--max-semi-space-size=16", "packages/adapters-cli/bin/optimizer.js"]
 CMD ["serve", "--migrate"]

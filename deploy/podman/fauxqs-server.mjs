@@ -1,6 +1,7 @@
 // Runs fauxqs on FAUXQS_PORT [4566] with the queue FAUXQS_QUEUE [live-events] and its dead-letter
-// queue (<name>-dlq, RedrivePolicy maxReceiveCount 5, as docs/deployment.md sets SQS up), prints
-// their URLs, and stops cleanly (exit 0) on SIGTERM/SIGINT.
+// queue (<name>-dlq, RedrivePolicy maxReceiveCount 5, as docs/deployment.md sets SQS up) and the
+// bucket FAUXQS_BUCKET [optimizer-files], prints the queues' URLs, and stops cleanly (exit 0) on
+// SIGTERM/SIGINT.
 import { startFauxqs } from "fauxqs"
 
 const region = process.env.AWS_REGION ?? "us-east-1"
@@ -18,6 +19,7 @@ const queue = server.createQueue(name, {
     RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlq.queueArn, maxReceiveCount: "5" })
   }
 })
+server.setup({ buckets: [process.env.FAUXQS_BUCKET ?? "optimizer-files"] })
 console.log(JSON.stringify({ port: server.port, queueUrl: queue.queueUrl, deadLetterQueueUrl: dlq.queueUrl }))
 const stop = () => server.stop().finally(() => process.exit(0))
 process.once("SIGTERM", stop)
