@@ -552,19 +552,25 @@ kube_work() {
 # A SIGTERM that comes while Node is still starting (no handler yet) must end the container, not
 # be ignored by a PID 1 (tini forwards it; the process dies of it: 143).
 early_sigterm() {
-  podman run -d --pod "$POD" --name "$(c early)" --no-healthcheck --env-file "$WORK/.env" "$IMAGE" worker >/dev/null
+  podman run -d --pod "$POD" --name "$(c early)" --no-healthcheck --env-file "$WORK/.env" -v "$POD-files:/data" "$IMAGE" worker >/dev/null
   sleep 0.3
   local start code
   start=$(now)
   podman kill --signal TERM "$(c early)" >/dev/null
   code=$(timeout 20 podman wait "$(c early)") || fail "a SIGTERM during start-up was ignored"
-  podman rm "$(c early)" >/dev/null
+  podman rm -v "$(c early)" >/dev/null
   log "SIGTERM 0.3 s after start: exit $code after $(elapsed "$start") s"
 }
 
 kube_down() {
   # (podman 4.3 makes each emptyDir a named volume shared by the pods: its complaints go to a file.)
+  # The anonymous volumes podman gave the image's VOLUME /data in pods that mount nothing there go too.
+  local anonymous name
+  anonymous=$(for name in optimizer-consumer-pod-0-consumer optimizer-scheduler-pod-0-scheduler; do
+    podman inspect --format '{{range .Mounts}}{{if eq .Type "volume"}}{{.Name}} {{end}}{{end}}' "$name" 2>/dev/null
+  done | tr ' ' '\n' | grep -E '^[0-9a-f]{64}$' || true)
   podman play kube --down "$WORK/kube.yaml" >/dev/null 2>>"$WORK/podman.err"
+  for name in $anonymous; do podman volume rm "$name" >/dev/null 2>&1 || true; done
   podman start "$(c worker)" "$(c consume)" >/dev/null
 }
 

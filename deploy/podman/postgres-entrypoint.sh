@@ -12,7 +12,8 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   rm -f "$pwfile"
   {
     echo "listen_addresses = '*'"
-    echo "unix_socket_directories = '/tmp'"
+    # The official image's socket folder (compose's pg_isready uses it) and /tmp.
+    echo "unix_socket_directories = '/var/run/postgresql, /tmp'"
   } >>"$PGDATA/postgresql.conf"
   echo "host all all 0.0.0.0/0 scram-sha-256" >>"$PGDATA/pg_hba.conf"
   echo "host all all ::/0 scram-sha-256" >>"$PGDATA/pg_hba.conf"
