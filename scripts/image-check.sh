@@ -17,6 +17,9 @@
 # minbase + `podman import`), a Node 24 base on it (deploy/podman/node-base.Containerfile) and a
 # PostgreSQL image (deploy/podman/postgres.Containerfile). fauxqs always runs in an image built on
 # the Node base (deploy/podman/fauxqs.Containerfile). Builds use `--network host` (the npm registry).
+#
+# One file of ~600 lines on purpose: it must run on a fresh machine as `bash scripts/image-check.sh`
+# with nothing else in place, and it reads top to bottom as the steps it runs (main, at the end).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
