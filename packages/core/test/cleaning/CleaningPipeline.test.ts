@@ -335,6 +335,19 @@ describe("outputs", () => {
       expect(r.stats.total_records).toBe(r.stats.final_clean_count + removedTotal(r.stats))
     }
   })
+  it("a file of few numbers repeated many times: each kept once, the rest counted as duplicates", async () => {
+    // 200,000 rows of 50 numbers (4,000 times each): work linear in the rows, not in the square of a
+    // number's repeats (a join of each repeat with every earlier row of its number took minutes here).
+    const rows: Array<string> = ["phone"]
+    for (let i = 0; i < 200_000; i++) rows.push(`+4477009000${String(100 + (i % 50)).slice(1)}`)
+    const { lines, stats } = await clean(rows.join("\n"))
+    expect(lines).toHaveLength(50)
+    expect(lines[0]).toBe("447700900000")
+    expect(stats.total_records).toBe(200_000)
+    expect(stats.final_clean_count).toBe(50)
+    expect(stats.removed_duplicates).toBe(199_950)
+    expect(stats.total_records).toBe(stats.final_clean_count + removedTotal(stats))
+  })
 })
 
 describe("a repeated run (retry after a crash)", () => {
