@@ -144,6 +144,8 @@ describe("a database that stops answering", () => {
     // Answered once while the database is there (the key is now known to this process).
     expect((await call(app.url, viewer, "/find_records", { json: { phone_number: "447700900123" } })).status).toBe(200)
     expect((await call(app.url, admin, "/api-keys")).status).toBe(200)
+    // A key this process has not seen yet: checking it needs the database too.
+    const unseen = await app.createKey("viewer")
     proxy.pause()
     try {
       const during = [
@@ -151,6 +153,7 @@ describe("a database that stops answering", () => {
         await call(app.url, viewer, "/jobs"),
         await call(app.url, viewer, "/files"),
         await call(app.url, admin, "/api-keys"),
+        await call(app.url, unseen, "/jobs"),
         await call(app.url, undefined, "/health")
       ]
       for (const res of during) {
