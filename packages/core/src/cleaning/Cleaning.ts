@@ -38,7 +38,7 @@ import {
 import { makeFileJobs, type FileJobStarted, type FileUpload } from "../platform/FileJobs.ts"
 import { FileStore, type FileBody, type FileWriter } from "../platform/FileStore.ts"
 import type { RunningJob } from "../platform/Jobs.ts"
-import { storeTextUpload } from "../platform/TextUpload.ts"
+import { storeTextUpload, uploadFilename } from "../platform/TextUpload.ts"
 import { checkOptions, flagsOf, optionsFromJson, optionsJson, type CleaningOptions } from "./CleaningOptions.ts"
 import { localFileWriter } from "./LocalFiles.ts"
 import { runPipeline, type PipelineResult } from "./CleaningPipeline.ts"
@@ -93,14 +93,7 @@ export interface CleaningJobResult {
   readonly stats?: PipelineResult | CleaningStats
 }
 
-const MAX_FILENAME = 255
 const PROGRESS_INTERVAL_MS = 500
-
-const cleanFilename = (name: string): string => {
-  const base = name.split(/[\\/]/).pop() ?? ""
-  const printable = base.replace(/[\u0000-\u001f\u007f]/g, "").trim()
-  return (printable === "" ? "upload.csv" : printable).slice(0, MAX_FILENAME)
-}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -217,7 +210,7 @@ export class Cleaning extends Context.Service<
           empty: new UnreadableFile({ message: "the file is empty: it has no line with content" })
         })
         const row = yield* repository
-          .insertUploaded({ id, originalFilename: cleanFilename(filename), rawKey: key, lines })
+          .insertUploaded({ id, originalFilename: uploadFilename(filename), rawKey: key, lines })
           .pipe(Effect.tapError(() => files.delete(key).pipe(Effect.ignore)))
         yield* Effect.logInfo("list uploaded").pipe(Effect.annotateLogs({ file_id: id, lines }))
         return { id: row.id, original_filename: row.original_filename, status: "uploaded" as const }

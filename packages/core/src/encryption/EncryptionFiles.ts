@@ -44,7 +44,7 @@ import {
 } from "../platform/FileJobs.ts"
 import { FileStore, type FileBody } from "../platform/FileStore.ts"
 import type { RunningJob } from "../platform/Jobs.ts"
-import { storeTextUpload } from "../platform/TextUpload.ts"
+import { storeTextUpload, uploadFilename } from "../platform/TextUpload.ts"
 import { Encryption } from "./Encryption.ts"
 import { BATCH_ROWS, transformTokenCsv, type TokenDirection } from "./TokenCsv.ts"
 
@@ -206,7 +206,7 @@ export class EncryptionFiles extends Context.Service<
           maxBytes: options?.maxBytes ?? settings.uploadMaxBytes,
           empty: new UnreadableFile({ message: "the file is empty: it has no values" })
         })
-        const originalFilename = filename.trim() === "" ? "upload.csv" : filename
+        const originalFilename = uploadFilename(filename)
         yield* sql`
           INSERT INTO uploaded_encryption_files (id, original_filename, raw_file_path, status, record_count_total)
           VALUES (${id}::uuid, ${originalFilename}, ${key}, 'uploaded', ${lines})`.pipe(

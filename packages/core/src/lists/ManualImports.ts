@@ -33,6 +33,7 @@ import {
   type PayloadTooLarge
 } from "../platform/Errors.ts"
 import { FileStore, type FileBody } from "../platform/FileStore.ts"
+import { uploadFilename } from "../platform/TextUpload.ts"
 import { csvRows, normaliseHeader } from "./ListCsv.ts"
 import { LIST_METRIC_COLUMNS, ManualImportTarget, type ListEntry, type ListMetrics } from "./ListSchemas.ts"
 import { Lists } from "./Lists.ts"
@@ -380,12 +381,12 @@ export class ManualImports extends Context.Service<
         yield* sql`
           INSERT INTO manual_update_imports
             (id, original_filename, target, raw_file_path, result_file_path, uploaded_count, accepted_count, rejected_count)
-          VALUES (${id}, ${input.filename}, ${target}, ${rawKey}, ${resultKey},
+          VALUES (${id}, ${uploadFilename(input.filename)}, ${target}, ${rawKey}, ${resultKey},
             ${counts.uploaded}, ${counts.accepted}, ${counts.rejected})`.pipe(Effect.mapError(toDatabaseError))
         return {
           id,
           target,
-          original_filename: input.filename,
+          original_filename: uploadFilename(input.filename),
           uploaded: counts.uploaded,
           accepted: counts.accepted,
           rejected: counts.rejected

@@ -9,7 +9,7 @@
 import { Effect, Stream } from "effect"
 import type pg from "pg"
 import { from as copyFrom, to as copyTo, type CopyToStreamQuery } from "pg-copy-streams"
-import { toDatabaseError } from "./Database.ts"
+import { checkIn, checkOut, toDatabaseError } from "./Database.ts"
 import type { DatabaseError } from "./Errors.ts"
 
 /** A value as a COPY text field (not NULL): its special characters escaped. */
@@ -112,8 +112,8 @@ export const copyOutStream = (pool: pg.Pool, statement: string): Stream.Stream<U
     Effect.gen(function* () {
       let finished = false
       const client = yield* Effect.acquireRelease(
-        Effect.tryPromise({ try: () => pool.connect(), catch: (cause) => toDatabaseError(cause) }),
-        (c) => Effect.sync(() => c.release(finished ? undefined : true))
+        Effect.tryPromise({ try: () => checkOut(pool), catch: (cause) => toDatabaseError(cause) }),
+        (c) => Effect.sync(() => checkIn(c, finished))
       )
       const copy = copyOut(client, statement)
       copy.on("end", () => {
@@ -132,7 +132,7 @@ export const copyOutTo = async (
   statement: string,
   write: (chunk: Uint8Array) => Promise<void>
 ): Promise<number> => {
-  const client = await pool.connect()
+  const client = await checkOut(pool)
   let clean = false
   try {
     const copy = copyOut(client, statement)
@@ -140,6 +140,6 @@ export const copyOutTo = async (
     clean = true
     return copy.rowCount ?? 0
   } finally {
-    client.release(clean ? undefined : true)
+    checkIn(client, clean)
   }
 }

@@ -218,7 +218,15 @@ export class PgBulk extends Context.Service<
     Effect.gen(function* () {
       const pool = yield* Effect.acquireRelease(
         Effect.sync(() => {
-          const p = new pg.Pool({ connectionString: url, max, application_name: "optimizer-bulk" })
+          // Keep-alive: a connection whose peer vanished (a dropped network path) fails instead of
+          // holding one of the few bulk connections forever; a connect that cannot finish gives up.
+          const p = new pg.Pool({
+            connectionString: url,
+            max,
+            application_name: "optimizer-bulk",
+            keepAlive: true,
+            connectionTimeoutMillis: 10_000
+          })
           // An idle client that loses its connection emits "error" on the pool; without a listener it kills the process.
           p.on("error", () => undefined)
           return p
@@ -228,11 +236,14 @@ export class PgBulk extends Context.Service<
       const withClient = <A>(f: (client: pg.PoolClient) => Promise<A>) =>
         Effect.tryPromise({
           try: async () => {
-            const client = await pool.connect()
+            const client = await checkOut(pool)
+            let clean = false
             try {
-              return await f(client)
+              const result = await f(client)
+              clean = true
+              return result
             } finally {
-              client.release()
+              checkIn(client, clean)
             }
           },
           catch: (cause) => toDatabaseError(cause)
@@ -253,8 +264,26 @@ export class PgBulk extends Context.Service<
 /** Both pools. */
 export const DatabaseLayer = Layer.mergeAll(DatabaseLive, PgBulk.layer)
 
-/** While a connection is held, a lost (or cut) connection emits "error" on its client; see `pooledConnection`. */
+/** While a connection is held, a lost (or cut) connection emits "error" on its client; see `checkOut`. */
 const ignoreClientError = (): void => undefined
+
+/**
+ * A connection of `pool`, held until `checkIn`. While it is held the pool does not listen for its
+ * "error" event, and a connection lost then (a reset socket) would crash the process with an
+ * unhandled error: it is absorbed here, and the failure reaches the holder through its pending
+ * query instead.
+ */
+export const checkOut = async (pool: pg.Pool): Promise<pg.PoolClient> => {
+  const client = await pool.connect()
+  client.on("error", ignoreClientError)
+  return client
+}
+
+/** Gives a `checkOut` connection back: to the pool when its work ended cleanly, else destroyed (its state is unknown). */
+export const checkIn = (client: pg.PoolClient, clean: boolean): void => {
+  client.off("error", ignoreClientError)
+  client.release(clean ? undefined : true)
+}
 
 /**
  * A dedicated connection from `pool` for the scope: `PgBulk.connection` for code that is handed a
@@ -265,19 +294,8 @@ const ignoreClientError = (): void => undefined
  */
 export const pooledConnection = (pool: pg.Pool): Effect.Effect<pg.PoolClient, DatabaseError, Scope.Scope> =>
   Effect.acquireRelease(
-    Effect.tryPromise({
-      try: async () => {
-        const client = await pool.connect()
-        client.on("error", ignoreClientError)
-        return client
-      },
-      catch: databaseErrorOf("could not connect to the database")
-    }),
-    (client, exit) =>
-      Effect.sync(() => {
-        client.off("error", ignoreClientError)
-        client.release(Exit.isSuccess(exit) ? undefined : true)
-      })
+    Effect.tryPromise({ try: () => checkOut(pool), catch: databaseErrorOf("could not connect to the database") }),
+    (client, exit) => Effect.sync(() => checkIn(client, Exit.isSuccess(exit)))
   )
 
 /**

@@ -175,7 +175,13 @@ export const makeFileJobs = Effect.fnUntraced(function* <S extends Schema.Top & 
       yield* setJob(id, run, jobId)
       yield* Effect.logInfo("file processing queued").pipe(Effect.annotateLogs({ file_id: id, job_id: jobId }))
       return { ok: true as const, file_id: id, status: "processing" as const, job_id: jobId }
-    }).pipe(span("start"))
+    }).pipe(
+      // A start runs to its end even when its caller goes away (a client that disconnects, the request
+      // deadline, which answers without waiting): interrupted between the mark and the enqueue, the file
+      // would stay `processing` with no job, blocking its kind until reconcile's 10 minutes.
+      Effect.uninterruptible,
+      span("start")
+    )
 
   /**
    * The start of a job's work: the file and its run, or `Stale` when the file was deleted (or the

@@ -117,3 +117,15 @@ export const storeTextUpload = <E>(
     }
     return counter.lines
   })
+
+const MAX_FILENAME = 255
+
+/**
+ * A client's file name, kept as a label only: no folders, no control characters (PostgreSQL refuses
+ * a NUL in text), at most 255 characters; `upload.csv` when nothing is left.
+ */
+export const uploadFilename = (name: string): string => {
+  const base = name.split(/[\\/]/).pop() ?? ""
+  const printable = base.replace(/[\u0000-\u001f\u007f]/g, "").trim()
+  return (printable === "" ? "upload.csv" : printable).slice(0, MAX_FILENAME)
+}

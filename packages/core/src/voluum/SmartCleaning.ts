@@ -39,7 +39,7 @@ import {
 import { makeFileJobs, type FileDownload, type FileJobStarted } from "../platform/FileJobs.ts"
 import { FileStore, type FileBody } from "../platform/FileStore.ts"
 import type { RunningJob } from "../platform/Jobs.ts"
-import { storeTextUpload, textUpload, type LineCounter } from "../platform/TextUpload.ts"
+import { storeTextUpload, textUpload, uploadFilename, type LineCounter } from "../platform/TextUpload.ts"
 import {
   countryCodeParam,
   csvLine,
@@ -252,7 +252,7 @@ export class SmartCleaning extends Context.Service<
         yield* sql`
           INSERT INTO uploaded_smart_cleaning_voluum_files
             (id, original_filename, raw_file_path, status, record_count_total, offer_count, offers)
-          VALUES (${id}::uuid, ${file.filename}, ${key}, 'uploaded', ${lines}, ${offers.length}, ${offers.join("^")})`.pipe(
+          VALUES (${id}::uuid, ${uploadFilename(file.filename)}, ${key}, 'uploaded', ${lines}, ${offers.length}, ${offers.join("^")})`.pipe(
           db
         )
         return { id, original_filename: file.filename, status: "uploaded" as const }
