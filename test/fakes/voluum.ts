@@ -13,7 +13,7 @@
  * `/report/conversions` answer the seeded rows that match `filter1=traffic-source&filter1Value=<id>`
  * and `from <= at < to`, paged by `offset`/`limit` with `totalRows`; a `from`/`to` that is not a whole
  * hour is a 400 "invalid time format". `/report?groupBy=offer|campaign` answers the seeded entities.
- * `POST /report/cost` records its `costUpdateRequests` and answers 204. Row keys come back ASCII-sorted
+ * `POST /report/cost` records its `costUpdateRequests`, sets `costs`, and answers 204. Row keys come back ASCII-sorted
  * (as Voluum's did), or in the order `keyOrder` says, with `extraKeys` added to every row.
  */
 import { Hono } from "hono"
@@ -58,6 +58,11 @@ export interface FakeVoluumState {
   /** Every request but those answered by nothing (in arrival order). */
   readonly requests: Array<RecordedRequest>
   readonly costUpdates: Array<Record<string, unknown>>
+  /**
+   * The cost Voluum holds per `campaignId|from|to` after the updates so far: an update sets the total of
+   * its window (it never adds), so replaying the same updates leaves this unchanged.
+   */
+  readonly costs: Map<string, { readonly cost: number; readonly currency: unknown }>
   authCalls: number
   readonly inject: (injection: Injection) => void
   /** Every token issued so far answers 401 from now on. */
@@ -100,6 +105,7 @@ export const startFakeVoluum = async (options: FakeVoluumOptions = {}) => {
     extraKeys: {},
     requests: [],
     costUpdates: [],
+    costs: new Map(),
     authCalls: 0,
     inject: (injection) => injections.push({ ...injection, remaining: injection.count }),
     revokeTokens: () => tokens.clear(),
@@ -233,6 +239,12 @@ export const startFakeVoluum = async (options: FakeVoluumOptions = {}) => {
       }
     }
     state.costUpdates.push(...(updates as Array<Record<string, unknown>>))
+    for (const u of updates as Array<Record<string, unknown>>) {
+      state.costs.set(`${String(u["campaignId"])}|${String(u["from"])}|${String(u["to"])}`, {
+        cost: Number(u["cost"]),
+        currency: u["currency"]
+      })
+    }
     return c.body(null, 204)
   })
 

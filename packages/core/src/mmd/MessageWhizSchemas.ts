@@ -88,3 +88,32 @@ export const fromCents = (cents: number | null | undefined): number => (cents ??
 
 /** The UTC day `YYYY-MM-DD` a broadcast was sent (its `send_date` prefix). */
 export const sendDay = (b: Broadcast): string => b.send_date.slice(0, 10)
+
+/** Where a broadcast's cost and stats go in Voluum, or why it cannot be placed. */
+export type Placement =
+  | { readonly _tag: "Placed"; readonly linkId: number; readonly url: string; readonly campaignId: string }
+  | { readonly _tag: "Unplaced"; readonly reason: string }
+
+/** The Voluum campaign of a broadcast through its `{{link:ID}}` and the link map. */
+export const placeBroadcast = (b: Broadcast, links: ReadonlyMap<number, string>): Placement => {
+  const linkId = linkIdOf(b.message_body)
+  if (linkId === undefined) return { _tag: "Unplaced", reason: "no {{link:ID}} in the message" }
+  const url = links.get(linkId)
+  if (url === undefined) return { _tag: "Unplaced", reason: `link ${linkId} is not in MessageWhiz's link list` }
+  const campaignId = campaignIdOf(url)
+  if (campaignId === undefined) return { _tag: "Unplaced", reason: `link ${linkId}'s URL has no campaign id: ${url}` }
+  return { _tag: "Placed", linkId, url, campaignId }
+}
+
+/** A broadcast reported and left out, with why. */
+export interface SkippedBroadcast {
+  readonly broadcast_id: string
+  readonly name: string
+  readonly reason: string
+}
+
+export const skipped = (b: Broadcast, reason: string): SkippedBroadcast => ({
+  broadcast_id: String(b.id),
+  name: b.name ?? "",
+  reason
+})

@@ -120,8 +120,11 @@ export class VoluumClient extends Context.Service<
     readonly offers: (window?: HourWindow) => Effect.Effect<ReadonlyMap<string, string>, VoluumError>
     /** Campaign id → name, as `offers`. */
     readonly campaigns: (window?: HourWindow) => Effect.Effect<ReadonlyMap<string, string>, VoluumError>
-    /** Sets the total cost of campaigns over windows (`POST /report/cost`); nothing is sent for an empty list. */
-    readonly updateCost: (updates: ReadonlyArray<CostUpdate>) => Effect.Effect<void, VoluumError>
+    /**
+     * Sets the total cost of campaigns over windows (`POST /report/cost`); nothing is sent for an empty
+     * list. Succeeds with the HTTP status Voluum answered (undefined when nothing was sent).
+     */
+    readonly updateCost: (updates: ReadonlyArray<CostUpdate>) => Effect.Effect<number | undefined, VoluumError>
   }
 >()("@optimizer/core/voluum/VoluumClient") {
   static readonly layerWith = (options: VoluumClientOptions) =>
@@ -390,7 +393,7 @@ const makeConfigured = (settings: VoluumSettings, options: VoluumClientOptions) 
 
     // ---- cost -------------------------------------------------------------------------------------
     const updateCost = Effect.fn("VoluumClient.updateCost")(function* (updates: ReadonlyArray<CostUpdate>) {
-      if (updates.length === 0) return
+      if (updates.length === 0) return undefined
       const costUpdateRequests = []
       for (const [i, u] of updates.entries()) {
         const { from, to } = yield* validated(hourWindow(u, { from: `updates[${i}].from`, to: `updates[${i}].to` }))
@@ -412,7 +415,8 @@ const makeConfigured = (settings: VoluumSettings, options: VoluumClientOptions) 
           currency: u.currency ?? settings.costCurrency
         })
       }
-      yield* authorized({ method: "POST", path: "/report/cost", body: { costUpdateRequests } })
+      const response = yield* authorized({ method: "POST", path: "/report/cost", body: { costUpdateRequests } })
+      return response.status
     })
 
     return VoluumClient.of({

@@ -1,0 +1,193 @@
+/**
+ * MessageWhiz end to end as the frontend and the cron call it: HTTP → core → the fake MessageWhiz and
+ * the fake Voluum over real HTTP → PostgreSQL. The cost push (sums per campaign over all of a day's
+ * broadcasts, one request per campaign, idempotent, dry run, a refused campaign, broadcasts without a
+ * known link reported and skipped).
+ */
+import { mkdtemp, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import type { Env } from "@optimizer/core"
+import { TEST_AES_KEY } from "./fakes/seed.ts"
+import { broadcast, startFakeMessageWhiz, type FakeMessageWhiz } from "./fakes/messagewhiz.ts"
+import { startFakeVoluum, type FakeVoluum } from "./fakes/voluum.ts"
+import { call, startTestApp, type TestApp } from "./support/app.ts"
+
+let voluum: FakeVoluum
+let mw: FakeMessageWhiz
+let app: TestApp
+let operator: string
+let viewer: string
+let storageDir: string
+
+const json = async <T = Record<string, unknown>>(res: Response): Promise<T> => (await res.json()) as T
+
+const CAMPAIGN_A = "2213facf-7ebb-42b1-b1c5-eea60c5f9076"
+const CAMPAIGN_B = "8c1e0d6a-1b2c-4d3e-8f90-0a1b2c3d4e5f"
+const CAMPAIGN_C = "0f0e0d0c-0b0a-4909-8807-060504030201"
+const DAY = "2025-05-01"
+
+interface CostBody {
+  total_rows: number
+  updates: Array<{
+    index: string
+    rows: number
+    campaign_id: string
+    total_cost: number
+    chunk: string
+    response: number | null
+    error?: string
+    request: Record<string, unknown>
+  }>
+  date: string
+  dry_run: boolean
+  currency: string
+  broadcasts: number
+  skipped: Array<{ broadcast_id: string; name: string; reason: string }>
+  failed: number
+}
+
+beforeAll(async () => {
+  voluum = await startFakeVoluum()
+  mw = await startFakeMessageWhiz()
+  storageDir = await mkdtemp(join(tmpdir(), "optimizer-mmd-"))
+  mw.state.links.push(
+    { id: 1, url: `https://trk.example.com/${CAMPAIGN_A}?Phone={recipients.id}` },
+    // Not a `.com` host and a path with "m/": the original's cut after the first "m/" got both wrong.
+    { id: 2, url: `https://t.example.org/m/${CAMPAIGN_B}?Phone={recipients.id}` },
+    { id: 3, url: `https://go.example.co.uk/${CAMPAIGN_C}` }
+  )
+  const DLR = { sent: 1000, delivered: 900, undelivered: 60, rejected: 40 }
+  const b = (
+    id: number,
+    time: string,
+    linkId: number | undefined,
+    realPrice: number,
+    extra: { state?: number; noDlr?: boolean } = {}
+  ) =>
+    broadcast({
+      id,
+      name: `DE_60k_LV_chunk#${id}.csv`,
+      sendDate: `${DAY}T${time}:00.000Z`,
+      ...(linkId === undefined ? {} : { linkId }),
+      realPrice,
+      ...(extra.state === undefined ? {} : { state: extra.state }),
+      ...(extra.noDlr === true ? {} : { dlr: DLR })
+    })
+  mw.state.broadcasts.push(
+    b(101, "09:05", 1, 12_345),
+    b(102, "10:05", 1, 1_000, { state: 0 }), // unsent states still cost what they cost
+    b(103, "11:05", 1, 55),
+    b(201, "12:05", 2, 20_000),
+    b(202, "13:05", 2, 333, { noDlr: true }),
+    b(301, "14:05", 3, 7_77),
+    b(401, "15:05", undefined, 9_999), // no link: skipped
+    b(402, "16:05", 99, 9_999), // unknown link: skipped
+    broadcast({ id: 900, sendDate: "2025-05-02T00:30:00.000Z", linkId: 1, realPrice: 50_000 }),
+    broadcast({ id: 800, sendDate: "2025-04-30T23:30:00.000Z", linkId: 1, realPrice: 50_000 })
+  )
+  const env: Env = {
+    STORAGE_DIR: storageDir,
+    AES_KEY: TEST_AES_KEY,
+    VOLUUM_ACCESS_ID: voluum.state.credentials.accessId,
+    VOLUUM_ACCESS_KEY: voluum.state.credentials.accessKey,
+    VOLUUM_API_URL: voluum.url,
+    VOLUUM_REQUESTS_PER_SECOND: "1000",
+    MMD_API_KEY: mw.state.apiKey,
+    MMD_API_URL: mw.url,
+    MMD_REQUESTS_PER_SECOND: "1000",
+    MMD_COST_CURRENCY: "eur"
+  }
+  app = await startTestApp(env)
+  operator = await app.createKey("operator")
+  viewer = await app.createKey("viewer")
+}, 60_000)
+
+afterAll(async () => {
+  await app?.close()
+  await mw?.close()
+  await voluum?.close()
+  await rm(storageDir, { recursive: true, force: true })
+})
+
+describe("GET /update-costs-for-mmd", () => {
+  const costs = (query: string) => call(app.url, operator, `/update-costs-for-mmd${query}`)
+
+  it("sets each campaign's summed real price for the day, one request per campaign, with the original's keys", async () => {
+    const res = await costs(`?date=${DAY}`)
+    expect(res.status).toBe(200)
+    const body = await json<CostBody>(res)
+    expect(body).toMatchObject({ total_rows: 3, date: DAY, dry_run: false, currency: "EUR", broadcasts: 8, failed: 0 })
+    // Newest first: C (14:05), then B (13:05), then A (11:05).
+    expect(body.updates.map((u) => [u.index, u.campaign_id, u.rows, u.total_cost, u.chunk, u.response])).toEqual([
+      ["0", CAMPAIGN_C, 1, 7.77, "DE_60k_LV_chunk#301.csv", 204],
+      ["1", CAMPAIGN_B, 2, 203.33, "DE_60k_LV_chunk#202.csv", 204],
+      ["2", CAMPAIGN_A, 3, 134, "DE_60k_LV_chunk#103.csv", 204]
+    ])
+    expect(body.skipped.map((s) => s.broadcast_id).sort()).toEqual(["401", "402"])
+    expect(body.skipped.find((s) => s.broadcast_id === "402")!.reason).toContain("link 99")
+    expect(voluum.state.count("/report/cost")).toBe(3)
+    expect(voluum.state.costUpdates[0]).toEqual({
+      campaignId: CAMPAIGN_C,
+      from: "2025-05-01T00:00:00Z",
+      to: "2025-05-02T00:00:00Z",
+      timezone: "Etc/GMT",
+      cost: 7.77,
+      currency: "EUR"
+    })
+    expect(mw.state.requests.every((r) => r.headers.get("apikey") === mw.state.apiKey)).toBe(true)
+  })
+
+  it("a second run sets the same costs: Voluum's state does not change", async () => {
+    const before = new Map(voluum.state.costs)
+    expect(before.size).toBe(3)
+    const res = await costs(`?date=${DAY}`)
+    expect(res.status).toBe(200)
+    expect(voluum.state.count("/report/cost")).toBe(6)
+    expect(new Map(voluum.state.costs)).toEqual(before)
+    expect(before.get(`${CAMPAIGN_A}|2025-05-01T00:00:00Z|2025-05-02T00:00:00Z`)).toEqual({
+      cost: 134,
+      currency: "EUR"
+    })
+  })
+
+  it("dry_run shows what would be sent and sends nothing", async () => {
+    const sent = voluum.state.count("/report/cost")
+    const body = await json<CostBody>(await costs(`?date=${DAY}&dry_run=true`))
+    expect(body.dry_run).toBe(true)
+    expect(body.updates.map((u) => u.response)).toEqual([null, null, null])
+    expect(body.updates[1]!.request).toMatchObject({ campaignId: CAMPAIGN_B, cost: 203.33, currency: "EUR" })
+    expect(voluum.state.count("/report/cost")).toBe(sent)
+  })
+
+  it("a campaign Voluum refuses is reported with its status; the others are still set", async () => {
+    voluum.state.inject({
+      path: "/report/cost",
+      status: 417,
+      count: 1,
+      body: { error: { code: "NO_VISITS_PERIOD", description: "no visits in the period" } }
+    })
+    const body = await json<CostBody>(await costs(`?date=${DAY}`))
+    expect(body.failed).toBe(1)
+    expect(body.updates[0]).toMatchObject({ campaign_id: CAMPAIGN_C, response: 417 })
+    expect(body.updates[0]!.error).toContain("NO_VISITS_PERIOD")
+    expect(body.updates.slice(1).map((u) => u.response)).toEqual([204, 204])
+  })
+
+  it("defaults to yesterday (UTC); a day without broadcasts pushes nothing", async () => {
+    const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10)
+    const body = await json<CostBody>(await costs(""))
+    expect(body).toMatchObject({ date: yesterday, total_rows: 0, updates: [], broadcasts: 0 })
+  })
+
+  it("rejects a malformed date, a viewer key, and rides out MessageWhiz 429s", async () => {
+    const bad = await costs("?date=2025-02-30")
+    expect(bad.status).toBe(400)
+    expect((await call(app.url, viewer, "/update-costs-for-mmd")).status).toBe(403)
+    mw.state.inject({ path: "/api/3/Broadcast/List", status: 429, count: 2, retryAfter: "0" })
+    const res = await costs(`?date=${DAY}&dry_run=1`)
+    expect(res.status).toBe(200)
+    expect((await json<CostBody>(res)).total_rows).toBe(3)
+  })
+})
