@@ -2,13 +2,15 @@
  * MessageWhiz end to end as the frontend and the cron call it: HTTP → core → the fake MessageWhiz and
  * the fake Voluum over real HTTP → PostgreSQL. The cost push (sums per campaign over all of a day's
  * broadcasts, one request per campaign, idempotent, dry run, a refused campaign, broadcasts without a
- * known link reported and skipped).
+ * known link reported and skipped), the day snapshot (file, file record, stats, re-run replaces, at most
+ * one Voluum call per campaign and window), its files and downloads, and the scheduler's `mmd-daily` run.
  */
 import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import type { Env } from "@optimizer/core"
+import { Scheduler, type Env } from "@optimizer/core"
 import { TEST_AES_KEY } from "./fakes/seed.ts"
 import { broadcast, startFakeMessageWhiz, type FakeMessageWhiz } from "./fakes/messagewhiz.ts"
 import { startFakeVoluum, type FakeVoluum } from "./fakes/voluum.ts"
@@ -20,6 +22,7 @@ let app: TestApp
 let operator: string
 let viewer: string
 let storageDir: string
+let db: pg.Client
 
 const json = async <T = Record<string, unknown>>(res: Response): Promise<T> => (await res.json()) as T
 
@@ -79,6 +82,7 @@ beforeAll(async () => {
     b(101, "09:05", 1, 12_345),
     b(102, "10:05", 1, 1_000, { state: 0 }), // unsent states still cost what they cost
     b(103, "11:05", 1, 55),
+    b(104, "09:35", 1, 0), // same campaign and hour as 101: one Voluum totals call for both
     b(201, "12:05", 2, 20_000),
     b(202, "13:05", 2, 333, { noDlr: true }),
     b(301, "14:05", 3, 7_77),
@@ -102,9 +106,14 @@ beforeAll(async () => {
   app = await startTestApp(env)
   operator = await app.createKey("operator")
   viewer = await app.createKey("viewer")
+  db = new pg.Client({ connectionString: app.db.url })
+  await db.connect()
+  voluum.state.campaignTotals.set(CAMPAIGN_A, { visits: 500, uniqueVisits: 450, Click2Reg: 3.14159, Reg2FTD: 12.5 })
+  voluum.state.campaignTotals.set(CAMPAIGN_B, { visits: "70", uniqueVisits: 60, Click2Reg: 1, Reg2FTD: 0 })
 }, 60_000)
 
 afterAll(async () => {
+  await db?.end()
   await app?.close()
   await mw?.close()
   await voluum?.close()
@@ -118,12 +127,12 @@ describe("GET /update-costs-for-mmd", () => {
     const res = await costs(`?date=${DAY}`)
     expect(res.status).toBe(200)
     const body = await json<CostBody>(res)
-    expect(body).toMatchObject({ total_rows: 3, date: DAY, dry_run: false, currency: "EUR", broadcasts: 8, failed: 0 })
+    expect(body).toMatchObject({ total_rows: 3, date: DAY, dry_run: false, currency: "EUR", broadcasts: 9, failed: 0 })
     // Newest first: C (14:05), then B (13:05), then A (11:05).
     expect(body.updates.map((u) => [u.index, u.campaign_id, u.rows, u.total_cost, u.chunk, u.response])).toEqual([
       ["0", CAMPAIGN_C, 1, 7.77, "DE_60k_LV_chunk#301.csv", 204],
       ["1", CAMPAIGN_B, 2, 203.33, "DE_60k_LV_chunk#202.csv", 204],
-      ["2", CAMPAIGN_A, 3, 134, "DE_60k_LV_chunk#103.csv", 204]
+      ["2", CAMPAIGN_A, 4, 134, "DE_60k_LV_chunk#103.csv", 204]
     ])
     expect(body.skipped.map((s) => s.broadcast_id).sort()).toEqual(["401", "402"])
     expect(body.skipped.find((s) => s.broadcast_id === "402")!.reason).toContain("link 99")
@@ -189,5 +198,145 @@ describe("GET /update-costs-for-mmd", () => {
     const res = await costs(`?date=${DAY}&dry_run=1`)
     expect(res.status).toBe(200)
     expect((await json<CostBody>(res)).total_rows).toBe(3)
+  })
+})
+
+/** Voluum campaign-totals calls so far, as `campaign|from|to`. */
+const totalsCalls = () =>
+  voluum.state.requests
+    .filter((r) => r.path === "/report" && r.query.get("filter1") === "campaign")
+    .map((r) => `${r.query.get("filter1Value")}|${r.query.get("from")}|${r.query.get("to")}`)
+
+describe("MessageWhiz snapshots", () => {
+  const snapshot = (day: string) => call(app.url, operator, `/save-data-for-specific-date?previous_date=${day}`)
+
+  it("writes the day's sent broadcasts with their Voluum totals: file, file record and stats", async () => {
+    const before = totalsCalls().length
+    const res = await snapshot(DAY)
+    expect(res.status).toBe(200)
+    const body = await json<{
+      broadcast_count: number
+      file_id: string
+      filename: string
+      skipped: Array<{ broadcast_id: string }>
+    }>(res)
+    // 101, 103, 104 (A), 201, 202 (B), 301 (C); 102 is unsent (state 0); 401 and 402 have no known link.
+    expect(body).toMatchObject({ broadcast_count: 6, filename: "MMD_Data_2025-05-01.csv", date: DAY })
+    expect(body.skipped.map((s) => s.broadcast_id).sort()).toEqual(["401", "402"])
+    // One call per (campaign, window): A at 09:00 (101 and 104) and 11:00, B at 12:00 and 13:00, C at 14:00.
+    const calls = totalsCalls().slice(before)
+    expect(calls).toHaveLength(5)
+    expect(new Set(calls).size).toBe(5)
+    expect(calls).toContain(`${CAMPAIGN_A}|2025-05-01T09:00:00Z|2025-05-02T09:00:00Z`)
+
+    const csv = await (await call(app.url, viewer, `/${body.file_id}/download-broadcasts-history`)).text()
+    const lines = csv.trim().split("\n")
+    expect(lines[0]).toBe(
+      ",Campaign ID,Broadcast ID,Name,Send Date,Estimated Price,Recipient Count,BC Unique Clicks,BC Total Clicks,CTR,DLR Delivered Count,DLR Sent Count,DLR Undelivered Count,DLR Rejected Count,Voluum Visits,Voluum Unique Visits,Click 2 REG,Reg 2 FTD,message_body"
+    )
+    expect(lines).toHaveLength(7)
+    const row101 = lines.find((l) => l.includes(",101,"))!
+    expect(row101).toMatch(
+      new RegExp(
+        `^\\d,${CAMPAIGN_A},101,DE_60k_LV_chunk#101.csv,2025-05-01T09:05:00,42,1000,10,12,1%,900,1000,60,40,500,450,3.14%,12.5%,Hi! Your bonus \\{\\{link:1\\}\\} STOP=stop$`
+      )
+    )
+    expect(lines.find((l) => l.includes(",202,"))).toContain(",0,0,0,0,70,60,1%,0%,")
+
+    const stats = await db.query(`SELECT * FROM broadcast_campaign_stats ORDER BY broadcast_id`)
+    expect(stats.rows.map((r) => r.broadcast_id)).toEqual(["101", "103", "104", "201", "202", "301"])
+    expect(stats.rows[0]).toMatchObject({
+      campaign_id: CAMPAIGN_A,
+      name: "DE_60k_LV_chunk#101.csv",
+      estimated_price: 42,
+      ctr: 1,
+      dlr_delivered_count: 900,
+      voluum_visits: 500,
+      click_2_reg: 3.14,
+      reg_2_ftd: 12.5
+    })
+    expect(new Date(stats.rows[0].send_date).toISOString()).toBe("2025-05-01T09:05:00.000Z")
+    const files = await db.query(
+      `SELECT filename, raw_file_path, data_date, number_of_broadcasts FROM api_mmd_broadcasts_files`
+    )
+    expect(files.rows).toEqual([
+      {
+        filename: "MMD_Data_2025-05-01.csv",
+        raw_file_path: "broadcasts/MMD_Data_2025-05-01.csv",
+        data_date: "2025-05-01/T00:00:00.000Z",
+        number_of_broadcasts: 6
+      }
+    ])
+  })
+
+  it("a re-run of the day replaces the file record and updates the stats, never duplicates", async () => {
+    voluum.state.campaignTotals.set(CAMPAIGN_C, { visits: 9, uniqueVisits: 8, Click2Reg: 0, Reg2FTD: 0 })
+    const res = await snapshot(DAY)
+    expect(res.status).toBe(200)
+    const { rows: files } = await db.query(`SELECT id::text AS id FROM api_mmd_broadcasts_files`)
+    expect(files).toHaveLength(1)
+    expect(files[0].id).toBe((await json<{ file_id: string }>(res)).file_id)
+    const { rows } = await db.query(`SELECT broadcast_id, voluum_visits FROM broadcast_campaign_stats`)
+    expect(rows).toHaveLength(6)
+    expect(rows.find((r) => r.broadcast_id === "301")!.voluum_visits).toBe(9)
+  })
+
+  it("lists the files newest first and downloads them by id; unknown ids are 404, bad ones 400", async () => {
+    const list = await json<{ items: Array<Record<string, unknown>> }>(await call(app.url, viewer, "/files-broadcasts"))
+    expect(list.items).toHaveLength(1)
+    expect(Object.keys(list.items[0]!).sort()).toEqual([
+      "data_date",
+      "filename",
+      "id",
+      "number_of_broadcasts",
+      "uploaded_at"
+    ])
+    expect(list.items[0]).toMatchObject({ filename: "MMD_Data_2025-05-01.csv", number_of_broadcasts: 6 })
+    const res = await call(app.url, viewer, `/${String(list.items[0]!.id)}/download-broadcasts-history`)
+    expect(res.status).toBe(200)
+    expect(res.headers.get("content-disposition")).toContain("MMD_Data_2025-05-01.csv")
+    expect(
+      (await call(app.url, viewer, "/00000000-0000-4000-8000-000000000000/download-broadcasts-history")).status
+    ).toBe(404)
+    expect((await call(app.url, viewer, "/nope/download-broadcasts-history")).status).toBe(400)
+  })
+
+  it("a day without broadcasts is a 404, a missing or bad date a 400, a viewer a 403", async () => {
+    const res = await snapshot("2025-03-01")
+    expect(res.status).toBe(404)
+    expect(JSON.stringify(await res.json())).toContain("no sent broadcasts on 2025-03-01")
+    expect((await call(app.url, operator, "/save-data-for-specific-date")).status).toBe(400)
+    expect((await snapshot("01-05-2025")).status).toBe(400)
+    expect((await call(app.url, viewer, "/save-data-for-previous-date")).status).toBe(403)
+  })
+})
+
+describe("the scheduler's mmd-daily run", () => {
+  it("pushes yesterday's costs and snapshots it, recorded succeeded with its counts", async () => {
+    const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10)
+    mw.state.broadcasts.push(
+      broadcast({ id: 5001, sendDate: `${yesterday}T00:10:00.000Z`, linkId: 1, realPrice: 250 }),
+      broadcast({ id: 5002, sendDate: `${yesterday}T00:20:00.000Z`, linkId: 2, realPrice: 150, state: 2 })
+    )
+    const summary = await app.runtime.runPromise(Scheduler.use((s) => s.runNow("mmd-daily")))
+    expect(summary.outcome).toBe("success")
+    const runs = await json<{ items: Array<Record<string, unknown>> }>(
+      await call(app.url, viewer, "/scheduler/runs?schedule=mmd-daily")
+    )
+    expect(runs.items[0]).toMatchObject({
+      outcome: "success",
+      counts: {
+        costs: { date: yesterday, campaigns: 2, broadcasts: 2, skipped: 0, totalCost: 4, currency: "EUR" },
+        snapshot: { date: yesterday, broadcasts: 1, skipped: 0 }
+      }
+    })
+    expect(
+      voluum.state.costs.get(
+        `${CAMPAIGN_A}|${yesterday}T00:00:00Z|${new Date(Date.now()).toISOString().slice(0, 10)}T00:00:00Z`
+      )
+    ).toEqual({
+      cost: 2.5,
+      currency: "EUR"
+    })
   })
 })

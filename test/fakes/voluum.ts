@@ -12,7 +12,8 @@
  * after `tokenLifetimeMs`; every other call needs a live `cwauth-token` (else 401). `/report` and
  * `/report/conversions` answer the seeded rows that match `filter1=traffic-source&filter1Value=<id>`
  * and `from <= at < to`, paged by `offset`/`limit` with `totalRows`; a `from`/`to` that is not a whole
- * hour is a 400 "invalid time format". `/report?groupBy=offer|campaign` answers the seeded entities.
+ * hour is a 400 "invalid time format". `/report?groupBy=offer|campaign` answers the seeded entities, `/report?filter1=campaign` the seeded
+ * `campaignTotals` of that campaign.
  * `POST /report/cost` records its `costUpdateRequests`, sets `costs`, and answers 204. Row keys come back ASCII-sorted
  * (as Voluum's did), or in the order `keyOrder` says, with `extraKeys` added to every row.
  */
@@ -48,6 +49,8 @@ export interface FakeVoluumState {
   readonly conversions: Array<SeededConversion>
   readonly offers: Array<{ readonly offerId: string; readonly offerName: string }>
   readonly campaigns: Array<{ readonly campaignId: string; readonly campaignName: string }>
+  /** `GET /report?filter1=campaign&filter1Value=<id>` answers these `totals` (zeros for an unknown campaign). */
+  readonly campaignTotals: Map<string, Record<string, unknown>>
   /** The server answers at most this many rows per page whatever `limit` asks. */
   maxPageSize: number | undefined
   /** A lying server: `totalRows` claims this (null = the key is left out) instead of the true count. */
@@ -99,6 +102,7 @@ export const startFakeVoluum = async (options: FakeVoluumOptions = {}) => {
     conversions: [],
     offers: [],
     campaigns: [],
+    campaignTotals: new Map(),
     maxPageSize: undefined,
     totalRowsOverride: undefined,
     keyOrder: "sorted",
@@ -206,6 +210,15 @@ export const startFakeVoluum = async (options: FakeVoluumOptions = {}) => {
     const groupBy = query.getAll("groupBy")
     if (groupBy.includes("offer")) return c.json(page(query, state.offers))
     if (groupBy.includes("campaign")) return c.json(page(query, state.campaigns))
+    if (query.get("filter1") === "campaign") {
+      const totals = state.campaignTotals.get(query.get("filter1Value") ?? "") ?? {
+        visits: 0,
+        uniqueVisits: 0,
+        Click2Reg: 0,
+        Reg2FTD: 0
+      }
+      return c.json({ ...page(query, []), totals })
+    }
     const trafficSource = query.get("filter1") === "traffic-source" ? query.get("filter1Value") : null
     const rows = state.reportRows
       .filter((r) => trafficSource === null || r.trafficSourceId === trafficSource)

@@ -1,13 +1,17 @@
 /**
  * MessageWhiz ("MMD") as the service adapters call (`docs/mmd.md`): the daily cost push to Voluum
- * (`MmdCosts.ts`). Days are UTC `YYYY-MM-DD`; without one, yesterday (UTC) as the original.
+ * (`MmdCosts.ts`), the day snapshots and their files (`MmdSnapshots.ts`). Days are UTC `YYYY-MM-DD`;
+ * without one, yesterday (UTC) as the original.
  */
 import { Clock, Context, Effect, Layer } from "effect"
+import { SqlClient } from "effect/sql"
 import { AppConfig } from "../platform/Config.ts"
-import type { ValidationError } from "../platform/Errors.ts"
+import type { DatabaseError, NotFound, PayloadTooLarge, StorageError, ValidationError } from "../platform/Errors.ts"
+import { FileStore } from "../platform/FileStore.ts"
 import { VoluumClient, type VoluumError } from "../voluum/VoluumClient.ts"
 import { MessageWhizClient, validDay, type MessageWhizError } from "./MessageWhizClient.ts"
 import { pushCosts, type CostPushOptions, type CostPushResult } from "./MmdCosts.ts"
+import { makeSnapshots, type BroadcastsFile, type SnapshotResult } from "./MmdSnapshots.ts"
 
 export type MmdError = MessageWhizError | VoluumError | ValidationError
 
@@ -25,15 +29,34 @@ export class Mmd extends Context.Service<
   {
     /** A day's MessageWhiz costs set as the Voluum campaigns' costs (default yesterday UTC). */
     readonly pushCosts: (day?: string, options?: CostPushOptions) => Effect.Effect<CostPushResult, MmdError>
+    /**
+     * A day's snapshot (default yesterday UTC): the file, its record and the stats; a re-run replaces.
+     * `NotFound` when MessageWhiz has no sent broadcast that day.
+     */
+    readonly snapshot: (
+      day?: string
+    ) => Effect.Effect<SnapshotResult, MmdError | NotFound | StorageError | DatabaseError | PayloadTooLarge>
+    /** The snapshot files, newest first. */
+    readonly files: () => Effect.Effect<ReadonlyArray<BroadcastsFile>, DatabaseError>
+    /** A snapshot file's name and bytes. */
+    readonly download: (
+      fileId: string
+    ) => Effect.Effect<
+      { readonly filename: string; readonly body: ReadableStream<Uint8Array> },
+      ValidationError | NotFound | StorageError | DatabaseError
+    >
   }
 >()("@optimizer/core/mmd/Mmd") {
-  /** Needs `MessageWhizClient` and `VoluumClient`. */
+  /** Needs `MessageWhizClient`, `VoluumClient`, the database and the `FileStore`. */
   static readonly layerWithoutClients = Layer.effect(
     Mmd,
     Effect.gen(function* () {
       const settings = yield* AppConfig
       const messageWhiz = yield* MessageWhizClient
       const voluum = yield* VoluumClient
+      const sql = yield* SqlClient.SqlClient
+      const files = yield* FileStore
+      const snapshots = makeSnapshots(sql, files, messageWhiz, voluum)
       const currency = settings.mmd.configured
         ? settings.mmd.value.costCurrency
         : settings.voluum.configured
@@ -41,7 +64,10 @@ export class Mmd extends Context.Service<
           : "USD"
       const costs = pushCosts(messageWhiz, voluum, currency)
       return Mmd.of({
-        pushCosts: (day, options) => Effect.flatMap(dayOrYesterday(day), (d) => costs(d, options ?? {}))
+        pushCosts: (day, options) => Effect.flatMap(dayOrYesterday(day), (d) => costs(d, options ?? {})),
+        snapshot: (day) => Effect.flatMap(dayOrYesterday(day, "previous_date"), snapshots.snapshot),
+        files: snapshots.list,
+        download: snapshots.download
       })
     })
   )

@@ -9,13 +9,10 @@
  *
  * - `mmdCosts`: `Mmd.pushCosts` (`docs/mmd.md`): the window's day of MessageWhiz costs set in Voluum; a
  *   run in which Voluum refused a campaign fails (after the others were sent) with the first refusal.
+ * - `mmdSnapshot`: `Mmd.snapshot` (`docs/mmd.md`): the window's day snapshot (file + stats).
  *
- * PLUG POINT. An operation not in this build fails with `OperationUnavailable`, so its runs are
- * recorded `failed` with that message (visible in `npx optimizer runs` and `GET /scheduler/runs`)
- * instead of pretending to work. To wire one, yield its service in `ScheduledOperations.layer` below
- * and call it in place of the `unavailable(...)`:
- * - `mmdSnapshot`: the MessageWhiz day snapshot (`GET /save-data-for-previous-date`, `docs/original-api.md` "MessageWhiz")
- *   for the window's day.
+ * An operation not in a build can fail with `OperationUnavailable` (`unavailable(...)`), so that its
+ * runs are recorded `failed` with that message instead of pretending to work.
  */
 import { Context, Effect, Layer, Schema } from "effect"
 import { Mmd } from "../mmd/Mmd.ts"
@@ -86,7 +83,13 @@ export class ScheduledOperations extends Context.Service<
               currency: result.currency
             }
           }),
-        mmdSnapshot: unavailable("mmdSnapshot", "MessageWhiz daily snapshot not available in this build")
+        mmdSnapshot: (window) =>
+          Effect.map(mmd.snapshot(window.from.toISOString().slice(0, 10)), (result) => ({
+            date: result.date,
+            broadcasts: result.broadcast_count,
+            skipped: result.skipped.length,
+            fileId: result.file_id
+          }))
       })
     })
   )
