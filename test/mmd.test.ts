@@ -3,7 +3,8 @@
  * the fake Voluum over real HTTP → PostgreSQL. The cost push (sums per campaign over all of a day's
  * broadcasts, one request per campaign, idempotent, dry run, a refused campaign, broadcasts without a
  * known link reported and skipped), the day snapshot (file, file record, stats, re-run replaces, at most
- * one Voluum call per campaign and window), its files and downloads, and the scheduler's `mmd-daily` run.
+ * one Voluum call per campaign and window), its files and downloads, the scheduler's `mmd-daily` run,
+ * and the live SSE stream (events, heartbeats during a slow upstream, work stopped on disconnect).
  */
 import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
@@ -101,7 +102,8 @@ beforeAll(async () => {
     MMD_API_KEY: mw.state.apiKey,
     MMD_API_URL: mw.url,
     MMD_REQUESTS_PER_SECOND: "1000",
-    MMD_COST_CURRENCY: "eur"
+    MMD_COST_CURRENCY: "eur",
+    MMD_STREAM_HEARTBEAT_SECONDS: "1"
   }
   app = await startTestApp(env)
   operator = await app.createKey("operator")
@@ -339,4 +341,101 @@ describe("the scheduler's mmd-daily run", () => {
       currency: "EUR"
     })
   })
+})
+
+/** Reads an SSE response into its blocks (events and comments) as they arrive. */
+const sseBlocks = async (
+  res: Response,
+  until: (blocks: ReadonlyArray<string>) => boolean = () => false
+): Promise<Array<string>> => {
+  const reader = res.body!.getReader()
+  const decoder = new TextDecoder()
+  const blocks: Array<string> = []
+  let text = ""
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) return blocks
+    text += decoder.decode(value, { stream: true })
+    let end: number
+    while ((end = text.indexOf("\n\n")) >= 0) {
+      blocks.push(text.slice(0, end))
+      text = text.slice(end + 2)
+    }
+    if (until(blocks)) {
+      await reader.cancel()
+      return blocks
+    }
+  }
+}
+
+const dataOf = (blocks: ReadonlyArray<string>) =>
+  blocks.filter((b) => b.startsWith("data: {")).map((b) => JSON.parse(b.slice(6)) as Record<string, unknown>)
+
+describe("GET /get-live-broadcasts-stream", () => {
+  const today = new Date().toISOString().slice(0, 10)
+  const at = (second: number) => `${today}T00:00:${String(second).padStart(2, "0")}.000Z`
+
+  it("streams today's sent broadcasts grouped by name before _chunk, errors for unknown links, then done", async () => {
+    mw.state.broadcasts.push(
+      broadcast({ id: 7001, name: "LIVE_UK_LV_chunk#2.csv", sendDate: at(50), linkId: 1 }),
+      broadcast({ id: 7002, name: "live_uk_lv_chunk#9.csv", sendDate: at(49), linkId: 2, state: 2 }),
+      broadcast({ id: 7003, name: "LIVE_DE_chunk#1.csv", sendDate: at(48), linkId: 99 }),
+      broadcast({ id: 7004, name: "LIVE_UK_LV_chunk#1.csv", sendDate: at(47), linkId: 1 }),
+      broadcast({ id: 7005, name: "OTHER_chunk#1.csv", sendDate: at(46), linkId: 1 })
+    )
+    const res = await call(app.url, viewer, "/get-live-broadcasts-stream?search=live")
+    expect(res.status).toBe(200)
+    expect(res.headers.get("content-type")).toContain("text/event-stream")
+    const blocks = await sseBlocks(res)
+    const events = dataOf(blocks)
+    expect(events.map((e) => [e.type, e.broadcast])).toEqual([
+      ["row", "LIVE_UK_LV"],
+      ["row", "LIVE_UK_LV"],
+      ["broadcast_done", "LIVE_UK_LV"],
+      ["error", "LIVE_DE"],
+      ["broadcast_done", "LIVE_DE"]
+    ])
+    expect((events[0]!.row as Record<string, unknown>)["Broadcast ID"]).toBe(7001)
+    expect((events[0]!.row as Record<string, unknown>)["Voluum Visits"]).toBe(500)
+    expect(events[3]!.error).toContain("link 99")
+    expect(blocks.at(-1)).toBe("event: done\ndata: completed")
+  })
+
+  it("sends heartbeats while Voluum is slow", async () => {
+    mw.state.broadcasts.push(broadcast({ id: 7101, name: "SLOW_chunk#1.csv", sendDate: at(45), linkId: 3 }))
+    voluum.state.inject({ path: "/report", count: 1, delayMs: 3_500 })
+    const blocks = await sseBlocks(await call(app.url, viewer, "/get-live-broadcasts-stream?search=slow"))
+    const firstRow = blocks.findIndex((b) => b.startsWith("data: {"))
+    expect(firstRow).toBeGreaterThan(0)
+    // Heartbeats every second (MMD_STREAM_HEARTBEAT_SECONDS=1) while the Voluum call waits 3.5 s.
+    expect(blocks.slice(0, firstRow).filter((b) => b === ": heartbeat").length).toBeGreaterThanOrEqual(3)
+    expect(dataOf(blocks).map((e) => e.type)).toEqual(["row", "broadcast_done"])
+    expect(blocks.at(-1)).toBe("event: done\ndata: completed")
+  }, 20_000)
+
+  it("stops working when the client disconnects", async () => {
+    for (let i = 0; i < 20; i++) {
+      const id = 100 + i
+      mw.state.links.push({
+        id,
+        url: `https://trk.example.com/aaaaaaaa-0000-4000-8000-${String(id).padStart(12, "0")}`
+      })
+      mw.state.broadcasts.push(
+        broadcast({ id: 7200 + i, name: `MANY_chunk#${i}.csv`, sendDate: at(40 - i), linkId: id })
+      )
+    }
+    // Every campaign is new: each broadcast needs a Voluum call, each call takes 300 ms.
+    voluum.state.inject({ path: "/report", count: 20, delayMs: 300 })
+    const before = totalsCalls().length
+    const blocks = await sseBlocks(await call(app.url, viewer, "/get-live-broadcasts-stream?search=many"), (b) =>
+      b.some((x) => x.startsWith("data: {"))
+    )
+    expect(dataOf(blocks)).toHaveLength(1)
+    await new Promise((r) => setTimeout(r, 1_000))
+    const afterDisconnect = totalsCalls().length - before
+    await new Promise((r) => setTimeout(r, 1_500))
+    const later = totalsCalls().length - before
+    expect(later).toBe(afterDisconnect)
+    expect(later).toBeLessThan(5)
+  }, 20_000)
 })

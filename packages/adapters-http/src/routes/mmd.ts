@@ -1,9 +1,15 @@
 /**
  * MessageWhiz (`docs/mmd.md`, `docs/original-api.md` "MessageWhiz") with the original's paths, query
- * parameters and response keys: the daily cost push to Voluum, the day snapshots and their files.
+ * parameters and response keys: the daily cost push to Voluum, the day snapshots and their files, and
+ * the live broadcasts stream (SSE).
+ *
+ * The stream's events are the original's (`data: {"type":"row"|"error"|"broadcast_done", ...}`, then
+ * `event: done` / `data: completed`), with a `: heartbeat` comment at least every
+ * MMD_STREAM_HEARTBEAT_SECONDS (≤ 20 s) so proxies keep a slow stream open. The events are made as the
+ * client reads them: a client that disconnects cancels the body, which interrupts the work.
  */
-import { Effect, Schema } from "effect"
-import { Mmd, type AppServices } from "@optimizer/core"
+import { Effect, Schema, Stream } from "effect"
+import { AppConfig, Mmd, type AppServices, type BroadcastEvent } from "@optimizer/core"
 import { csvDownload } from "../download.ts"
 import { QueryBoolean, type Routes } from "../http.ts"
 
@@ -12,6 +18,39 @@ const CostsQuery = Schema.Struct({
   date: Schema.optionalKey(Schema.String),
   dry_run: Schema.optionalKey(QueryBoolean)
 })
+
+const LiveQuery = Schema.Struct({ search: Schema.optionalKey(Schema.String) })
+
+const encoder = new TextEncoder()
+const sseData = (event: BroadcastEvent) => `data: ${JSON.stringify(event)}\n\n`
+const SSE_DONE = "event: done\ndata: completed\n\n"
+const SSE_HEARTBEAT = ": heartbeat\n\n"
+
+/** The SSE body of a stream of events: heartbeats while it runs, `done` at its end. */
+const sseResponse = (events: Stream.Stream<BroadcastEvent>, heartbeatSeconds: number) =>
+  Effect.map(
+    Stream.toReadableStreamEffect(
+      events.pipe(
+        Stream.map(sseData),
+        Stream.merge(
+          Stream.map(Stream.tick(`${heartbeatSeconds} seconds`), () => SSE_HEARTBEAT),
+          {
+            haltStrategy: "left"
+          }
+        ),
+        Stream.concat(Stream.succeed(SSE_DONE)),
+        Stream.map((text) => encoder.encode(text))
+      )
+    ),
+    (body) =>
+      new Response(body, {
+        headers: {
+          "content-type": "text/event-stream; charset=utf-8",
+          "cache-control": "no-cache",
+          "x-accel-buffering": "no"
+        }
+      })
+  )
 
 const SpecificDateQuery = Schema.Struct({ previous_date: Schema.String })
 
@@ -62,6 +101,26 @@ export const mmdRoutes = (routes: Routes<AppServices>) =>
         waitsMs: () => MMD_WAIT_MS
       },
       ({ query }) => Mmd.use((m) => m.snapshot(query.previous_date))
+    )
+    .add(
+      {
+        method: "get",
+        path: "/get-live-broadcasts-stream",
+        role: "viewer",
+        tag: "mmd",
+        summary:
+          "Today's (UTC) sent broadcasts with their Voluum totals as server-sent events, grouped by name before _chunk (search: a name filter, any case)",
+        query: LiveQuery,
+        returns:
+          'text/event-stream: data: {"type":"row","broadcast","row"} | {"type":"error","broadcast","error"} | {"type":"broadcast_done","broadcast"}; then event: done, data: completed; ": heartbeat" comments'
+      },
+      ({ query }) =>
+        Effect.gen(function* () {
+          const settings = yield* AppConfig
+          const heartbeatSeconds = settings.mmd.configured ? settings.mmd.value.streamHeartbeatSeconds : 15
+          const events = yield* Mmd.use((m) => m.live(query.search))
+          return yield* sseResponse(events, heartbeatSeconds)
+        })
     )
     .add(
       {

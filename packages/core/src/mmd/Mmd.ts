@@ -1,9 +1,9 @@
 /**
  * MessageWhiz ("MMD") as the service adapters call (`docs/mmd.md`): the daily cost push to Voluum
- * (`MmdCosts.ts`), the day snapshots and their files (`MmdSnapshots.ts`). Days are UTC `YYYY-MM-DD`;
+ * (`MmdCosts.ts`), the day snapshots and their files (`MmdSnapshots.ts`), the live stream (`MmdLive.ts`). Days are UTC `YYYY-MM-DD`;
  * without one, yesterday (UTC) as the original.
  */
-import { Clock, Context, Effect, Layer } from "effect"
+import { Clock, Context, Effect, Layer, type Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import { AppConfig } from "../platform/Config.ts"
 import type { DatabaseError, NotFound, PayloadTooLarge, StorageError, ValidationError } from "../platform/Errors.ts"
@@ -11,6 +11,7 @@ import { FileStore } from "../platform/FileStore.ts"
 import { VoluumClient, type VoluumError } from "../voluum/VoluumClient.ts"
 import { MessageWhizClient, validDay, type MessageWhizError } from "./MessageWhizClient.ts"
 import { pushCosts, type CostPushOptions, type CostPushResult } from "./MmdCosts.ts"
+import { makeLive, type BroadcastEvent } from "./MmdLive.ts"
 import { makeSnapshots, type BroadcastsFile, type SnapshotResult } from "./MmdSnapshots.ts"
 
 export type MmdError = MessageWhizError | VoluumError | ValidationError
@@ -36,6 +37,11 @@ export class Mmd extends Context.Service<
     readonly snapshot: (
       day?: string
     ) => Effect.Effect<SnapshotResult, MmdError | NotFound | StorageError | DatabaseError | PayloadTooLarge>
+    /**
+     * Today's (UTC) sent broadcasts as live events (`MmdLive.ts`), optionally filtered on the name.
+     * Fails before the stream when MessageWhiz cannot list them; the stream itself does not fail.
+     */
+    readonly live: (search?: string) => Effect.Effect<Stream.Stream<BroadcastEvent>, MessageWhizError>
     /** The snapshot files, newest first. */
     readonly files: () => Effect.Effect<ReadonlyArray<BroadcastsFile>, DatabaseError>
     /** A snapshot file's name and bytes. */
@@ -66,6 +72,7 @@ export class Mmd extends Context.Service<
       return Mmd.of({
         pushCosts: (day, options) => Effect.flatMap(dayOrYesterday(day), (d) => costs(d, options ?? {})),
         snapshot: (day) => Effect.flatMap(dayOrYesterday(day, "previous_date"), snapshots.snapshot),
+        live: makeLive(messageWhiz, voluum),
         files: snapshots.list,
         download: snapshots.download
       })
