@@ -4,9 +4,12 @@
  * broadcasts, one request per campaign, idempotent, dry run, a refused campaign, broadcasts without a
  * known link reported and skipped), the day snapshot (file, file record, stats, re-run replaces, at most
  * one Voluum call per campaign and window), its files and downloads, the scheduler's `mmd-daily` run,
- * and the live SSE stream (events, heartbeats during a slow upstream, work stopped on disconnect).
+ * the live SSE stream (events, heartbeats during a slow upstream, work stopped on disconnect), and
+ * `npx optimizer mmd …` over the same database and fakes.
  */
+import { execFile } from "node:child_process"
 import { mkdtemp, rm } from "node:fs/promises"
+import { fileURLToPath } from "node:url"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import pg from "pg"
@@ -24,6 +27,7 @@ let operator: string
 let viewer: string
 let storageDir: string
 let db: pg.Client
+let env: Env
 
 const json = async <T = Record<string, unknown>>(res: Response): Promise<T> => (await res.json()) as T
 
@@ -92,7 +96,7 @@ beforeAll(async () => {
     broadcast({ id: 900, sendDate: "2025-05-02T00:30:00.000Z", linkId: 1, realPrice: 50_000 }),
     broadcast({ id: 800, sendDate: "2025-04-30T23:30:00.000Z", linkId: 1, realPrice: 50_000 })
   )
-  const env: Env = {
+  env = {
     STORAGE_DIR: storageDir,
     AES_KEY: TEST_AES_KEY,
     VOLUUM_ACCESS_ID: voluum.state.credentials.accessId,
@@ -438,4 +442,59 @@ describe("GET /get-live-broadcasts-stream", () => {
     expect(later).toBe(afterDisconnect)
     expect(later).toBeLessThan(5)
   }, 20_000)
+})
+
+const BIN = fileURLToPath(new URL("../packages/adapters-cli/bin/optimizer.js", import.meta.url))
+
+/** `optimizer …` as a shell runs it, with the test app's settings and database. */
+const optimizer = (args: ReadonlyArray<string>) =>
+  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      {
+        env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "Error", ...env, DATABASE_URL: app.db.url },
+        timeout: 60_000
+      },
+      (error, stdout, stderr) =>
+        resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr })
+    )
+  )
+
+describe("npx optimizer mmd", { timeout: 120_000 }, () => {
+  it("costs --dry-run --json shows the day's updates and sends nothing", async () => {
+    const sent = voluum.state.count("/report/cost")
+    const run = await optimizer(["mmd", "costs", "--date", DAY, "--dry-run", "--json"])
+    expect(run.stderr).toBe("")
+    expect(run.code).toBe(0)
+    const body = JSON.parse(run.stdout) as CostBody
+    expect(body).toMatchObject({ total_rows: 3, dry_run: true, date: DAY })
+    expect(voluum.state.count("/report/cost")).toBe(sent)
+  })
+
+  it("snapshot --date writes the day; files lists it; a day without broadcasts fails with the reason", async () => {
+    const run = await optimizer(["mmd", "snapshot", "--date", DAY])
+    expect(run.code).toBe(0)
+    expect(run.stdout).toContain("saved 6 broadcasts of 2025-05-01 to MMD_Data_2025-05-01.csv")
+    const files = await optimizer(["mmd", "files", "--json"])
+    expect(files.code).toBe(0)
+    expect((JSON.parse(files.stdout) as Array<{ filename: string }>).map((f) => f.filename)).toContain(
+      "MMD_Data_2025-05-01.csv"
+    )
+    const none = await optimizer(["mmd", "snapshot", "--date", "2025-03-01"])
+    expect(none.code).not.toBe(0)
+    expect(none.stderr + none.stdout).toContain("no sent broadcasts on 2025-03-01")
+  })
+
+  it("live --search prints the stream's events as they arrive", async () => {
+    const run = await optimizer(["mmd", "live", "--search", "live_uk", "--json"])
+    expect(run.code).toBe(0)
+    const events = run.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { type: string; broadcast: string })
+    expect(events.map((e) => e.type)).toEqual(["row", "row", "broadcast_done"])
+    const plain = await optimizer(["mmd", "live", "--search", "live_de"])
+    expect(plain.stdout).toContain("LIVE_DE  error: broadcast 7003: link 99 is not in MessageWhiz's link list")
+  })
 })
