@@ -177,3 +177,52 @@ export const startFakeMessageWhiz = async (options: { readonly apiKey?: string }
 }
 
 export type FakeMessageWhiz = Awaited<ReturnType<typeof startFakeMessageWhiz>>
+
+/**
+ * A busy day: `campaigns` Voluum campaigns (one link each), `perCampaign` broadcasts each, sent as
+ * chunks over `hoursPerCampaign` hours, some unsent (state 2). Returns what a snapshot must do: the
+ * sent broadcasts and the distinct (campaign, send hour) pairs — one Voluum call each at most.
+ */
+export const seedBusyDay = (
+  state: FakeMessageWhizState,
+  options: {
+    readonly day: string
+    readonly campaigns: number
+    readonly perCampaign: number
+    readonly hoursPerCampaign: number
+    readonly firstLinkId?: number
+  }
+) => {
+  const firstLink = options.firstLinkId ?? 10_000
+  const windows = new Set<string>()
+  let sent = 0
+  let id = 1_000_000
+  for (let c = 0; c < options.campaigns; c++) {
+    const linkId = firstLink + c
+    const campaignId = `cccccccc-0000-4000-8000-${String(linkId).padStart(12, "0")}`
+    state.links.push({ id: linkId, url: `https://trk.example.com/${campaignId}?Phone={recipients.id}` })
+    const firstHour = c % (24 - options.hoursPerCampaign + 1)
+    for (let k = 0; k < options.perCampaign; k++) {
+      const hour = firstHour + (k % options.hoursPerCampaign)
+      const minute = (k * 7 + c) % 60
+      const unsent = k % 10 === 9
+      const time = `${options.day}T${String(hour).padStart(2, "0")}:${String(minute).padStart(2, "0")}:00.000Z`
+      state.broadcasts.push(
+        broadcast({
+          id: id++,
+          name: `C${c}_chunk#${k}.csv`,
+          sendDate: time,
+          linkId,
+          realPrice: 1000 + k,
+          ...(unsent ? { state: 2 } : {}),
+          dlr: { sent: 1000, delivered: 950, undelivered: 30, rejected: 20 }
+        })
+      )
+      if (!unsent) {
+        sent++
+        windows.add(`${campaignId}|${hour}`)
+      }
+    }
+  }
+  return { sent, windows: windows.size }
+}
