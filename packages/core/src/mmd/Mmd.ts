@@ -1,7 +1,7 @@
 /**
  * MessageWhiz ("MMD") as the service adapters call (`docs/mmd.md`): the daily cost push to Voluum
- * (`MmdCosts.ts`), the day snapshots and their files (`MmdSnapshots.ts`), the live stream (`MmdLive.ts`). Days are UTC `YYYY-MM-DD`;
- * without one, yesterday (UTC) as the original.
+ * (`MmdCosts.ts`), the day snapshots and their files (`MmdSnapshots.ts`), the live stream
+ * (`MmdLive.ts`). Days are UTC `YYYY-MM-DD`; without one, yesterday (UTC) as the original.
  */
 import { Clock, Context, Effect, Layer, type Stream } from "effect"
 import { SqlClient } from "effect/sql"
