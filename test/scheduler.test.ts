@@ -7,20 +7,26 @@ import { fileURLToPath } from "node:url"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Scheduler } from "@optimizer/core"
+import { startFakeMessageWhiz, type FakeMessageWhiz } from "./fakes/messagewhiz.ts"
 import { call, startTestApp, type TestApp } from "./support/app.ts"
 
 const BIN = fileURLToPath(new URL("../packages/adapters-cli/bin/optimizer.js", import.meta.url))
 
 let app: TestApp
 let viewer: string
+let mw: FakeMessageWhiz
 
 beforeAll(async () => {
-  app = await startTestApp({ MMD_API_KEY: "mmd-key" })
+  // MessageWhiz refuses the key: a run of the daily MessageWhiz schedule is recorded failed, saying why.
+  mw = await startFakeMessageWhiz({ apiKey: "another-key" })
+  app = await startTestApp({ MMD_API_KEY: "mmd-key", MMD_API_URL: mw.url })
   viewer = await app.createKey("viewer")
-  // A run of the daily MessageWhiz schedule: its operations are not in this build, so it is recorded failed.
   await app.runtime.runPromise(Effect.ignore(Scheduler.use((s) => s.runNow("mmd-daily"))))
 })
-afterAll(() => app.close())
+afterAll(async () => {
+  await app.close()
+  await mw.close()
+})
 
 describe("scheduler runs", () => {
   it("GET /scheduler/runs lists them, newest first, for a viewer", async () => {
@@ -31,7 +37,7 @@ describe("scheduler runs", () => {
     expect(body.items[0]).toMatchObject({
       schedule: "mmd-daily",
       outcome: "failed",
-      error: "MessageWhiz costs update not available in this build",
+      error: "messagewhiz answered 401 to GET /api/3/Broadcast/List: API key missing or invalid",
       counts: null
     })
     expect(typeof body.items[0]!.startedAt).toBe("string")

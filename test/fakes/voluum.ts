@@ -12,8 +12,9 @@
  * after `tokenLifetimeMs`; every other call needs a live `cwauth-token` (else 401). `/report` and
  * `/report/conversions` answer the seeded rows that match `filter1=traffic-source&filter1Value=<id>`
  * and `from <= at < to`, paged by `offset`/`limit` with `totalRows`; a `from`/`to` that is not a whole
- * hour is a 400 "invalid time format". `/report?groupBy=offer|campaign` answers the seeded entities.
- * `POST /report/cost` records its `costUpdateRequests` and answers 204. Row keys come back ASCII-sorted
+ * hour is a 400 "invalid time format". `/report?groupBy=offer|campaign` answers the seeded entities, `/report?filter1=campaign` the seeded
+ * `campaignTotals` of that campaign.
+ * `POST /report/cost` records its `costUpdateRequests`, sets `costs`, and answers 204. Row keys come back ASCII-sorted
  * (as Voluum's did), or in the order `keyOrder` says, with `extraKeys` added to every row.
  */
 import { Hono } from "hono"
@@ -48,6 +49,8 @@ export interface FakeVoluumState {
   readonly conversions: Array<SeededConversion>
   readonly offers: Array<{ readonly offerId: string; readonly offerName: string }>
   readonly campaigns: Array<{ readonly campaignId: string; readonly campaignName: string }>
+  /** `GET /report?filter1=campaign&filter1Value=<id>` answers these `totals` (zeros for an unknown campaign). */
+  readonly campaignTotals: Map<string, Record<string, unknown>>
   /** The server answers at most this many rows per page whatever `limit` asks. */
   maxPageSize: number | undefined
   /** A lying server: `totalRows` claims this (null = the key is left out) instead of the true count. */
@@ -58,6 +61,11 @@ export interface FakeVoluumState {
   /** Every request but those answered by nothing (in arrival order). */
   readonly requests: Array<RecordedRequest>
   readonly costUpdates: Array<Record<string, unknown>>
+  /**
+   * The cost Voluum holds per `campaignId|from|to` after the updates so far: an update sets the total of
+   * its window (it never adds), so replaying the same updates leaves this unchanged.
+   */
+  readonly costs: Map<string, { readonly cost: number; readonly currency: unknown }>
   authCalls: number
   readonly inject: (injection: Injection) => void
   /** Every token issued so far answers 401 from now on. */
@@ -94,12 +102,14 @@ export const startFakeVoluum = async (options: FakeVoluumOptions = {}) => {
     conversions: [],
     offers: [],
     campaigns: [],
+    campaignTotals: new Map(),
     maxPageSize: undefined,
     totalRowsOverride: undefined,
     keyOrder: "sorted",
     extraKeys: {},
     requests: [],
     costUpdates: [],
+    costs: new Map(),
     authCalls: 0,
     inject: (injection) => injections.push({ ...injection, remaining: injection.count }),
     revokeTokens: () => tokens.clear(),
@@ -200,6 +210,15 @@ export const startFakeVoluum = async (options: FakeVoluumOptions = {}) => {
     const groupBy = query.getAll("groupBy")
     if (groupBy.includes("offer")) return c.json(page(query, state.offers))
     if (groupBy.includes("campaign")) return c.json(page(query, state.campaigns))
+    if (query.get("filter1") === "campaign") {
+      const totals = state.campaignTotals.get(query.get("filter1Value") ?? "") ?? {
+        visits: 0,
+        uniqueVisits: 0,
+        Click2Reg: 0,
+        Reg2FTD: 0
+      }
+      return c.json({ ...page(query, []), totals })
+    }
     const trafficSource = query.get("filter1") === "traffic-source" ? query.get("filter1Value") : null
     const rows = state.reportRows
       .filter((r) => trafficSource === null || r.trafficSourceId === trafficSource)
@@ -233,6 +252,12 @@ export const startFakeVoluum = async (options: FakeVoluumOptions = {}) => {
       }
     }
     state.costUpdates.push(...(updates as Array<Record<string, unknown>>))
+    for (const u of updates as Array<Record<string, unknown>>) {
+      state.costs.set(`${String(u["campaignId"])}|${String(u["from"])}|${String(u["to"])}`, {
+        cost: Number(u["cost"]),
+        currency: u["currency"]
+      })
+    }
     return c.body(null, 204)
   })
 

@@ -12,6 +12,7 @@ import { schedulerCommand, serveCommand, startCommand, workerCommand } from "./c
 import { consumeCommand } from "./commands/consume.ts"
 import { runsCommand } from "./commands/runs.ts"
 import { regSearchCommand, smartCleaningCommand, voluumCommand } from "./commands/voluum.ts"
+import { mmdCommand } from "./commands/mmd.ts"
 
 export { VERSION } from "./version.ts"
 
@@ -38,6 +39,7 @@ export const rootCommand = Command.make("optimizer").pipe(
     exportCommand,
     voluumCommand,
     smartCleaningCommand,
-    regSearchCommand
+    regSearchCommand,
+    mmdCommand
   ])
 )

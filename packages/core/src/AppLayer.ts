@@ -22,6 +22,8 @@ import { LiveEvents } from "./live-events/LiveEvents.ts"
 import { Lists } from "./lists/Lists.ts"
 import { ManualImports } from "./lists/ManualImports.ts"
 import { ScheduledOperations } from "./scheduler/ScheduledOperations.ts"
+import { Mmd } from "./mmd/Mmd.ts"
+import { MessageWhizClient } from "./mmd/MessageWhizClient.ts"
 import { Scheduler } from "./scheduler/Scheduler.ts"
 import { Metrics } from "./metrics/Metrics.ts"
 import { AppConfig, type AppSettings } from "./platform/Config.ts"
@@ -100,6 +102,9 @@ const voluumLayer = Layer.mergeAll(
   Layer.provide(Layer.mergeAll(Lists.layer, Classifier.layer, Encryption.layer, VoluumClient.layer, OngageClient.layer))
 )
 
+/** MessageWhiz: its client, and the cost push, snapshots and live stream over it and Voluum. */
+const mmdLayer = Mmd.layer
+
 /**
  * Why building the services can fail: a missing or invalid setting (no database, a bad rules file),
  * the database unreachable (the pool's first connection, the bulk pool), the file store unusable.
@@ -131,7 +136,11 @@ const buildAppLayer = (settings: AppSettings, options: AppLayerOptions) =>
     Cleaning.layer,
     liveEventsLayer,
     voluumLayer,
-    Scheduler.layer.pipe(Layer.provide(ScheduledOperations.layer.pipe(Layer.provide(voluumLayer))))
+    MessageWhizClient.layer,
+    mmdLayer,
+    Scheduler.layer.pipe(
+      Layer.provide(ScheduledOperations.layer.pipe(Layer.provide(Layer.mergeAll(voluumLayer, mmdLayer))))
+    )
   ).pipe(Layer.provideMerge(platformLayer(settings, options)))
 
 /** Every service `appLayer` provides: what adapters' effects may require. */

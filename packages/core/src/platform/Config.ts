@@ -67,6 +67,10 @@ export interface MmdSettings {
   readonly apiKey: Redacted.Redacted<string>
   readonly apiUrl: string
   readonly requestsPerSecond: number
+  /** Currency of the daily cost push to Voluum (MMD_COST_CURRENCY, else VOLUUM_COST_CURRENCY, else USD as the original). */
+  readonly costCurrency: string
+  /** Seconds between heartbeat comments on the live SSE stream (MMD_STREAM_HEARTBEAT_SECONDS, 1–20, default 15). */
+  readonly streamHeartbeatSeconds: number
 }
 
 export interface HlrSettings {
@@ -328,7 +332,9 @@ export const parseSettings = (env: Env): Result.Result<AppSettings, InvalidConfi
     mmd: r.integration(["MMD_API_KEY"], () => ({
       apiKey: Redacted.make(r.str("MMD_API_KEY")!),
       apiUrl: r.url("MMD_API_URL", "https://sms.messagewhiz.com")!,
-      requestsPerSecond: r.int("MMD_REQUESTS_PER_SECOND", 5, 1, 1000)
+      requestsPerSecond: r.int("MMD_REQUESTS_PER_SECOND", 5, 1, 1000),
+      costCurrency: r.strOr("MMD_COST_CURRENCY", r.strOr("VOLUUM_COST_CURRENCY", "USD")).toUpperCase(),
+      streamHeartbeatSeconds: r.int("MMD_STREAM_HEARTBEAT_SECONDS", 15, 1, 20)
     })),
     hlr: r.integration(["HLRLOOKUP_APIKEY", "HLRLOOKUP_SECRET"], () => ({
       apiKey: Redacted.make(r.str("HLRLOOKUP_APIKEY")!),

@@ -7,17 +7,16 @@
  *   over the run's window (whole hours).
  * - `reports`: `ReportsSync.syncReports` (`docs/original-api.md` "Voluum reports": yesterday's report, classified into the lists).
  *
- * PLUG POINTS. The MessageWhiz operations are not in this build: they fail with
- * `OperationUnavailable`, so their runs are recorded `failed` with that message (visible in
- * `npx optimizer runs` and `GET /scheduler/runs`) instead of pretending to work. To wire one, yield
- * its service in `ScheduledOperations.layer` below and call it in place of the `unavailable(...)`:
- * - `mmdCosts`: the MessageWhiz cost push to Voluum (`GET /update-costs-for-mmd`, `docs/original-api.md` "MessageWhiz")
- *   for the window's day;
- * - `mmdSnapshot`: the MessageWhiz day snapshot (`GET /save-data-for-previous-date`, `docs/original-api.md` "MessageWhiz")
- *   for the window's day.
+ * - `mmdCosts`: `Mmd.pushCosts` (`docs/mmd.md`): the window's day of MessageWhiz costs set in Voluum; a
+ *   run in which Voluum refused a campaign fails (after the others were sent) with the first refusal.
+ * - `mmdSnapshot`: `Mmd.snapshot` (`docs/mmd.md`): the window's day snapshot (file + stats).
+ *
+ * An operation not in a build can fail with `OperationUnavailable` (`unavailable(...)`), so that its
+ * runs are recorded `failed` with that message instead of pretending to work.
  */
 import { Context, Effect, Layer, Schema } from "effect"
-import type { CommonError } from "../platform/Errors.ts"
+import { Mmd } from "../mmd/Mmd.ts"
+import { UpstreamError, type CommonError } from "../platform/Errors.ts"
 import { ConversionsSync } from "../voluum/ConversionsSync.ts"
 import { ReportsSync } from "../voluum/ReportsSync.ts"
 
@@ -53,18 +52,44 @@ export class ScheduledOperations extends Context.Service<
     readonly mmdSnapshot: ScheduledOperation
   }
 >()("@optimizer/core/scheduler/ScheduledOperations") {
-  /** Needs `ReportsSync` and `ConversionsSync`. */
+  /** Needs `ReportsSync`, `ConversionsSync` and `Mmd`. */
   static readonly layer = Layer.effect(
     ScheduledOperations,
     Effect.gen(function* () {
       const reports = yield* ReportsSync
       const conversions = yield* ConversionsSync
+      const mmd = yield* Mmd
       return ScheduledOperations.of({
         conversions: (window) => Effect.map(conversions.syncConversions(window), (result) => ({ ...result })),
         reports: (window) =>
           Effect.map(reports.syncReports(window, { actor: "scheduler:reports" }), (result) => ({ ...result })),
-        mmdCosts: unavailable("mmdCosts", "MessageWhiz costs update not available in this build"),
-        mmdSnapshot: unavailable("mmdSnapshot", "MessageWhiz daily snapshot not available in this build")
+        mmdCosts: (window) =>
+          Effect.gen(function* () {
+            const result = yield* mmd.pushCosts(window.from.toISOString().slice(0, 10))
+            const refused = result.updates.find((u) => u.error !== undefined)
+            if (refused !== undefined) {
+              return yield* new UpstreamError({
+                service: "voluum",
+                retryable: false,
+                message: `Voluum refused ${result.failed} of ${result.total_rows} MessageWhiz cost updates for ${result.date}; first, campaign ${refused.campaign_id}: ${refused.error}`
+              })
+            }
+            return {
+              date: result.date,
+              campaigns: result.total_rows,
+              broadcasts: result.broadcasts,
+              skipped: result.skipped.length,
+              totalCost: Math.round(result.updates.reduce((sum, u) => sum + u.request.cost, 0) * 100) / 100,
+              currency: result.currency
+            }
+          }),
+        mmdSnapshot: (window) =>
+          Effect.map(mmd.snapshot(window.from.toISOString().slice(0, 10)), (result) => ({
+            date: result.date,
+            broadcasts: result.broadcast_count,
+            skipped: result.skipped.length,
+            fileId: result.file_id
+          }))
       })
     })
   )

@@ -36,7 +36,9 @@ import {
   CONVERSION_COLUMNS,
   ConversionRow,
   ceilToHour,
+  campaignTotalsPage,
   formatVoluumHour,
+  type CampaignTotals,
   hourWindow,
   LenientString,
   REPORT_COLUMNS,
@@ -120,8 +122,16 @@ export class VoluumClient extends Context.Service<
     readonly offers: (window?: HourWindow) => Effect.Effect<ReadonlyMap<string, string>, VoluumError>
     /** Campaign id → name, as `offers`. */
     readonly campaigns: (window?: HourWindow) => Effect.Effect<ReadonlyMap<string, string>, VoluumError>
-    /** Sets the total cost of campaigns over windows (`POST /report/cost`); nothing is sent for an empty list. */
-    readonly updateCost: (updates: ReadonlyArray<CostUpdate>) => Effect.Effect<void, VoluumError>
+    /**
+     * A campaign's totals over a window (visits, unique visits, Click2Reg, Reg2FTD): one `GET /report`
+     * filtered on the campaign, `limit=1`, its `totals` (empty when Voluum sends none).
+     */
+    readonly campaignTotals: (campaignId: string, window: HourWindow) => Effect.Effect<CampaignTotals, VoluumError>
+    /**
+     * Sets the total cost of campaigns over windows (`POST /report/cost`); nothing is sent for an empty
+     * list. Succeeds with the HTTP status Voluum answered (undefined when nothing was sent).
+     */
+    readonly updateCost: (updates: ReadonlyArray<CostUpdate>) => Effect.Effect<number | undefined, VoluumError>
   }
 >()("@optimizer/core/voluum/VoluumClient") {
   static readonly layerWith = (options: VoluumClientOptions) =>
@@ -149,6 +159,7 @@ const notConfigured = (failure: Effect.Effect<unknown, NotConfigured>): VoluumCl
     conversions: () => fail,
     offers: () => fail,
     campaigns: () => fail,
+    campaignTotals: () => fail,
     updateCost: () => fail
   })
 }
@@ -388,9 +399,38 @@ const makeConfigured = (settings: VoluumSettings, options: VoluumClientOptions) 
     const offers = Effect.fn("VoluumClient.offers")(entityNames("offer"))
     const campaigns = Effect.fn("VoluumClient.campaigns")(entityNames("campaign"))
 
+    // ---- campaign totals --------------------------------------------------------------------------
+    const campaignTotals = Effect.fn("VoluumClient.campaignTotals")(function* (campaignId: string, w: HourWindow) {
+      const { from, to } = yield* window(w)
+      if (campaignId.trim() === "") {
+        return yield* new ValidationError({ message: "a campaign id is required", field: "campaignId" })
+      }
+      const query: Array<readonly [string, QueryValue]> = [
+        ["reportType", "table"],
+        ["limit", 1],
+        ["offset", 0],
+        ["dateRange", "custom-date-time"],
+        ["from", formatVoluumHour(from)],
+        ["to", formatVoluumHour(to)],
+        ["searchMode", "TEXT"],
+        ["currency", "EUR"],
+        ["sort", "visits"],
+        ["direction", "ASC"],
+        ["reportDataType", "0"],
+        ...REPORT_GROUP_BY.map((g) => ["groupBy", g] as const),
+        ...REPORT_COLUMNS.map((c) => ["column", c] as const),
+        ["tz", "Etc/GMT"],
+        ["filter1", "campaign"],
+        ["filter1Value", campaignId.trim()]
+      ]
+      const response = yield* authorized({ path: "/report", query })
+      const body = yield* decodeResponse(SERVICE, "GET /report (campaign totals)", campaignTotalsPage)(response)
+      return body.totals ?? {}
+    })
+
     // ---- cost -------------------------------------------------------------------------------------
     const updateCost = Effect.fn("VoluumClient.updateCost")(function* (updates: ReadonlyArray<CostUpdate>) {
-      if (updates.length === 0) return
+      if (updates.length === 0) return undefined
       const costUpdateRequests = []
       for (const [i, u] of updates.entries()) {
         const { from, to } = yield* validated(hourWindow(u, { from: `updates[${i}].from`, to: `updates[${i}].to` }))
@@ -412,7 +452,8 @@ const makeConfigured = (settings: VoluumSettings, options: VoluumClientOptions) 
           currency: u.currency ?? settings.costCurrency
         })
       }
-      yield* authorized({ method: "POST", path: "/report/cost", body: { costUpdateRequests } })
+      const response = yield* authorized({ method: "POST", path: "/report/cost", body: { costUpdateRequests } })
+      return response.status
     })
 
     return VoluumClient.of({
@@ -424,6 +465,7 @@ const makeConfigured = (settings: VoluumSettings, options: VoluumClientOptions) 
       ),
       offers,
       campaigns,
+      campaignTotals,
       updateCost
     })
   })

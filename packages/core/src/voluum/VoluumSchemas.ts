@@ -258,6 +258,19 @@ export const reportPage = <S extends Schema.Top>(row: S) =>
     rows: Schema.optionalKey(Schema.Array(row))
   })
 
+/** A campaign's totals over a window (`GET /report?filter1=campaign&limit=1`, its `totals`). */
+export const CampaignTotals = Schema.Struct({
+  visits: Schema.optionalKey(LenientNumber),
+  uniqueVisits: Schema.optionalKey(LenientNumber),
+  Click2Reg: Schema.optionalKey(LenientNumber),
+  Reg2FTD: Schema.optionalKey(LenientNumber)
+})
+export type CampaignTotals = typeof CampaignTotals.Type
+
+export const campaignTotalsPage = Schema.Struct({
+  totals: Schema.optionalKey(Schema.NullOr(CampaignTotals))
+})
+
 /** `POST /auth/access/session` → the token and its expiry (`inaugural` is unused). */
 export const SessionResponse = Schema.Struct({
   token: Schema.String.pipe(Schema.check(Schema.isMinLength(1))),

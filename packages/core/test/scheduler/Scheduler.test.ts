@@ -4,8 +4,11 @@
  * and two scheduler processes on one database running each tick once (pg-boss's cron pass, real time).
  *
  * The operations are the plug points of `ScheduledOperations`: here a recorder stands in for the
- * Voluum and MessageWhiz syncs, which other issues build.
+ * Voluum and MessageWhiz operations, and one test runs the real ones against the fakes.
  */
+import { mkdtemp, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { Cron, Effect, Exit, Layer, ManagedRuntime, References, Result, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import pg from "pg"
@@ -24,6 +27,9 @@ import {
 import { conversionsRequest, conversionsWindow, previousDayWindow, Scheduler } from "../../src/scheduler/Scheduler.ts"
 import { TEST_JOBS_OPTIONS } from "../platform/fixtures/jobsTestOptions.ts"
 import { startFakeVoluum } from "../../../../test/fakes/voluum.ts"
+import { broadcast, startFakeMessageWhiz } from "../../../../test/fakes/messagewhiz.ts"
+import { Mmd } from "../../src/mmd/Mmd.ts"
+import { FileStore } from "../../src/platform/FileStore.ts"
 import { Classifier } from "../../src/classification/Classifier.ts"
 import { Encryption } from "../../src/encryption/Encryption.ts"
 import { Lists } from "../../src/lists/Lists.ts"
@@ -230,18 +236,32 @@ describe("Scheduler", () => {
     }
   })
 
-  it("calls the Voluum syncs of this build, and records the MessageWhiz operations as not available", async () => {
+  it("calls the Voluum syncs and the MessageWhiz operations of this build", async () => {
     const voluum = await startFakeVoluum()
+    const mw = await startFakeMessageWhiz()
+    const storageDir = await mkdtemp(join(tmpdir(), "optimizer-scheduler-"))
+    const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10)
+    mw.state.links.push({ id: 1, url: "https://trk.example.com/2213facf-7ebb-42b1-b1c5-eea60c5f9076" })
+    mw.state.broadcasts.push(broadcast({ id: 1, sendDate: `${yesterday}T03:00:00.000Z`, linkId: 1, realPrice: 1234 }))
     const settings = settingsOf({
       DATABASE_URL: db.url,
+      STORAGE_DIR: storageDir,
       VOLUUM_API_URL: voluum.url,
       VOLUUM_ACCESS_ID: voluum.state.credentials.accessId,
       VOLUUM_ACCESS_KEY: voluum.state.credentials.accessKey,
-      MMD_API_KEY: "mmd-key"
+      MMD_API_KEY: mw.state.apiKey,
+      MMD_API_URL: mw.url
     })
-    const syncs = Layer.mergeAll(ReportsSync.layer, ConversionsSync.layer).pipe(
+    const syncs = Layer.mergeAll(ReportsSync.layer, ConversionsSync.layer, Mmd.layer).pipe(
       Layer.provide(
-        Layer.mergeAll(Lists.layer, Classifier.layer, Encryption.layer, VoluumClient.layer, OngageClient.layer)
+        Layer.mergeAll(
+          Lists.layer,
+          Classifier.layer,
+          Encryption.layer,
+          VoluumClient.layer,
+          OngageClient.layer,
+          FileStore.layer
+        )
       )
     )
     const runtime = schedulerRuntime(settings, ScheduledOperations.layer.pipe(Layer.provide(syncs)))
@@ -254,19 +274,25 @@ describe("Scheduler", () => {
         expect(r.query.get("from")).toMatch(/T\d{2}:00:00/)
         expect(r.query.get("to")).toMatch(/T\d{2}:00:00/)
       }
-      const error = await runtime.runPromise(Effect.flip(Scheduler.use((s) => s.runNow("mmd-daily"))))
-      expect(error).toMatchObject({
-        _tag: "OperationUnavailable",
-        message: "MessageWhiz costs update not available in this build"
+      const daily = await runtime.runPromise(Scheduler.use((s) => s.runNow("mmd-daily")))
+      expect(daily).toMatchObject({
+        outcome: "success",
+        counts: {
+          costs: { date: yesterday, campaigns: 1, broadcasts: 1, totalCost: 12.34 },
+          snapshot: { date: yesterday, broadcasts: 1, skipped: 0 }
+        }
       })
+      expect(voluum.state.costUpdates).toHaveLength(1)
       const runs = await runtime.runPromise(Scheduler.use((s) => s.runs({ limit: 2 })))
       expect(runs.map((r) => [r.schedule, r.outcome, r.error])).toEqual([
-        ["mmd-daily", "failed", "MessageWhiz costs update not available in this build"],
+        ["mmd-daily", "success", null],
         ["conversions", "success", null]
       ])
     } finally {
       await runtime.dispose()
       await voluum.close()
+      await mw.close()
+      await rm(storageDir, { recursive: true, force: true })
     }
   })
 
