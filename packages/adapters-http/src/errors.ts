@@ -98,9 +98,7 @@ export const httpErrorOf = (tag: string): HttpError => BY_TAG.get(tag) ?? INTERN
 export const httpErrorFor = (error: { readonly _tag?: unknown; readonly unavailable?: unknown }): HttpError =>
   error._tag === "DatabaseError" && error.unavailable === true
     ? DATABASE_UNAVAILABLE
-    : error._tag === "DeadlineExceeded"
-      ? DEADLINE_EXCEEDED
-      : httpErrorOf(typeof error._tag === "string" ? error._tag : "Unknown")
+    : httpErrorOf(typeof error._tag === "string" ? error._tag : "Unknown")
 
 /** The tags answered with a status of their own (not the generic internal error). */
 export const knownErrorTags = (): ReadonlyArray<string> =>
