@@ -34,6 +34,8 @@ export interface HttpRequest {
   readonly headers?: Readonly<Record<string, string>>
   /** Sent as JSON when present. */
   readonly body?: unknown
+  /** Sent as is with its content type (a file upload); `body` is ignored when this is present. */
+  readonly rawBody?: { readonly contentType: string; readonly data: string | Uint8Array }
   /**
    * Non-2xx statuses handed back as a response instead of failing (e.g. 401 to re-authenticate, Ongage's
    * 412 partial failure). They are never retried.
@@ -211,9 +213,15 @@ export const makeJsonClient = (options: JsonClientOptions): Effect.Effect<JsonCl
     const attempt = (request: HttpRequest, what: string): Effect.Effect<Attempt> => {
       const url = `${options.baseUrl}${request.path}${encodeQuery(request.query)}`
       const headers: Record<string, string> = { accept: "application/json", ...options.headers }
-      if (request.body !== undefined) headers["content-type"] = "application/json; charset=utf-8"
+      if (request.rawBody !== undefined) headers["content-type"] = request.rawBody.contentType
+      else if (request.body !== undefined) headers["content-type"] = "application/json; charset=utf-8"
       Object.assign(headers, request.headers)
-      const body = request.body === undefined ? undefined : JSON.stringify(request.body)
+      const body =
+        request.rawBody !== undefined
+          ? request.rawBody.data
+          : request.body === undefined
+            ? undefined
+            : JSON.stringify(request.body)
       const call = Effect.tryPromise({
         try: async (signal) => {
           const res = await fetch(url, {
