@@ -123,12 +123,13 @@ export class Hlr extends Context.Service<
     readonly start: (
       fileId: string
     ) => Effect.Effect<HlrStarted, NotFound | ValidationError | Conflict | NotConfigured | DatabaseError>
-    readonly status: (fileId: string) => Effect.Effect<HlrStatus, NotFound | DatabaseError>
+    /** Every operation answers `NotConfigured` (503) without HLRLOOKUP_APIKEY / HLRLOOKUP_SECRET. */
+    readonly status: (fileId: string) => Effect.Effect<HlrStatus, NotFound | NotConfigured | DatabaseError>
     /** `clean`: the live numbers (`hlr_<name>`); `raw`: the provider's results (`hlr_raw_<name>`). */
     readonly download: (
       fileId: string,
       which: "clean" | "raw"
-    ) => Effect.Effect<FileDownload, NotFound | ValidationError | StorageError | DatabaseError>
+    ) => Effect.Effect<FileDownload, NotFound | ValidationError | NotConfigured | StorageError | DatabaseError>
     /** The job handler (`hlr.run`); resumes the stored batch. */
     readonly runJob: (job: RunningJob) => Effect.Effect<HlrJobResult, HlrRunError>
   }
@@ -219,6 +220,7 @@ export class Hlr extends Context.Service<
       })
 
       const status = Effect.fn("Hlr.status")(function* (fileId: string) {
+        yield* requireIntegration("HLR", settings.hlr)
         yield* reconcile.pipe(Effect.catch((e) => Effect.logWarning("could not reconcile HLR runs", e.message)))
         const row = yield* get(fileId)
         const job = row.hlr_job_id === null ? Option.none() : yield* jobs.get(row.hlr_job_id)
@@ -239,6 +241,7 @@ export class Hlr extends Context.Service<
       })
 
       const download = Effect.fn("Hlr.download")(function* (fileId: string, which: "clean" | "raw") {
+        yield* requireIntegration("HLR", settings.hlr)
         const row = yield* get(fileId)
         const key =
           which === "clean" ? (row.hlr_status === "complete" ? row.hlr_result_file_path : null) : row.hlr_raw_file_path
