@@ -124,6 +124,8 @@ describe("HLR over HTTP", () => {
     expect((await call(app.url, operator, `/${id}/hlr/download`)).status).toBe(400)
     const refused = await call(app.url, operator, `/${id}/delete`, { method: "POST" })
     expect(refused.status).toBe(409)
+    const notArchived = await call(app.url, operator, `/${id}/archive`, { method: "POST" })
+    expect(notArchived.status).toBe(409)
 
     const done = await waitComplete(id)
     expect(Object.keys(done)).toEqual(
