@@ -138,6 +138,30 @@ describe("HlrClient", () => {
     })
   )
 
+  it.live("a slow results download within the timeout succeeds; one beyond it fails after the retries", () =>
+    Effect.gen(function* () {
+      const fake = yield* fakeHlr
+      fake.state.pollsToComplete = 1
+      fake.state.downloadDelayMs = 300
+      const ok = yield* HlrClient.use((hlr) =>
+        Effect.gen(function* () {
+          const id = yield* hlr.createBatch("f.csv")
+          yield* hlr.uploadSource(id, "447700900001\n")
+          yield* hlr.startBatch(id)
+          yield* hlr.status(id)
+          return yield* hlr.results(id)
+        })
+      ).pipe(withClient(envFor(fake)))
+      assert.include(ok, "447700900001")
+      const slow = yield* HlrClient.use((hlr) => hlr.results("1001")).pipe(
+        withClient(envFor(fake), { timeout: "100 millis", maxRetries: 1 }),
+        Effect.flip
+      )
+      assert.strictEqual(slow._tag, "UpstreamError")
+      assert.include(slow.message, "did not answer")
+    })
+  )
+
   it.effect("not configured: every method fails with NotConfigured naming the variables", () =>
     Effect.gen(function* () {
       const error = yield* HlrClient.use((hlr) => hlr.createBatch("f.csv")).pipe(withClient({}), Effect.flip)
