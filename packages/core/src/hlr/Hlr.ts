@@ -373,8 +373,10 @@ export class Hlr extends Context.Service<
           if (batchId !== null) {
             const done = yield* poll(job, fileId, run, batchId, hlr.pollEverySeconds, hlr.pollMaxSeconds)
             sent = done.numItems ?? sent
-            const text = yield* client.results(batchId)
-            yield* files.put(keys.raw, text, { contentType: "text/csv" })
+            // Streamed into the store: a million results never sit in memory.
+            yield* client.results(batchId, (body) =>
+              Effect.runPromise(files.put(keys.raw, body, { contentType: "text/csv" }).pipe(Effect.asVoid))
+            )
             rawKey = keys.raw
             yield* sql`UPDATE uploaded_csv_files SET hlr_raw_file_path = ${keys.raw}
               WHERE id = ${fileId}::uuid AND hlr_started_at = ${run}`.pipe(db)

@@ -42,8 +42,10 @@ export const isBatchComplete = (status: string): boolean => status === "COMPLETE
 export const isBatchFailed = (status: string): boolean => status === "FAILED" || status === "ERROR"
 
 export interface HlrClientOptions {
-  /** Per request. Default 60 seconds (a results download of a large batch takes a while). */
+  /** Per request. Default 60 seconds. */
   readonly timeout?: Duration.Input
+  /** Per results download (a million rows are a few hundred MB). Default 30 minutes. */
+  readonly downloadTimeout?: Duration.Input
   readonly maxRetries?: number
   readonly baseDelay?: Duration.Input
   readonly maxDelay?: Duration.Input
@@ -76,8 +78,15 @@ export class HlrClient extends Context.Service<
     readonly startBatch: (batchId: string) => Effect.Effect<void, HlrError>
     /** The batch's status and counts; `HlrBatchFailed` when it is `FAILED` or `ERROR`. */
     readonly status: (batchId: string) => Effect.Effect<HlrBatch, HlrError>
-    /** The results CSV as text (dotted headers, one row per number). */
-    readonly results: (batchId: string) => Effect.Effect<string, HlrError>
+    /**
+     * Streams the results CSV (dotted headers, one row per number) into `write` as it arrives, never
+     * whole in memory; refused before `write` is called unless it is a CSV with a `live_status`
+     * header. `write` runs again if the download is retried, so it must start over each time.
+     */
+    readonly results: (
+      batchId: string,
+      write: (body: AsyncIterable<Uint8Array>) => Promise<void>
+    ) => Effect.Effect<void, HlrError>
   }
 >()("@optimizer/core/hlr/HlrClient") {
   static readonly layerWith = (options: HlrClientOptions) =>
@@ -173,20 +182,53 @@ const makeConfigured = (settings: HlrSettings, options: HlrClientOptions) =>
       return batch
     })
 
-    const results = Effect.fn("HlrClient.results")(function* (batchId: string) {
-      const response = yield* request({
-        path: `/batches/${segment(batchId)}/results`,
-        headers: { accept: "text/csv, */*" }
-      })
-      const type = response.headers.get("content-type") ?? ""
-      const firstLine = response.text.slice(0, 4096).split(/\r?\n/, 1)[0] ?? ""
-      if (/json|html/i.test(type) || !/(^|,)"?live_status"?(,|$)/.test(firstLine.replace(/^\uFEFF/, ""))) {
+    const results = Effect.fn("HlrClient.results")(function* (
+      batchId: string,
+      write: (body: AsyncIterable<Uint8Array>) => Promise<void>
+    ) {
+      const outcome = yield* client.download(
+        {
+          path: `/batches/${segment(batchId)}/results`,
+          query: { ...auth },
+          headers: { accept: "text/csv, */*" },
+          timeout: options.downloadTimeout ?? "30 minutes"
+        },
+        async (body, headers) => {
+          // The first line decides whether this is a results CSV; it is then written with the rest.
+          const type = headers.get("content-type") ?? ""
+          const chunks = body[Symbol.asyncIterator]()
+          const head: Array<Uint8Array> = []
+          const decoder = new TextDecoder()
+          let text = ""
+          while (!text.includes("\n") && text.length < 65_536) {
+            const next = await chunks.next()
+            if (next.done === true) break
+            head.push(next.value)
+            text += decoder.decode(next.value, { stream: true })
+          }
+          const firstLine = (text.split(/\r?\n/, 1)[0] ?? "").replace(/^\uFEFF/, "")
+          if (/json|html/i.test(type) || !/(^|,)"?live_status"?(,|$)/.test(firstLine)) {
+            await chunks.return?.()
+            return { ok: false as const, type }
+          }
+          await write(
+            (async function* () {
+              yield* head
+              for (;;) {
+                const next = await chunks.next()
+                if (next.done === true) return
+                yield next.value
+              }
+            })()
+          )
+          return { ok: true as const, type }
+        }
+      )
+      if (!outcome.ok) {
         return yield* upstream(
-          `hlrlookup's results for batch ${batchId} are not a results CSV (content type "${type}", no live_status header)`,
-          response.status
+          `hlrlookup's results for batch ${batchId} are not a results CSV (content type "${outcome.type}", no live_status header)`
         )
       }
-      return response.text
     })
 
     return HlrClient.of({ createBatch, uploadSource, startBatch, status, results })

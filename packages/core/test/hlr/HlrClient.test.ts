@@ -29,6 +29,19 @@ const withClient =
       Effect.provide(HlrClient.layerWith({ ...FAST, ...options }).pipe(Layer.provide(AppConfig.layerFrom(env))))
     )
 
+/** `results` collected into a string. */
+const resultsText = (hlr: HlrClient["Service"], id: string) =>
+  Effect.suspend(() => {
+    let text = ""
+    const decoder = new TextDecoder()
+    return hlr
+      .results(id, async (body) => {
+        text = ""
+        for await (const chunk of body) text += decoder.decode(chunk, { stream: true })
+      })
+      .pipe(Effect.map(() => text))
+  })
+
 const NUMBERS = LIVE_STATUSES.map((_, i) => `4477009000${String(i).padStart(2, "0")}`)
 
 describe("HlrClient", () => {
@@ -43,7 +56,7 @@ describe("HlrClient", () => {
           yield* hlr.startBatch(id)
           const first = yield* hlr.status(id)
           const second = yield* hlr.status(id)
-          const csv = yield* hlr.results(id)
+          const csv = yield* resultsText(hlr, id)
           return { id, first, second, csv }
         })
       ).pipe(withClient(envFor(fake)))
@@ -122,7 +135,7 @@ describe("HlrClient", () => {
       const notCsv = yield* HlrClient.use((hlr) =>
         Effect.gen(function* () {
           const id = yield* hlr.createBatch("f.csv")
-          return yield* hlr.results(id)
+          return yield* resultsText(hlr, id)
         })
       ).pipe(withClient(envFor(fake)), Effect.flip)
       assert.include(notCsv.message, "not a results CSV")
@@ -149,12 +162,12 @@ describe("HlrClient", () => {
           yield* hlr.uploadSource(id, "447700900001\n")
           yield* hlr.startBatch(id)
           yield* hlr.status(id)
-          return yield* hlr.results(id)
+          return yield* resultsText(hlr, id)
         })
       ).pipe(withClient(envFor(fake)))
       assert.include(ok, "447700900001")
-      const slow = yield* HlrClient.use((hlr) => hlr.results("1001")).pipe(
-        withClient(envFor(fake), { timeout: "100 millis", maxRetries: 1 }),
+      const slow = yield* HlrClient.use((hlr) => resultsText(hlr, "1001")).pipe(
+        withClient(envFor(fake), { downloadTimeout: "100 millis", maxRetries: 1 }),
         Effect.flip
       )
       assert.strictEqual(slow._tag, "UpstreamError")
