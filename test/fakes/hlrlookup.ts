@@ -97,6 +97,8 @@ export interface FakeHlrState {
   /** Creation answers without an id. */
   createWithoutId: boolean
   readonly outcomes: Map<string, Outcome>
+  /** Consulted for numbers not in `outcomes` (a benchmark's million numbers); default LIVE. */
+  outcomeFor: ((n: string) => Outcome) | undefined
   readonly batches: Map<string, FakeBatch>
   batchesCreated: number
   /** Every number uploaded, in order, over all batches. */
@@ -163,6 +165,7 @@ export const startFakeHlr = async (options: FakeHlrOptions = {}): Promise<FakeHl
     resultsNotCsv: false,
     createWithoutId: false,
     outcomes: new Map(),
+    outcomeFor: undefined,
     batches: new Map(),
     batchesCreated: 0,
     submitted: [],
@@ -170,7 +173,7 @@ export const startFakeHlr = async (options: FakeHlrOptions = {}): Promise<FakeHl
     inject: (injection) => injections.push({ ...injection, remaining: injection.count }),
     count: (method, prefix) => state.requests.filter((r) => r.method === method && r.path.startsWith(prefix)).length
   }
-  const outcomeOf = (n: string): Outcome => state.outcomes.get(n) ?? { live_status: "LIVE" }
+  const outcomeOf = (n: string): Outcome => state.outcomes.get(n) ?? state.outcomeFor?.(n) ?? { live_status: "LIVE" }
 
   const app = new Hono()
   app.use("*", async (c, next) => {
@@ -278,7 +281,22 @@ export const startFakeHlr = async (options: FakeHlrOptions = {}): Promise<FakeHl
     if (state.downloadDelayMs > 0) await sleep(state.downloadDelayMs)
     if (state.resultsNotCsv) return c.json({ error: "INTERNAL_ERROR", message: "try later" })
     if (batch.status !== "COMPLETE") return c.json({ error: "BAD_REQUEST", message: "batch not complete" }, 400)
-    return c.body(resultsCsv(batch.numbers, outcomeOf), 200, { "content-type": "text/csv; charset=utf-8" })
+    // Streamed in chunks, as a large provider download arrives (and so a million rows fit in memory).
+    const numbers = batch.numbers
+    let next = 0
+    const encoder = new TextEncoder()
+    const body = new ReadableStream<Uint8Array>({
+      pull: (controller) => {
+        if (next === 0) controller.enqueue(encoder.encode(RESULT_HEADERS.join(",") + "\n"))
+        if (next >= numbers.length) return controller.close()
+        let chunk = ""
+        for (const end = Math.min(numbers.length, next + 2000); next < end; next++) {
+          chunk += resultRow(numbers[next]!, outcomeOf(numbers[next]!)).map(csvCell).join(",") + "\n"
+        }
+        controller.enqueue(encoder.encode(chunk))
+      }
+    })
+    return c.body(body, 200, { "content-type": "text/csv; charset=utf-8" })
   })
 
   const running = await listen(app)

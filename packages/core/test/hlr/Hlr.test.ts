@@ -160,6 +160,7 @@ describe("Hlr", () => {
     fake.state.outcomes.set(N(4), { live_status: "ABSENT_SUBSCRIBER" })
     fake.state.outcomes.set(N(5), { live_status: "SOMETHING_NEW" })
     fake.state.outcomes.set(N(6), { live_status: "NO_TELESERVICE_PROVISIONED", unformatted: true })
+    fake.state.outcomes.set(N(7), { live_status: "LIVE", network: 'Three, "UK"' })
     const id = await processedFile(numbers)
     const created = fake.state.batchesCreated
     const started = await hlr((h) => h.start(id))
@@ -199,7 +200,7 @@ describe("Hlr", () => {
       },
       {
         custom_variable_1: N(7),
-        current_network_details_name: "Vodafone UK",
+        current_network_details_name: 'Three, "UK"',
         request_parameters_cache_days_private: 30,
         is_ported: "NO"
       }
