@@ -1,9 +1,9 @@
 /**
  * HLR: a processed file of 1,000,000 numbers through the real HLR job against the fake hlrlookup
  * batch API (`test/fakes/hlrlookup.ts`) — the numbers read and sent as one batch, the results (1M
- * rows, 27 dotted columns, every category) streamed into the store, parsed and applied: 300,000
+ * rows, 27 dotted columns, every category) streamed into the store, parsed and applied: 200,000
  * blacklist entries (dead and risky), 100,000 monitor entries, 100,000 of them moved off the
- * whitelist, the audit, 600,000 live rows, the cache and the clean file.
+ * whitelist, the audit, 700,000 live rows, the cache and the clean file.
  *
  * Target (issue "HLR lookups on cleaned files"): >= 150,000 rows/s, peak RSS < 300 MB. The reference
  * in the same run is the list import (`Lists.importNumbers`) of the same numbers into the blacklist.

@@ -278,35 +278,67 @@ export class Hlr extends Context.Service<
           db
         )
 
-      /** The checked numbers without a cached result younger than `HLR_CACHE_DAYS`, as the batch's source. */
+      /**
+       * The checked numbers without a cached result younger than `HLR_CACHE_DAYS`, as the batch's
+       * source (one per line) and their count. The file is read as a stream and looked up in the
+       * cache 50,000 numbers at a time, so only the source text is held.
+       */
       const numbersToSend = (numbersKey: string, cacheDays: number) =>
         Effect.gen(function* () {
-          const text = yield* files.readText(numbersKey)
-          const numbers = text
-            .split("\n")
-            .map((l) => l.trim())
-            .filter((l) => l !== "")
-          if (cacheDays <= 0 || numbers.length === 0) return numbers
-          const fresh = yield* bulk.withClient((c) =>
-            c
-              .query<{ phone: string }>(
-                `SELECT custom_variable_1 AS phone FROM hlr_lookups_cache
-                 WHERE custom_variable_1 = ANY($1::text[]) AND looked_up_at > now() - make_interval(days => $2)`,
-                [numbers, cacheDays]
-              )
-              .then((r) => new Set(r.rows.map((row) => row.phone)))
-          )
-          return numbers.filter((n) => !fresh.has(n))
+          const body = yield* files.get(numbersKey)
+          return yield* bulk.withClient(async (c) => {
+            const parts: Array<string> = []
+            let count = 0
+            let batch: Array<string> = []
+            const flush = async () => {
+              if (batch.length === 0) return
+              const fresh =
+                cacheDays <= 0
+                  ? new Set<string>()
+                  : new Set(
+                      (
+                        await c.query<{ phone: string }>(
+                          `SELECT custom_variable_1 AS phone FROM hlr_lookups_cache
+                           WHERE custom_variable_1 = ANY($1::text[]) AND looked_up_at > now() - make_interval(days => $2)`,
+                          [batch, cacheDays]
+                        )
+                      ).rows.map((row) => row.phone)
+                    )
+              let part = ""
+              for (const n of batch) {
+                if (fresh.has(n)) continue
+                part += `${n}\n`
+                count++
+              }
+              parts.push(part)
+              batch = []
+            }
+            const decoder = new TextDecoder()
+            let rest = ""
+            const take = (line: string) => {
+              const n = line.trim()
+              if (n !== "") batch.push(n)
+            }
+            for await (const chunk of body) {
+              const lines = (rest + decoder.decode(chunk, { stream: true })).split("\n")
+              rest = lines.pop() ?? ""
+              for (const line of lines) take(line)
+              if (batch.length >= 50_000) await flush()
+            }
+            take(rest + decoder.decode())
+            await flush()
+            return { csv: parts.join(""), count }
+          })
         })
 
-      const submit = (fileId: string, run: Date, batchId: string, numbers: ReadonlyArray<string>) =>
+      const submit = (fileId: string, run: Date, batchId: string, source: { csv: string; count: number }) =>
         Effect.gen(function* () {
-          yield* client.uploadSource(batchId, numbers.join("\n") + "\n")
+          yield* client.uploadSource(batchId, source.csv)
           yield* client.startBatch(batchId)
           return yield* updateRun(
             fileId,
             run,
-            sql`hlr_status = 'processing', hlr_num_items = ${numbers.length}, hlr_num_complete = 0`
+            sql`hlr_status = 'processing', hlr_num_items = ${source.count}, hlr_num_complete = 0`
           )
         })
 
@@ -347,23 +379,23 @@ export class Hlr extends Context.Service<
           let batchId = row.hlr_batch_id
           let sent = row.hlr_num_items ?? 0
           if (batchId === null) {
-            const numbers = yield* numbersToSend(numbersKey, hlr.cacheDays)
-            sent = numbers.length
-            if (numbers.length > 0) {
+            const source = yield* numbersToSend(numbersKey, hlr.cacheDays)
+            sent = source.count
+            if (source.count > 0) {
               const created = yield* client.createBatch(`${fileId}.csv`)
               // Stored before anything else: a retry resumes this batch instead of creating another.
               if (!(yield* updateRun(fileId, run, sql`hlr_batch_id = ${created}`))) {
                 return skipped("the run is no longer active")
               }
               batchId = created
-              if (!(yield* submit(fileId, run, created, numbers))) return skipped("the run is no longer active")
+              if (!(yield* submit(fileId, run, created, source))) return skipped("the run is no longer active")
             }
           } else if (row.hlr_status === "uploading") {
             const batch = yield* client.status(batchId)
             if (batch.status === "NEW" || batch.status === "") {
-              const numbers = yield* numbersToSend(numbersKey, hlr.cacheDays)
-              sent = numbers.length
-              if (!(yield* submit(fileId, run, batchId, numbers))) return skipped("the run is no longer active")
+              const source = yield* numbersToSend(numbersKey, hlr.cacheDays)
+              sent = source.count
+              if (!(yield* submit(fileId, run, batchId, source))) return skipped("the run is no longer active")
             } else if (!(yield* updateRun(fileId, run, sql`hlr_status = 'processing'`))) {
               return skipped("the run is no longer active")
             }

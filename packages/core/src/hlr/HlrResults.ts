@@ -22,7 +22,7 @@ import { RiskyOperators } from "../classification/RiskyOperators.ts"
 import { Lists } from "../lists/Lists.ts"
 import type { ApplyCounts, ListEntry } from "../lists/ListSchemas.ts"
 import { CopyIn, copyOut, textField } from "../platform/CopyText.ts"
-import { PgBulk, toDatabaseError } from "../platform/Database.ts"
+import { dedicatedClient, PgBulk, toDatabaseError } from "../platform/Database.ts"
 import {
   UnreadableFile,
   type DatabaseError,
@@ -351,8 +351,10 @@ async function* entriesOf(client: pg.ClientBase, statement: string): AsyncGenera
 }
 
 const REASONS = `CASE category WHEN 'dead' THEN 'HLR_FAILED' WHEN 'risky' THEN 'HLR_RISKY_NETWORK' ELSE 'HLR_MONITORED' END`
-/** One row per phone (its first), in results order then the reused in file order. */
-const FIRST_PER_PHONE = `(SELECT DISTINCT ON (phone) * FROM hlr_stage ORDER BY phone, seq) s`
+/** One row per phone (its first), narrow: deduplicated once, sorted once, for every statement after it. */
+const FIRST_PER_PHONE = `hlr_first s`
+const MAKE_FIRST = `CREATE TEMP TABLE hlr_first AS
+  SELECT DISTINCT ON (phone) seq, phone, category, status, reused FROM hlr_stage ORDER BY phone, seq`
 
 export const applyHlrResults = (
   input: HlrApplyInput
@@ -367,7 +369,16 @@ export const applyHlrResults = (
       const files = yield* FileStore
       const lists = yield* Lists
       const risky = yield* RiskyOperators
-      const client = yield* bulk.connection
+      // A session of its own: the temporary tables need room in its local buffers (`temp_buffers`, 8 MB
+      // by default, can only be raised before a session's first temporary table), else a million
+      // staged rows go to disk and back on every statement.
+      const client = yield* Effect.acquireRelease(
+        Effect.tryPromise({
+          try: () => dedicatedClient(bulk, "optimizer-hlr"),
+          catch: (cause) => toDatabaseError(cause, "could not connect for the HLR results")
+        }),
+        (c) => Effect.promise(() => c.end().catch(() => undefined))
+      )
       const run = <A>(what: string, f: () => Promise<A>) =>
         Effect.tryPromise({
           try: f,
@@ -376,7 +387,7 @@ export const applyHlrResults = (
       const query = <R extends object = Record<string, unknown>>(text: string) =>
         run(text.slice(0, 60), () => client.query<R>(text).then((r) => r.rows))
 
-      yield* query("DROP TABLE IF EXISTS hlr_stage, hlr_file")
+      yield* query("SET temp_buffers = '256MB'")
       yield* query(STAGE)
       yield* query("CREATE TEMP TABLE hlr_file (seq bigint NOT NULL, phone text NOT NULL)")
       const numbers = yield* files.get(input.numbersKey)
@@ -403,12 +414,14 @@ export const applyHlrResults = (
       const counted = yield* query<{ category: HlrCategory; status: string; n: string }>(
         "SELECT category, status, count(*)::text AS n FROM hlr_stage GROUP BY 1, 2"
       )
+      yield* query(MAKE_FIRST)
       const liveCols = LIVE_COLUMNS.map(quoted).join(", ")
       const live = yield* query<{ n: string }>(`
         WITH i AS (
           INSERT INTO api_hlr_live_numbers (custom_variable_1, ${liveCols})
           SELECT phone, ${LIVE_COLUMNS.map((c) => (c === "timestamp" ? `coalesce(s."timestamp", now())` : `s.${quoted(c)}`)).join(", ")}
-          FROM ${FIRST_PER_PHONE} WHERE s.category = 'live' AND NOT s.reused
+          FROM hlr_stage s WHERE s.category = 'live' AND NOT s.reused
+          -- a phone answered twice: the first row (insertion follows the staging order) is kept
           ON CONFLICT (custom_variable_1) DO NOTHING RETURNING 1)
         SELECT count(*)::text AS n FROM i`)
       yield* query(`
@@ -447,7 +460,7 @@ export const applyHlrResults = (
         ).pipe(Stream.flattenIterable)
       const blacklist = yield* lists.applyStream("blacklist", entries("'dead', 'risky'"), options)
       const monitor = yield* lists.applyStream("monitor", entries("'monitor'"), options)
-      yield* query("DROP TABLE IF EXISTS hlr_stage, hlr_file")
+      yield* query("DROP TABLE IF EXISTS hlr_stage, hlr_file, hlr_first")
 
       const categories: Record<HlrCategory, number> = { live: 0, risky: 0, dead: 0, monitor: 0, unknown: 0 }
       const statuses: Record<string, number> = {}
