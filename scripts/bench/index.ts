@@ -1,6 +1,7 @@
 /** Every benchmark `npm run bench` knows; each issue adds its own here. */
 import { cleaningBenchmark } from "./cleaning.ts"
 import { encryptionBenchmark } from "./encryption.ts"
+import { hlrBenchmark } from "./hlr.ts"
 import { httpBenchmark } from "./http.ts"
 import { listCsvBenchmark } from "./list-csv.ts"
 import { listsBenchmark } from "./lists.ts"
@@ -19,5 +20,6 @@ export const benchmarks: ReadonlyArray<Benchmark> = [
   sqsBenchmark,
   cleaningBenchmark,
   encryptionBenchmark,
-  mmdBenchmark
+  mmdBenchmark,
+  hlrBenchmark
 ]

@@ -8,6 +8,7 @@ import { jobsCommand } from "./commands/jobs.ts"
 import { classifyCommand } from "./commands/classify.ts"
 import { decryptCommand, encryptCommand } from "./commands/encryption.ts"
 import { exportCommand } from "./commands/export.ts"
+import { hlrCommand } from "./commands/hlr.ts"
 import { schedulerCommand, serveCommand, startCommand, workerCommand } from "./commands/processes.ts"
 import { consumeCommand } from "./commands/consume.ts"
 import { runsCommand } from "./commands/runs.ts"
@@ -33,6 +34,7 @@ export const rootCommand = Command.make("optimizer").pipe(
     jobsCommand,
     cleanCommand,
     filesCommand,
+    hlrCommand,
     encryptCommand,
     decryptCommand,
     classifyCommand,

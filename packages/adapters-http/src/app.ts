@@ -10,6 +10,7 @@ import { accessLog, authenticate, requestId } from "./middleware.ts"
 import { docsPage, openApiDocument } from "./openapi.ts"
 import { configureHttpLog, logLine } from "./log.ts"
 import { cleaningRoutes } from "./routes/cleaning.ts"
+import { hlrRoutes } from "./routes/hlr.ts"
 import { coreRoutes } from "./routes/core.ts"
 import { jobRoutes } from "./routes/jobs.ts"
 import { keyRoutes } from "./routes/keys.ts"
@@ -56,6 +57,7 @@ export const makeApp = (runtime: AppRuntime, options: AppOptions) => {
   listRoutes(routes)
   jobRoutes(routes)
   cleaningRoutes(routes)
+  hlrRoutes(routes)
   voluumRoutes(routes)
   encryptionRoutes(routes)
   exportRoutes(routes)

@@ -81,6 +81,7 @@ export const HTTP_ERRORS: Readonly<Record<HttpErrorTag, HttpError>> = {
   UnreadableFile: { status: 422, code: "UNREADABLE_FILE", expose: true },
   UpstreamError: { status: 502, code: "UPSTREAM_ERROR", expose: true },
   SyncJobFailed: { status: 502, code: "SYNC_FAILED", expose: true },
+  HlrBatchFailed: { status: 502, code: "HLR_BATCH_FAILED", expose: true },
   NotConfigured: { status: 503, code: "NOT_CONFIGURED", expose: true },
   DatabaseError: { status: 500, code: "DATABASE_ERROR", expose: false },
   StorageError: { status: 500, code: "STORAGE_ERROR", expose: false },

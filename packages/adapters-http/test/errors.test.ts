@@ -22,6 +22,7 @@ describe("the HTTP error table", () => {
       UnreadableFile: "422 UNREADABLE_FILE",
       UpstreamError: "502 UPSTREAM_ERROR",
       SyncJobFailed: "502 SYNC_FAILED",
+      HlrBatchFailed: "502 HLR_BATCH_FAILED",
       NotConfigured: "503 NOT_CONFIGURED",
       DatabaseError: "500 DATABASE_ERROR",
       StorageError: "500 STORAGE_ERROR",

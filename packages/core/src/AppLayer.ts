@@ -17,6 +17,7 @@ import { RiskyOperators } from "./classification/RiskyOperators.ts"
 import { Encryption } from "./encryption/Encryption.ts"
 import { EncryptionFiles } from "./encryption/EncryptionFiles.ts"
 import { Exports } from "./exports/Exports.ts"
+import { Hlr } from "./hlr/Hlr.ts"
 import { Records } from "./records/Records.ts"
 import { LiveEvents } from "./live-events/LiveEvents.ts"
 import { Lists } from "./lists/Lists.ts"
@@ -134,6 +135,7 @@ const buildAppLayer = (settings: AppSettings, options: AppLayerOptions) =>
     Lists.layer,
     ManualImports.layer,
     Cleaning.layer,
+    Hlr.layer,
     liveEventsLayer,
     voluumLayer,
     MessageWhizClient.layer,

@@ -13,11 +13,13 @@
 import type { Effect, Stream } from "effect"
 import type { AppServices } from "./AppLayer.ts"
 import type { DecryptionFailed, InvalidToken } from "./encryption/Encryption.ts"
+import type { HlrBatchFailed } from "./hlr/HlrClient.ts"
 import type { CommonError, Forbidden } from "./platform/Errors.ts"
 import type { OperationUnavailable } from "./scheduler/ScheduledOperations.ts"
 import type { SyncJobFailed } from "./voluum/VoluumJobs.ts"
 
-export type CoreError = CommonError | Forbidden | InvalidToken | DecryptionFailed | SyncJobFailed | OperationUnavailable
+export type CoreError =
+  CommonError | Forbidden | InvalidToken | DecryptionFailed | SyncJobFailed | OperationUnavailable | HlrBatchFailed
 
 export type CoreErrorTag = CoreError["_tag"]
 

@@ -8,6 +8,7 @@ import type { AppServices } from "./AppLayer.ts"
 import { CLEANING_QUEUE, Cleaning } from "./cleaning/Cleaning.ts"
 import { ENCRYPTION_FILE_QUEUE, EncryptionFiles } from "./encryption/EncryptionFiles.ts"
 import { EXPORT_QUEUE, Exports } from "./exports/Exports.ts"
+import { HLR_QUEUE, Hlr } from "./hlr/Hlr.ts"
 import type { DatabaseError } from "./platform/Errors.ts"
 import { Jobs, type RunningJob } from "./platform/Jobs.ts"
 import { VOLUUM_JOB_HANDLERS } from "./voluum/VoluumJobs.ts"
@@ -29,6 +30,8 @@ export const JOB_HANDLERS: ReadonlyArray<JobHandler> = [
     run: (job) => EncryptionFiles.use((files) => files.runJob(job))
   },
   { queue: EXPORT_QUEUE, run: (job) => Exports.use((exports) => exports.process(job)) },
+  // One HLR run at a time anyway (the partial unique index one_active_hlr_only).
+  { queue: HLR_QUEUE, concurrency: 1, run: (job) => Hlr.use((hlr) => hlr.runJob(job)) },
   ...VOLUUM_JOB_HANDLERS
 ]
 

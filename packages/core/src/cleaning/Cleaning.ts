@@ -439,6 +439,21 @@ export class Cleaning extends Context.Service<
         return yield* runWithOutputs(open, checked, new Date(), outputs, undefined)
       })
 
+      // A file an HLR run is reading stays where it is until the run ends (the delete refuses it too).
+      const archive = (id: string) =>
+        sql<{ id: string }>`
+          SELECT id::text AS id FROM uploaded_csv_files
+          WHERE id::text = ${id} AND hlr_status IN ('uploading', 'processing')`.pipe(
+          Effect.mapError((cause) => toDatabaseError(cause)),
+          Effect.flatMap((rows) =>
+            rows.length > 0
+              ? Effect.fail(
+                  new Conflict({ message: "An HLR run is using the file: archive it once the run has finished" })
+                )
+              : fileJobs.archive(id)
+          )
+        )
+
       return Cleaning.of({
         upload,
         list,
@@ -446,7 +461,7 @@ export class Cleaning extends Context.Service<
         process,
         stats,
         download,
-        archive: fileJobs.archive,
+        archive,
         delete: deleteFile,
         runJob,
         cleanLocalFile

@@ -34,6 +34,8 @@ export interface HttpRequest {
   readonly headers?: Readonly<Record<string, string>>
   /** Sent as JSON when present. */
   readonly body?: unknown
+  /** Sent as is with its content type (a file upload); `body` is ignored when this is present. */
+  readonly rawBody?: { readonly contentType: string; readonly data: string | Uint8Array }
   /**
    * Non-2xx statuses handed back as a response instead of failing (e.g. 401 to re-authenticate, Ongage's
    * 412 partial failure). They are never retried.
@@ -41,6 +43,8 @@ export interface HttpRequest {
   readonly accept?: ReadonlyArray<number>
   /** Overrides the client's retry budget for this request (0 = one attempt). */
   readonly maxRetries?: number
+  /** Overrides the client's per-attempt timeout for this request (a large download). */
+  readonly timeout?: Duration.Input
 }
 
 export interface HttpResponse {
@@ -77,6 +81,16 @@ export interface JsonClientOptions {
 export interface JsonClient {
   readonly service: string
   readonly request: (request: HttpRequest) => Effect.Effect<HttpResponse, UpstreamError>
+  /**
+   * `request` for a large body: a 2xx body is handed to `consume` as it arrives instead of being
+   * read into memory, under the same limit, timeout and retries. `consume` runs again on each
+   * attempt, so it must start over each time (open a new writer); its failure counts as a failed
+   * attempt.
+   */
+  readonly download: <A>(
+    request: HttpRequest,
+    consume: (body: AsyncIterable<Uint8Array>, headers: Headers) => Promise<A>
+  ) => Effect.Effect<A, UpstreamError>
 }
 
 /** A sliding-window limiter: each call waits until fewer than `limit` calls started in the last `window`. */
@@ -173,8 +187,9 @@ export const decodeResponse =
 
 const isRetryableStatus = (status: number) => status === 429 || status === 408 || status >= 500
 
-type Attempt =
-  | { readonly _tag: "Response"; readonly response: HttpResponse }
+/** `value`: what `download`'s consumer made of a 2xx body (boxed: the consumer may make `undefined`). */
+type Attempt<A> =
+  | { readonly _tag: "Response"; readonly response: HttpResponse; readonly value: { readonly made: A } | undefined }
   | { readonly _tag: "Failure"; readonly error: UpstreamError; readonly retryAfterMs: number | undefined }
 
 const parseJson = (text: string): unknown => {
@@ -208,12 +223,23 @@ export const makeJsonClient = (options: JsonClientOptions): Effect.Effect<JsonCl
       options.rateLimit === undefined ? Effect.void : makeRateLimiter(options.rateLimit.limit, options.rateLimit.window)
     const inFlight = options.maxConcurrent === undefined ? undefined : Semaphore.makeUnsafe(options.maxConcurrent)
 
-    const attempt = (request: HttpRequest, what: string): Effect.Effect<Attempt> => {
+    const attempt = <A>(
+      request: HttpRequest,
+      what: string,
+      consume: ((body: AsyncIterable<Uint8Array>, headers: Headers) => Promise<A>) | undefined
+    ): Effect.Effect<Attempt<A>> => {
+      const attemptTimeout = request.timeout === undefined ? timeout : Duration.fromInputUnsafe(request.timeout)
       const url = `${options.baseUrl}${request.path}${encodeQuery(request.query)}`
       const headers: Record<string, string> = { accept: "application/json", ...options.headers }
-      if (request.body !== undefined) headers["content-type"] = "application/json; charset=utf-8"
+      if (request.rawBody !== undefined) headers["content-type"] = request.rawBody.contentType
+      else if (request.body !== undefined) headers["content-type"] = "application/json; charset=utf-8"
       Object.assign(headers, request.headers)
-      const body = request.body === undefined ? undefined : JSON.stringify(request.body)
+      const body =
+        request.rawBody !== undefined
+          ? request.rawBody.data
+          : request.body === undefined
+            ? undefined
+            : JSON.stringify(request.body)
       const call = Effect.tryPromise({
         try: async (signal) => {
           const res = await fetch(url, {
@@ -222,17 +248,27 @@ export const makeJsonClient = (options: JsonClientOptions): Effect.Effect<JsonCl
             signal,
             ...(body === undefined ? {} : { body })
           })
-          return { status: res.status, headers: res.headers, text: await res.text() }
+          if (consume !== undefined && res.status >= 200 && res.status < 300) {
+            const body: AsyncIterable<Uint8Array> = res.body ?? (async function* () {})()
+            const value = { made: await consume(body, res.headers) }
+            return { status: res.status, headers: res.headers, text: "", value }
+          }
+          return { status: res.status, headers: res.headers, text: await res.text(), value: undefined }
         },
         catch: (cause) => cause
-      }).pipe(Effect.timeout(timeout))
+      }).pipe(Effect.timeout(attemptTimeout))
       const limited = inFlight === undefined ? call : inFlight.withPermit(call)
       return limiter.pipe(
         Effect.andThen(limited),
-        Effect.flatMap((raw): Effect.Effect<Attempt> => {
-          const response: HttpResponse = { ...raw, json: parseJson(raw.text) }
+        Effect.flatMap((raw): Effect.Effect<Attempt<A>> => {
+          const response: HttpResponse = {
+            status: raw.status,
+            headers: raw.headers,
+            text: raw.text,
+            json: parseJson(raw.text)
+          }
           if ((raw.status >= 200 && raw.status < 300) || request.accept?.includes(raw.status)) {
-            return Effect.succeed({ _tag: "Response", response })
+            return Effect.succeed({ _tag: "Response", response, value: raw.value })
           }
           const retryable = isRetryableStatus(raw.status)
           return Clock.currentTimeMillis.pipe(
@@ -249,14 +285,14 @@ export const makeJsonClient = (options: JsonClientOptions): Effect.Effect<JsonCl
           )
         }),
         Effect.catch((cause) =>
-          Effect.succeed<Attempt>({
+          Effect.succeed<Attempt<A>>({
             _tag: "Failure",
             retryAfterMs: undefined,
             error: new UpstreamError({
               service,
               retryable: true,
               message: Cause.isTimeoutError(cause)
-                ? `${service} did not answer ${what} within ${Duration.format(timeout)}`
+                ? `${service} did not answer ${what} within ${Duration.format(attemptTimeout)}`
                 : `${service} could not be reached for ${what}: ${causeText(cause)}`
             })
           })
@@ -264,13 +300,16 @@ export const makeJsonClient = (options: JsonClientOptions): Effect.Effect<JsonCl
       )
     }
 
-    const request = Effect.fn("HttpApiClient.request")(function* (request: HttpRequest) {
+    const run = Effect.fnUntraced(function* <A>(
+      request: HttpRequest,
+      consume: ((body: AsyncIterable<Uint8Array>, headers: Headers) => Promise<A>) | undefined
+    ) {
       const what = `${request.method ?? "GET"} ${request.path}`
       yield* Effect.annotateCurrentSpan({ service, request: what })
       const budget = request.maxRetries ?? maxRetries
       for (let retry = 0; ; retry++) {
-        const outcome = yield* attempt(request, what)
-        if (outcome._tag === "Response") return outcome.response
+        const outcome = yield* attempt(request, what, consume)
+        if (outcome._tag === "Response") return outcome
         const error = outcome.error
         if (!error.retryable) return yield* error
         if (retry >= budget) {
@@ -295,5 +334,31 @@ export const makeJsonClient = (options: JsonClientOptions): Effect.Effect<JsonCl
       }
     })
 
-    return { service, request }
+    const request = (r: HttpRequest): Effect.Effect<HttpResponse, UpstreamError> =>
+      run<never>(r, undefined).pipe(
+        Effect.map((outcome) => outcome.response),
+        Effect.withSpan("HttpApiClient.request")
+      )
+    const download = <A>(
+      r: HttpRequest,
+      consume: (body: AsyncIterable<Uint8Array>, headers: Headers) => Promise<A>
+    ): Effect.Effect<A, UpstreamError> =>
+      run(r, consume).pipe(
+        // `consume` made the value on the 2xx path; a status passed through by `accept` has none.
+        Effect.flatMap((outcome) =>
+          outcome.value !== undefined
+            ? Effect.succeed(outcome.value.made)
+            : Effect.fail(
+                new UpstreamError({
+                  service,
+                  status: outcome.response.status,
+                  retryable: false,
+                  message: `${service} answered ${outcome.response.status} to ${r.method ?? "GET"} ${r.path}: nothing to download`
+                })
+              )
+        ),
+        Effect.withSpan("HttpApiClient.download")
+      )
+
+    return { service, request, download }
   })

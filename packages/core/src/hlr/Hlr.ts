@@ -1,0 +1,463 @@
+/**
+ * HLR runs on processed cleaning files (`docs/hlr.md`): `start` marks the file's HLR `uploading` and
+ * queues a durable job; the job sends the numbers without a fresh cached result to hlrlookup.com as
+ * one batch, polls it, downloads its results and applies them (`HlrResults.ts`).
+ *
+ * - One run at a time over all files: the partial unique index `one_active_hlr_only` (409).
+ * - The run marker is `hlr_started_at` (milliseconds), given to the job as `run`: every write of the
+ *   job is fenced by it, so a stale job never touches a later run.
+ * - Exactly one batch per run: the batch id is stored on the row right after the provider created it
+ *   and before anything else is done with it; a retried job (worker restart, SIGKILL) finds it and
+ *   resumes — uploading and starting it only when the provider still has it `NEW`, else polling.
+ *   The one window left is a crash between the provider's answer and that UPDATE.
+ * - Polling every `HLR_POLL_EVERY_SECONDS`, up to `HLR_POLL_MAX_SECONDS` after the run started
+ *   (counted from `hlr_started_at`, so a restart does not restart the clock); progress goes to
+ *   `hlr_num_items` / `hlr_num_complete` and the job's progress.
+ * - Failures: a retryable one (the provider unreachable or 5xx after the client's own retries, the
+ *   database) leaves the run active for the job's retry; anything else, or the last attempt, sets
+ *   `hlr_status = failed` with `hlr_error_message`. A run whose job can no longer finish it (failed,
+ *   cancelled) is marked failed whenever a status is read or a run started (`reconcile`).
+ */
+import { Context, Duration, Effect, Layer, Option, Schema } from "effect"
+import { SqlClient, type Statement } from "effect/sql"
+import { RiskyOperators } from "../classification/RiskyOperators.ts"
+import { Lists } from "../lists/Lists.ts"
+import { AppConfig, requireIntegration } from "../platform/Config.ts"
+import { decodeOptionalRow, PgBulk, toDatabaseError } from "../platform/Database.ts"
+import {
+  Conflict,
+  NotFound,
+  publicMessage,
+  StorageError,
+  UpstreamError,
+  ValidationError,
+  type DatabaseError,
+  type NotConfigured,
+  type PayloadTooLarge,
+  type UnreadableFile
+} from "../platform/Errors.ts"
+import { failureMessage, isFileId, isFinalAttempt, type FileDownload } from "../platform/FileJobKind.ts"
+import { FileStore } from "../platform/FileStore.ts"
+import { Jobs, type RunningJob } from "../platform/Jobs.ts"
+import { HlrClient, isBatchComplete, type HlrError } from "./HlrClient.ts"
+import { applyHlrResults, type HlrApplyResult } from "./HlrResults.ts"
+
+export const HLR_QUEUE = "hlr.run"
+/** Retries after the first attempt: a crash, the provider or the database down for a while. */
+export const HLR_RETRY_LIMIT = 5
+
+const ACTIVE = ["uploading", "processing"]
+const NOT_FOUND = "File not found"
+const NOT_ELIGIBLE = "File not eligible for HLR (must be processed and not already active)"
+const CONFLICT = "Another file is already running HLR"
+
+const Nullable = <S extends Schema.Top>(schema: S) => Schema.NullOr(schema)
+const HlrRow = Schema.Struct({
+  id: Schema.String,
+  original_filename: Schema.String,
+  status: Schema.String,
+  processed_file_path: Nullable(Schema.String),
+  hlr_status: Nullable(Schema.String),
+  hlr_batch_id: Nullable(Schema.String),
+  hlr_result_file_path: Nullable(Schema.String),
+  hlr_raw_file_path: Nullable(Schema.String),
+  hlr_started_at: Nullable(Schema.Date),
+  hlr_completed_at: Nullable(Schema.Date),
+  hlr_num_items: Nullable(Schema.Number),
+  hlr_num_complete: Nullable(Schema.Number),
+  hlr_error_message: Nullable(Schema.String),
+  hlr_job_id: Nullable(Schema.String)
+})
+type HlrRow = typeof HlrRow.Type
+const HLR_COLUMNS = `id::text AS id, original_filename, status, processed_file_path, hlr_status, hlr_batch_id,
+  hlr_result_file_path, hlr_raw_file_path, hlr_started_at, hlr_completed_at, hlr_num_items, hlr_num_complete,
+  hlr_error_message, hlr_job_id::text AS hlr_job_id`
+
+/** `POST /{file_id}/hlr`'s answer: the original's keys plus the job. */
+export interface HlrStarted {
+  readonly ok: true
+  readonly file_id: string
+  readonly hlr_status: "processing"
+  readonly job_id: string
+}
+
+/** `GET /{file_id}/hlr`: the original's keys, plus the job and the last run's counts. */
+export interface HlrStatus {
+  readonly file_id: string
+  readonly hlr_status: string | null
+  readonly hlr_batch_id: string | null
+  readonly hlr_result_file_path: string | null
+  readonly hlr_started_at: Date | null
+  readonly hlr_completed_at: Date | null
+  readonly hlr_num_items: number | null
+  readonly hlr_num_complete: number | null
+  readonly hlr_error_message: string | null
+  readonly hlr_raw_file_path: string | null
+  readonly job_id: string | null
+  /** The completed run's counts (`HlrJobResult`), null before. */
+  readonly result: unknown
+}
+
+export interface HlrJobResult {
+  readonly file_id: string
+  readonly status: "complete" | "skipped"
+  readonly reason?: string
+  readonly batch_id?: string | null
+  /** Numbers sent to the provider in the batch (0 when every number came from the cache). */
+  readonly sent?: number
+  readonly counts?: HlrApplyResult
+}
+
+export type HlrRunError =
+  HlrError | ValidationError | NotFound | UnreadableFile | PayloadTooLarge | DatabaseError | StorageError
+
+const storage = (fileId: string) => ({ raw: `hlr/${fileId}_raw.csv`, clean: `hlr/${fileId}_hlr_clean.csv` })
+
+const isUniqueViolation = (error: unknown): boolean =>
+  (error as { reason?: { _tag?: string } }).reason?._tag === "UniqueViolation"
+
+export class Hlr extends Context.Service<
+  Hlr,
+  {
+    /** Starts an HLR run on a processed file; 409 while another runs, 503 when HLR is not configured. */
+    readonly start: (
+      fileId: string
+    ) => Effect.Effect<HlrStarted, NotFound | ValidationError | Conflict | NotConfigured | DatabaseError>
+    /** Every operation answers `NotConfigured` (503) without HLRLOOKUP_APIKEY / HLRLOOKUP_SECRET. */
+    readonly status: (fileId: string) => Effect.Effect<HlrStatus, NotFound | NotConfigured | DatabaseError>
+    /** `clean`: the live numbers (`hlr_<name>`); `raw`: the provider's results (`hlr_raw_<name>`). */
+    readonly download: (
+      fileId: string,
+      which: "clean" | "raw"
+    ) => Effect.Effect<FileDownload, NotFound | ValidationError | NotConfigured | StorageError | DatabaseError>
+    /** The job handler (`hlr.run`); resumes the stored batch. */
+    readonly runJob: (job: RunningJob) => Effect.Effect<HlrJobResult, HlrRunError>
+  }
+>()("@optimizer/core/hlr/Hlr") {
+  static readonly layerNoDeps = Layer.effect(
+    Hlr,
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const settings = yield* AppConfig
+      const jobs = yield* Jobs
+      const files = yield* FileStore
+      const client = yield* HlrClient
+      const bulk = yield* PgBulk
+      const context = yield* Effect.context<PgBulk | FileStore | Lists | RiskyOperators>()
+      const db = Effect.mapError((cause: unknown) => toDatabaseError(cause))
+      const decodeOne = decodeOptionalRow(HlrRow)
+
+      const find = (id: string): Effect.Effect<Option.Option<HlrRow>, DatabaseError> =>
+        isFileId(id)
+          ? sql`SELECT ${sql.unsafe(HLR_COLUMNS)} FROM uploaded_csv_files WHERE id = ${id}::uuid`.pipe(decodeOne)
+          : Effect.succeed(Option.none())
+      const get = (id: string) =>
+        find(id).pipe(
+          Effect.flatMap((row) =>
+            Option.isSome(row) ? Effect.succeed(row.value) : Effect.fail(new NotFound({ message: NOT_FOUND }))
+          )
+        )
+
+      /** Active runs whose job can no longer finish them become `failed`. */
+      const reconcile = sql`
+        UPDATE uploaded_csv_files f SET hlr_status = 'failed', lock_owner = NULL,
+          hlr_error_message = coalesce(f.hlr_error_message, CASE
+            WHEN j.job_id IS NULL THEN 'the HLR job was never queued'
+            WHEN j.state = 'completed' THEN 'the HLR job finished without completing the run'
+            ELSE coalesce(j.error, 'the HLR job ' || j.state) END)
+        FROM uploaded_csv_files f2 LEFT JOIN job_status j ON j.job_id = f2.hlr_job_id
+        WHERE f.id = f2.id AND f.hlr_status IN ('uploading', 'processing') AND (
+          j.state IN ('failed', 'cancelled', 'completed')
+          OR (f2.hlr_job_id IS NULL AND f2.hlr_started_at < now() - interval '10 minutes'))`.pipe(Effect.asVoid, db)
+
+      const failRun = (id: string, run: Date, message: string) =>
+        sql`
+          UPDATE uploaded_csv_files SET hlr_status = 'failed', hlr_error_message = ${message.slice(0, 2000)},
+            lock_owner = NULL
+          WHERE id = ${id}::uuid AND hlr_started_at = ${run} AND hlr_status IN ('uploading', 'processing')`.pipe(
+          Effect.asVoid,
+          db
+        )
+
+      const start = Effect.fn("Hlr.start")(function* (fileId: string) {
+        yield* requireIntegration("HLR", settings.hlr)
+        if (!isFileId(fileId)) return yield* new NotFound({ message: NOT_FOUND })
+        yield* reconcile
+        const marked = yield* sql<{ run: Date }>`
+          UPDATE uploaded_csv_files SET hlr_status = 'uploading', hlr_started_at = date_trunc('milliseconds', now()),
+            hlr_batch_id = NULL, hlr_result_file_path = NULL, hlr_completed_at = NULL, hlr_num_items = NULL,
+            hlr_num_complete = NULL, hlr_error_message = NULL, hlr_job_id = NULL, lock_owner = 'hlr'
+          WHERE id = ${fileId}::uuid AND status = 'processed'
+            AND (hlr_status IS NULL OR hlr_status IN ('failed', 'complete'))
+          RETURNING hlr_started_at AS run`.pipe(
+          Effect.catch((error) =>
+            Effect.fail(isUniqueViolation(error) ? new Conflict({ message: CONFLICT }) : toDatabaseError(error))
+          )
+        )
+        const run = marked[0]?.run
+        if (run === undefined) {
+          const row = yield* get(fileId)
+          return yield* row.hlr_status !== null && ACTIVE.includes(row.hlr_status)
+            ? new Conflict({ message: CONFLICT })
+            : new ValidationError({ message: NOT_ELIGIBLE, field: "file_id" })
+        }
+        const jobId = yield* jobs
+          .enqueue(
+            HLR_QUEUE,
+            { file_id: fileId, run: run.toISOString() },
+            // No singleton key: the unique index already allows one active run, and each run has its marker.
+            { retryLimit: HLR_RETRY_LIMIT }
+          )
+          .pipe(
+            Effect.tapError((error) =>
+              failRun(fileId, run, `could not queue the HLR job: ${publicMessage(error)}`).pipe(Effect.ignore)
+            )
+          )
+        yield* sql`UPDATE uploaded_csv_files SET hlr_job_id = ${jobId}::uuid
+          WHERE id = ${fileId}::uuid AND hlr_started_at = ${run}`.pipe(db)
+        yield* Effect.logInfo("HLR run queued").pipe(Effect.annotateLogs({ file_id: fileId, job_id: jobId }))
+        return { ok: true as const, file_id: fileId, hlr_status: "processing" as const, job_id: jobId }
+      })
+
+      const status = Effect.fn("Hlr.status")(function* (fileId: string) {
+        yield* requireIntegration("HLR", settings.hlr)
+        yield* reconcile.pipe(Effect.catch((e) => Effect.logWarning("could not reconcile HLR runs", e.message)))
+        const row = yield* get(fileId)
+        const job = row.hlr_job_id === null ? Option.none() : yield* jobs.get(row.hlr_job_id)
+        return {
+          file_id: row.id,
+          hlr_status: row.hlr_status,
+          hlr_batch_id: row.hlr_batch_id,
+          hlr_result_file_path: row.hlr_result_file_path,
+          hlr_started_at: row.hlr_started_at,
+          hlr_completed_at: row.hlr_completed_at,
+          hlr_num_items: row.hlr_num_items,
+          hlr_num_complete: row.hlr_num_complete,
+          hlr_error_message: row.hlr_error_message,
+          hlr_raw_file_path: row.hlr_raw_file_path,
+          job_id: row.hlr_job_id,
+          result: Option.isSome(job) ? (job.value.result ?? null) : null
+        }
+      })
+
+      const download = Effect.fn("Hlr.download")(function* (fileId: string, which: "clean" | "raw") {
+        yield* requireIntegration("HLR", settings.hlr)
+        const row = yield* get(fileId)
+        const key =
+          which === "clean" ? (row.hlr_status === "complete" ? row.hlr_result_file_path : null) : row.hlr_raw_file_path
+        if (key === null) {
+          return yield* new ValidationError({
+            message: which === "clean" ? "HLR not complete yet" : "Raw HLR file not available",
+            field: "file_id"
+          })
+        }
+        const body = yield* files.webStream(key).pipe(
+          Effect.catchTag("NotFound", () =>
+            Effect.fail(
+              new NotFound({ message: which === "clean" ? "HLR result file missing on disk" : "Raw HLR file missing" })
+            )
+          ),
+          Effect.catchTag("ValidationError", (e) =>
+            Effect.fail(new StorageError({ message: `bad stored key: ${e.message}` }))
+          )
+        )
+        return {
+          filename: `${which === "clean" ? "hlr_" : "hlr_raw_"}${row.original_filename}`,
+          body
+        }
+      })
+
+      // --- the job ------------------------------------------------------------------------------
+
+      /** Fenced UPDATE of the run; false when the run is no longer the file's active one. */
+      const updateRun = (fileId: string, run: Date, set: Statement.Fragment) =>
+        sql`UPDATE uploaded_csv_files SET ${set}
+          WHERE id = ${fileId}::uuid AND hlr_started_at = ${run} AND hlr_status IN ('uploading', 'processing')
+          RETURNING id`.pipe(
+          Effect.map((rows) => rows.length > 0),
+          db
+        )
+
+      /**
+       * The checked numbers without a cached result younger than `HLR_CACHE_DAYS`, as the batch's
+       * source (one per line) and their count. The file is read as a stream and looked up in the
+       * cache 50,000 numbers at a time, so only the source text is held.
+       */
+      const numbersToSend = (numbersKey: string, cacheDays: number) =>
+        Effect.gen(function* () {
+          const body = yield* files.get(numbersKey)
+          return yield* bulk.withClient(async (c) => {
+            const parts: Array<string> = []
+            let count = 0
+            let batch: Array<string> = []
+            const flush = async () => {
+              if (batch.length === 0) return
+              const fresh =
+                cacheDays <= 0
+                  ? new Set<string>()
+                  : new Set(
+                      (
+                        await c.query<{ phone: string }>(
+                          `SELECT custom_variable_1 AS phone FROM hlr_lookups_cache
+                           WHERE custom_variable_1 = ANY($1::text[]) AND looked_up_at > now() - make_interval(days => $2)`,
+                          [batch, cacheDays]
+                        )
+                      ).rows.map((row) => row.phone)
+                    )
+              let part = ""
+              for (const n of batch) {
+                if (fresh.has(n)) continue
+                part += `${n}\n`
+                count++
+              }
+              parts.push(part)
+              batch = []
+            }
+            const decoder = new TextDecoder()
+            let rest = ""
+            const take = (line: string) => {
+              const n = line.trim()
+              if (n !== "") batch.push(n)
+            }
+            for await (const chunk of body) {
+              const lines = (rest + decoder.decode(chunk, { stream: true })).split("\n")
+              rest = lines.pop() ?? ""
+              for (const line of lines) take(line)
+              if (batch.length >= 50_000) await flush()
+            }
+            take(rest + decoder.decode())
+            await flush()
+            return { csv: parts.join(""), count }
+          })
+        })
+
+      const submit = (fileId: string, run: Date, batchId: string, source: { csv: string; count: number }) =>
+        Effect.gen(function* () {
+          yield* client.uploadSource(batchId, source.csv)
+          yield* client.startBatch(batchId)
+          return yield* updateRun(
+            fileId,
+            run,
+            sql`hlr_status = 'processing', hlr_num_items = ${source.count}, hlr_num_complete = 0`
+          )
+        })
+
+      const poll = (job: RunningJob, fileId: string, run: Date, batchId: string, everyS: number, maxS: number) =>
+        Effect.gen(function* () {
+          const deadline = run.getTime() + maxS * 1000
+          for (;;) {
+            const batch = yield* client.status(batchId)
+            const items = batch.numItems
+            const done = batch.numComplete
+            yield* sql`UPDATE uploaded_csv_files SET
+                hlr_num_items = coalesce(${items}, hlr_num_items), hlr_num_complete = coalesce(${done}, hlr_num_complete)
+              WHERE id = ${fileId}::uuid AND hlr_started_at = ${run}`.pipe(db)
+            if (items !== null && done !== null) yield* job.progress(done, items)
+            if (isBatchComplete(batch.status)) return batch
+            if (Date.now() + everyS * 1000 > deadline) {
+              return yield* new UpstreamError({
+                service: "hlrlookup",
+                retryable: false,
+                message: "HLR polling timed out"
+              })
+            }
+            yield* Effect.sleep(Duration.seconds(everyS))
+          }
+        })
+
+      const work = (job: RunningJob, fileId: string, run: Date, row: HlrRow) =>
+        Effect.gen(function* () {
+          const hlr = yield* requireIntegration("HLR", settings.hlr)
+          const numbersKey = row.processed_file_path
+          if (numbersKey === null) {
+            return yield* new ValidationError({
+              message: "the file has no processed output to check",
+              field: "file_id"
+            })
+          }
+          const skipped = (reason: string): HlrJobResult => ({ file_id: fileId, status: "skipped", reason })
+          let batchId = row.hlr_batch_id
+          let sent = row.hlr_num_items ?? 0
+          if (batchId === null) {
+            const source = yield* numbersToSend(numbersKey, hlr.cacheDays)
+            sent = source.count
+            if (source.count > 0) {
+              const created = yield* client.createBatch(`${fileId}.csv`)
+              // Stored before anything else: a retry resumes this batch instead of creating another.
+              if (!(yield* updateRun(fileId, run, sql`hlr_batch_id = ${created}`))) {
+                return skipped("the run is no longer active")
+              }
+              batchId = created
+              if (!(yield* submit(fileId, run, created, source))) return skipped("the run is no longer active")
+            }
+          } else if (row.hlr_status === "uploading") {
+            const batch = yield* client.status(batchId)
+            if (batch.status === "NEW" || batch.status === "") {
+              const source = yield* numbersToSend(numbersKey, hlr.cacheDays)
+              sent = source.count
+              if (!(yield* submit(fileId, run, batchId, source))) return skipped("the run is no longer active")
+            } else if (!(yield* updateRun(fileId, run, sql`hlr_status = 'processing'`))) {
+              return skipped("the run is no longer active")
+            }
+          }
+          const keys = storage(fileId)
+          let rawKey: string | null = null
+          if (batchId !== null) {
+            const done = yield* poll(job, fileId, run, batchId, hlr.pollEverySeconds, hlr.pollMaxSeconds)
+            sent = done.numItems ?? sent
+            // Streamed into the store: a million results never sit in memory.
+            yield* client.results(batchId, (body) =>
+              Effect.runPromise(files.put(keys.raw, body, { contentType: "text/csv" }).pipe(Effect.asVoid))
+            )
+            rawKey = keys.raw
+            yield* sql`UPDATE uploaded_csv_files SET hlr_raw_file_path = ${keys.raw}
+              WHERE id = ${fileId}::uuid AND hlr_started_at = ${run}`.pipe(db)
+          }
+          const counts = yield* applyHlrResults({
+            fileId,
+            rawKey,
+            numbersKey,
+            cleanKey: keys.clean,
+            actor: `hlr:${fileId}`
+          }).pipe(Effect.provide(context))
+          const finished = yield* sql`
+            UPDATE uploaded_csv_files SET hlr_status = 'complete', hlr_result_file_path = ${keys.clean},
+              hlr_completed_at = now(), lock_owner = NULL, hlr_error_message = NULL
+            WHERE id = ${fileId}::uuid AND hlr_started_at = ${run} AND hlr_status IN ('uploading', 'processing')
+            RETURNING id`.pipe(db)
+          if (finished.length === 0) return skipped("the run is no longer active")
+          yield* Effect.logInfo("HLR run complete").pipe(
+            Effect.annotateLogs({ file_id: fileId, batch_id: batchId ?? "none", sent, reused: counts.reused })
+          )
+          return { file_id: fileId, status: "complete" as const, batch_id: batchId, sent, counts }
+        })
+
+      const runJob = Effect.fn("Hlr.runJob")(function* (job: RunningJob) {
+        const fileId = typeof job.data.file_id === "string" ? job.data.file_id : ""
+        const run = new Date(typeof job.data.run === "string" ? job.data.run : Number.NaN)
+        const found = yield* find(fileId)
+        if (
+          Option.isNone(found) ||
+          found.value.hlr_started_at?.getTime() !== run.getTime() ||
+          found.value.hlr_status === null ||
+          !ACTIVE.includes(found.value.hlr_status)
+        ) {
+          return { file_id: fileId, status: "skipped" as const, reason: "the run is no longer active" }
+        }
+        return yield* work(job, fileId, run, found.value).pipe(
+          Effect.tapError((error) =>
+            isFinalAttempt(job, error, HLR_RETRY_LIMIT)
+              ? failRun(fileId, run, publicMessage(error)).pipe(Effect.ignore)
+              : Effect.logWarning("HLR attempt failed; it will be retried", failureMessage(error))
+          )
+        )
+      })
+
+      return Hlr.of({ start, status, download, runJob })
+    })
+  )
+
+  static readonly layer = Hlr.layerNoDeps.pipe(
+    Layer.provide(Layer.mergeAll(HlrClient.layer, Lists.layer, RiskyOperators.layer))
+  )
+}

@@ -1,0 +1,235 @@
+/**
+ * hlrlookup.com's batch API (`docs/original-api.md` "HLR", "The run") as a service: create a batch,
+ * upload its numbers, start it, read its status, download its results CSV.
+ *
+ * - `apikey` and `secret` go as query parameters, as the provider asks; errors and logs name only
+ *   the method and path (`HttpApiClient` builds its messages without the query), so they never show.
+ * - HTTP, retries honouring `Retry-After`, timeouts: `platform/HttpApiClient.ts`. Every call here is
+ *   safe to repeat except creating a batch (a second batch is a second charge), so `createBatch`
+ *   makes one attempt; the run stores the batch id before it does anything else with the batch.
+ * - Typed failures (`UpstreamError`, not retryable): a creation answer without a batch id, a status
+ *   `FAILED` / `ERROR` (`HlrBatchFailed`), a results body that is not a CSV with a `live_status` header.
+ * - Without HLRLOOKUP_APIKEY / HLRLOOKUP_SECRET the layer still builds and every method fails with
+ *   `NotConfigured` naming them. Building the layer makes no request.
+ */
+import { Context, Duration, Effect, Layer, Redacted, Schema } from "effect"
+import { AppConfig, requireIntegration, type HlrSettings } from "../platform/Config.ts"
+import { NotConfigured, UpstreamError } from "../platform/Errors.ts"
+import { decodeResponse, makeJsonClient, type HttpRequest } from "../platform/HttpApiClient.ts"
+
+const SERVICE = "hlrlookup"
+/** The provider's cache arguments accept at most this many days. */
+const PROVIDER_MAX_CACHE_DAYS = 30
+
+/** A batch as `GET /batches/<id>` describes it; `status` upper-cased. */
+export interface HlrBatch {
+  readonly id: string
+  readonly status: string
+  readonly numItems: number | null
+  readonly numComplete: number | null
+}
+
+/** The batch ended `FAILED` or `ERROR` on the provider's side: nothing to retry. */
+export class HlrBatchFailed extends Schema.TaggedError<HlrBatchFailed>()("HlrBatchFailed", {
+  message: Schema.String,
+  batchId: Schema.String,
+  status: Schema.String
+}) {}
+
+export type HlrError = UpstreamError | NotConfigured | HlrBatchFailed
+
+export const isBatchComplete = (status: string): boolean => status === "COMPLETE" || status === "COMPLETED"
+export const isBatchFailed = (status: string): boolean => status === "FAILED" || status === "ERROR"
+
+export interface HlrClientOptions {
+  /** Per request. Default 60 seconds. */
+  readonly timeout?: Duration.Input
+  /** Per results download (a million rows are a few hundred MB). Default 30 minutes. */
+  readonly downloadTimeout?: Duration.Input
+  readonly maxRetries?: number
+  readonly baseDelay?: Duration.Input
+  readonly maxDelay?: Duration.Input
+  readonly maxRetryAfter?: Duration.Input
+}
+
+const Created = Schema.Struct({ id: Schema.optional(Schema.Union([Schema.String, Schema.Number])) })
+const Count = Schema.optional(Schema.NullOr(Schema.Union([Schema.Number, Schema.String])))
+const BatchBody = Schema.Struct({
+  id: Schema.optional(Schema.Union([Schema.String, Schema.Number])),
+  status: Schema.optional(Schema.NullOr(Schema.String)),
+  numItems: Count,
+  numComplete: Count
+})
+
+const toCount = (value: number | string | null | undefined): number | null => {
+  if (value === null || value === undefined || value === "") return null
+  const n = Number(value)
+  return Number.isFinite(n) ? Math.trunc(n) : null
+}
+
+export class HlrClient extends Context.Service<
+  HlrClient,
+  {
+    /** Creates a batch named `filename` with the cache arguments; its id. One attempt, never retried. */
+    readonly createBatch: (filename: string) => Effect.Effect<string, HlrError>
+    /** Uploads the numbers (one per line, no header) as the batch's source. */
+    readonly uploadSource: (batchId: string, csv: string | Uint8Array) => Effect.Effect<void, HlrError>
+    /** Starts the batch (`status: PROCESSING`). */
+    readonly startBatch: (batchId: string) => Effect.Effect<void, HlrError>
+    /** The batch's status and counts; `HlrBatchFailed` when it is `FAILED` or `ERROR`. */
+    readonly status: (batchId: string) => Effect.Effect<HlrBatch, HlrError>
+    /**
+     * Streams the results CSV (dotted headers, one row per number) into `write` as it arrives, never
+     * whole in memory; refused before `write` is called unless it is a CSV with a `live_status`
+     * header. `write` runs again if the download is retried, so it must start over each time.
+     */
+    readonly results: (
+      batchId: string,
+      write: (body: AsyncIterable<Uint8Array>) => Promise<void>
+    ) => Effect.Effect<void, HlrError>
+  }
+>()("@optimizer/core/hlr/HlrClient") {
+  static readonly layerWith = (options: HlrClientOptions) =>
+    Layer.effect(
+      HlrClient,
+      Effect.gen(function* () {
+        const settings = yield* AppConfig
+        return settings.hlr.configured
+          ? yield* makeConfigured(settings.hlr.value, options)
+          : notConfigured(requireIntegration("HLR", settings.hlr))
+      })
+    )
+  static readonly layer = HlrClient.layerWith({})
+}
+
+const notConfigured = (failure: Effect.Effect<unknown, NotConfigured>): HlrClient["Service"] => {
+  const fail = Effect.flatMap(failure, () => Effect.never)
+  return HlrClient.of({
+    createBatch: () => fail,
+    uploadSource: () => fail,
+    startBatch: () => fail,
+    status: () => fail,
+    results: () => fail
+  })
+}
+
+const upstream = (message: string, status?: number) =>
+  new UpstreamError({ service: SERVICE, retryable: false, message, ...(status === undefined ? {} : { status }) })
+
+/** The batch path segment: ids are the provider's, but never let one change the path. */
+const segment = (batchId: string) => encodeURIComponent(batchId)
+
+const makeConfigured = (settings: HlrSettings, options: HlrClientOptions) =>
+  Effect.gen(function* () {
+    const client = yield* makeJsonClient({
+      service: SERVICE,
+      baseUrl: settings.apiUrl.replace(/\/+$/, ""),
+      timeout: options.timeout ?? "60 seconds",
+      ...(options.maxRetries === undefined ? {} : { maxRetries: options.maxRetries }),
+      ...(options.baseDelay === undefined ? {} : { baseDelay: options.baseDelay }),
+      ...(options.maxDelay === undefined ? {} : { maxDelay: options.maxDelay }),
+      ...(options.maxRetryAfter === undefined ? {} : { maxRetryAfter: options.maxRetryAfter })
+    })
+    const auth = { apikey: Redacted.value(settings.apiKey), secret: Redacted.value(settings.secret) }
+    const request = (r: HttpRequest) => client.request({ ...r, query: { ...auth } })
+    const cacheDays = Math.min(settings.cacheDays, PROVIDER_MAX_CACHE_DAYS)
+
+    const createBatch = Effect.fn("HlrClient.createBatch")(function* (filename: string) {
+      const response = yield* request({
+        method: "POST",
+        path: "/batches/",
+        maxRetries: 0,
+        body: {
+          filename,
+          type: "HLR_V2",
+          batchArguments: { cache_days_private: cacheDays, cache_days_global: cacheDays, save_to_cache: "YES" }
+        }
+      })
+      const created = yield* decodeResponse(SERVICE, "the new batch", Created)(response)
+      const id = created.id === undefined ? "" : String(created.id).trim()
+      if (id === "") return yield* upstream("hlrlookup created a batch but its answer has no batch id", response.status)
+      return id
+    })
+
+    const uploadSource = Effect.fn("HlrClient.uploadSource")(function* (batchId: string, csv: string | Uint8Array) {
+      yield* request({
+        method: "POST",
+        path: `/batches/${segment(batchId)}/source`,
+        rawBody: { contentType: "text/csv", data: csv }
+      })
+    })
+
+    const startBatch = Effect.fn("HlrClient.startBatch")(function* (batchId: string) {
+      yield* request({ method: "PUT", path: `/batches/${segment(batchId)}/`, body: { status: "PROCESSING" } })
+    })
+
+    const status = Effect.fn("HlrClient.status")(function* (batchId: string) {
+      const response = yield* request({ path: `/batches/${segment(batchId)}` })
+      const body = yield* decodeResponse(SERVICE, "the batch status", BatchBody)(response)
+      const batch: HlrBatch = {
+        id: batchId,
+        status: (body.status ?? "").trim().toUpperCase(),
+        numItems: toCount(body.numItems),
+        numComplete: toCount(body.numComplete)
+      }
+      if (isBatchFailed(batch.status)) {
+        return yield* new HlrBatchFailed({
+          batchId,
+          status: batch.status,
+          message: `the HLR batch ${batchId} ended ${batch.status} at hlrlookup`
+        })
+      }
+      return batch
+    })
+
+    const results = Effect.fn("HlrClient.results")(function* (
+      batchId: string,
+      write: (body: AsyncIterable<Uint8Array>) => Promise<void>
+    ) {
+      const outcome = yield* client.download(
+        {
+          path: `/batches/${segment(batchId)}/results`,
+          query: { ...auth },
+          headers: { accept: "text/csv, */*" },
+          timeout: options.downloadTimeout ?? "30 minutes"
+        },
+        async (body, headers) => {
+          // The first line decides whether this is a results CSV; it is then written with the rest.
+          const type = headers.get("content-type") ?? ""
+          const chunks = body[Symbol.asyncIterator]()
+          const head: Array<Uint8Array> = []
+          const decoder = new TextDecoder()
+          let text = ""
+          while (!text.includes("\n") && text.length < 65_536) {
+            const next = await chunks.next()
+            if (next.done === true) break
+            head.push(next.value)
+            text += decoder.decode(next.value, { stream: true })
+          }
+          const firstLine = (text.split(/\r?\n/, 1)[0] ?? "").replace(/^\uFEFF/, "")
+          if (/json|html/i.test(type) || !/(^|,)"?live_status"?(,|$)/.test(firstLine)) {
+            await chunks.return?.()
+            return { ok: false as const, type }
+          }
+          await write(
+            (async function* () {
+              yield* head
+              for (;;) {
+                const next = await chunks.next()
+                if (next.done === true) return
+                yield next.value
+              }
+            })()
+          )
+          return { ok: true as const, type }
+        }
+      )
+      if (!outcome.ok) {
+        return yield* upstream(
+          `hlrlookup's results for batch ${batchId} are not a results CSV (content type "${outcome.type}", no live_status header)`
+        )
+      }
+    })
+
+    return HlrClient.of({ createBatch, uploadSource, startBatch, status, results })
+  })

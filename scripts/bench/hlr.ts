@@ -1,0 +1,118 @@
+/**
+ * HLR: a processed file of 1,000,000 numbers through the real HLR job against the fake hlrlookup
+ * batch API (`test/fakes/hlrlookup.ts`) — the numbers read and sent as one batch, the results (1M
+ * rows, 27 dotted columns, every category) streamed into the store, parsed and applied: 200,000
+ * blacklist entries (dead and risky), 100,000 monitor entries, 100,000 of them moved off the
+ * whitelist, the audit, 700,000 live rows, the cache and the clean file.
+ *
+ * Target (issue "HLR lookups on cleaned files"): >= 150,000 rows/s, peak RSS < 300 MB. The reference
+ * in the same run is the list import (`Lists.importNumbers`) of the same numbers into the blacklist.
+ */
+import { execFile } from "node:child_process"
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import pg from "pg"
+import { startFakeHlr, type Outcome } from "../../test/fakes/hlrlookup.ts"
+import { perSecond, type Benchmark } from "./support.ts"
+
+const ROWS = Number(process.env["HLR_BENCH_ROWS"] ?? 1_000_000)
+const PREFIX = "4474"
+const WORKER = fileURLToPath(new URL("./hlr-worker.ts", import.meta.url))
+
+/** By the number's index: 10 % dead, 10 % absent (monitor), 10 % live on a risky network, the rest live. */
+const outcomeAt = (i: number): Outcome =>
+  i % 10 === 0
+    ? { live_status: "DEAD" }
+    : i % 10 === 1
+      ? { live_status: "ABSENT_SUBSCRIBER" }
+      : i % 10 === 2
+        ? { live_status: "LIVE", network: "Aero2" }
+        : { live_status: "LIVE" }
+
+interface WorkerResult {
+  readonly ms: number
+  readonly cpuSeconds: number
+  readonly peakRssMb: number
+  readonly referenceMs: number
+  readonly result: { readonly counts?: { readonly results: number; readonly liveRowsAdded: number } }
+}
+
+export const hlrBenchmark: Benchmark = {
+  name: "hlr",
+  description:
+    "HLR of 1M numbers against the fake: one batch, results streamed, parsed and applied (lists, live rows, cache)",
+  run: async (server) => {
+    const url = await server.freshDatabase()
+    const referenceUrl = await server.freshDatabase()
+    const fake = await startFakeHlr({ pollsToComplete: 1 })
+    fake.state.outcomeFor = (n) => outcomeAt(Number(n.slice(PREFIX.length)))
+    const storageDir = mkdtempSync(path.join(tmpdir(), "optimizer-bench-hlr-"))
+    const db = new pg.Client({ connectionString: url })
+    await db.connect()
+    try {
+      const { rows } = await db.query<{ id: string }>(
+        "INSERT INTO uploaded_csv_files (original_filename, status, processed_at) VALUES ('bench.csv', 'processed', now()) RETURNING id::text"
+      )
+      const id = rows[0]!.id
+      mkdirSync(path.join(storageDir, "processed"), { recursive: true })
+      const lines: Array<string> = []
+      for (let i = 0; i < ROWS; i++) lines.push(`${PREFIX}${String(i).padStart(8, "0")}\n`)
+      writeFileSync(path.join(storageDir, "processed", `${id}.csv`), lines.join(""))
+      await db.query("UPDATE uploaded_csv_files SET processed_file_path = $2 WHERE id = $1", [
+        id,
+        `processed/${id}.csv`
+      ])
+      // Half the dead and half the absent numbers are on the whitelist: they move.
+      await db.query(
+        `INSERT INTO whitelist (custom_variable_1, source)
+         SELECT $1 || lpad(g::text, 8, '0'), 'bench' FROM generate_series(0, $2 - 1) g WHERE g % 20 IN (0, 11)`,
+        [PREFIX, ROWS]
+      )
+      await db.query("ANALYZE whitelist")
+      const figures = await new Promise<WorkerResult>((resolve, reject) =>
+        execFile(
+          process.execPath,
+          ["--max-semi-space-size=16", WORKER],
+          {
+            env: {
+              PATH: process.env.PATH ?? "",
+              DATABASE_URL: url,
+              REFERENCE_DATABASE_URL: referenceUrl,
+              STORAGE_DIR: storageDir,
+              HLRLOOKUP_APIKEY: fake.state.credentials.apiKey,
+              HLRLOOKUP_SECRET: fake.state.credentials.secret,
+              HLR_API_URL: fake.url,
+              HLR_POLL_EVERY_SECONDS: "1",
+              FILE_ID: id,
+              ROWS: String(ROWS),
+              PREFIX
+            },
+            maxBuffer: 16 * 1024 * 1024,
+            timeout: 30 * 60_000
+          },
+          (error, stdout, stderr) => {
+            process.stderr.write(stderr)
+            if (error !== null) return reject(new Error(`the HLR worker failed: ${stderr || error.message}`))
+            resolve(JSON.parse(stdout.trim().split("\n").pop()!) as WorkerResult)
+          }
+        )
+      )
+      return {
+        rows: ROWS,
+        "rows/s (whole run)": perSecond(ROWS, figures.ms),
+        seconds: Number((figures.ms / 1000).toFixed(2)),
+        "cpu seconds": Number(figures.cpuSeconds.toFixed(2)),
+        "peak RSS MB": figures.peakRssMb,
+        "live rows added": figures.result.counts?.liveRowsAdded ?? 0,
+        "reference rows/s (list import)": perSecond(ROWS, figures.referenceMs),
+        "batches created": fake.state.batchesCreated
+      }
+    } finally {
+      await db.end()
+      await fake.close()
+      rmSync(storageDir, { recursive: true, force: true })
+    }
+  }
+}
