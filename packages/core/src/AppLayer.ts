@@ -32,6 +32,7 @@ import { Health } from "./platform/Health.ts"
 import { Jobs, type JobsOptions } from "./platform/Jobs.ts"
 import { loggingLayer } from "./platform/Logging.ts"
 import { OngageClient } from "./ongage/OngageClient.ts"
+import { OngageJobs } from "./ongage-jobs/OngageJobs.ts"
 import { VoluumClient } from "./voluum/VoluumClient.ts"
 import { ConversionsSync } from "./voluum/ConversionsSync.ts"
 import { RegSearch } from "./voluum/RegSearch.ts"
@@ -129,6 +130,7 @@ const buildAppLayer = (settings: AppSettings, options: AppLayerOptions) =>
     Lists.layer,
     ManualImports.layer,
     Cleaning.layer,
+    OngageJobs.layerLive,
     liveEventsLayer,
     voluumLayer,
     Scheduler.layer.pipe(Layer.provide(ScheduledOperations.layer.pipe(Layer.provide(voluumLayer))))
