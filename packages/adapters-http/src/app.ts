@@ -19,6 +19,7 @@ import { encryptionRoutes } from "./routes/encryption.ts"
 import { exportRoutes } from "./routes/exports.ts"
 import { recordRoutes } from "./routes/records.ts"
 import { schedulerRoutes } from "./routes/scheduler.ts"
+import { ongageJobRoutes } from "./routes/ongageJobs.ts"
 
 export interface AppOptions {
   readonly corsOrigins: ReadonlyArray<string>
@@ -60,6 +61,7 @@ export const makeApp = (runtime: AppRuntime, options: AppOptions) => {
   exportRoutes(routes)
   recordRoutes(routes)
   schedulerRoutes(routes)
+  ongageJobRoutes(routes)
 
   const document = openApiDocument(routes.operations, { title: "optimizer", version: options.version })
   const html = docsPage(document)

@@ -6,7 +6,7 @@
 import { Effect, Stream } from "effect"
 import { csvRows } from "../lists/ListCsv.ts"
 import type { FileBody } from "../platform/FileStore.ts"
-import { type UnreadableFile, ValidationError } from "../platform/Errors.ts"
+import { PayloadTooLarge, type UnreadableFile, ValidationError } from "../platform/Errors.ts"
 
 /** The header the original required, in its order and spelling (case-sensitive). */
 export const CSV_JOB_HEADERS = [
@@ -49,15 +49,36 @@ const emptyColumns = (): Record<CsvJobHeader, Array<string>> => ({
   Uuid: []
 })
 
+/** `body`'s chunks until more than `maxBytes` have come, then a failure (`exceeded` says so). */
+async function* boundedBody(
+  body: FileBody,
+  maxBytes: number,
+  exceeded: { value: boolean }
+): AsyncGenerator<Uint8Array | string> {
+  const chunks: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string> =
+    typeof body === "string" || body instanceof Uint8Array ? [body] : body
+  let size = 0
+  for await (const chunk of chunks) {
+    size += typeof chunk === "string" ? Buffer.byteLength(chunk) : chunk.byteLength
+    if (size > maxBytes) {
+      exceeded.value = true
+      throw new Error(`the file is larger than ${maxBytes} bytes`)
+    }
+    yield chunk
+  }
+}
+
 /**
  * The records of an uploaded file: `ValidationError` for a name without `.csv`, an empty file, a
  * header without every required column (naming the missing ones) or no record under the header;
- * `UnreadableFile` for a file that is not CSV text.
+ * `UnreadableFile` for a file that is not CSV text; `PayloadTooLarge` past `maxBytes` (the records
+ * are held in memory until the one insert).
  */
 export const readCsvJobFile = (
   filename: string,
-  body: FileBody
-): Effect.Effect<CsvJobFile, ValidationError | UnreadableFile> =>
+  body: FileBody,
+  maxBytes = Infinity
+): Effect.Effect<CsvJobFile, ValidationError | UnreadableFile | PayloadTooLarge> =>
   Effect.gen(function* () {
     if (!filename.toLowerCase().endsWith(".csv")) {
       return yield* new ValidationError({ message: "Only .csv files are allowed", field: "file" })
@@ -66,7 +87,8 @@ export const readCsvJobFile = (
     let positions: ReadonlyArray<readonly [CsvJobHeader, number]> | undefined
     let count = 0
     let missing: ReadonlyArray<CsvJobHeader> = []
-    yield* csvRows(body).pipe(
+    const exceeded = { value: false }
+    yield* csvRows(maxBytes === Infinity ? body : boundedBody(body, maxBytes, exceeded)).pipe(
       Stream.takeWhile(() => missing.length === 0),
       Stream.runForEach((row) =>
         Effect.sync(() => {
@@ -78,6 +100,16 @@ export const readCsvJobFile = (
           for (const [name, at] of positions) columns[name].push(row[at] ?? "")
           count++
         })
+      ),
+      Effect.catchIf(
+        () => exceeded.value,
+        () =>
+          Effect.fail(
+            new PayloadTooLarge({
+              message: `the file is larger than ${maxBytes} bytes (UPLOAD_MAX_BYTES)`,
+              limitBytes: maxBytes
+            })
+          )
       )
     )
     if (positions === undefined) {

@@ -10,7 +10,14 @@
 import { Clock, Context, Effect, Layer, Option, Schedule, Schema, type Scope } from "effect"
 import { SqlClient } from "effect/sql"
 import { decodeOptionalRow, decodeRows, toDatabaseError } from "../platform/Database.ts"
-import { Conflict, type DatabaseError, NotFound, type UnreadableFile, ValidationError } from "../platform/Errors.ts"
+import {
+  Conflict,
+  type DatabaseError,
+  NotFound,
+  type PayloadTooLarge,
+  type UnreadableFile,
+  ValidationError
+} from "../platform/Errors.ts"
 import type { FileBody } from "../platform/FileStore.ts"
 import { OngageClient } from "../ongage/OngageClient.ts"
 import { type CsvJobBatch, makeCsvJobDrip } from "./CsvJobDrip.ts"
@@ -114,7 +121,9 @@ export class OngageJobs extends Context.Service<
     readonly upload: (input: {
       readonly filename: string
       readonly body: FileBody
-    }) => Effect.Effect<CsvJobUploaded, ValidationError | UnreadableFile | DatabaseError>
+      /** Refuse a file larger than this (`PayloadTooLarge`). */
+      readonly maxBytes?: number
+    }) => Effect.Effect<CsvJobUploaded, ValidationError | UnreadableFile | PayloadTooLarge | DatabaseError>
     /** Newest first; archived jobs only when asked. */
     readonly list: (options?: {
       readonly includeArchived?: boolean
@@ -174,8 +183,9 @@ export class OngageJobs extends Context.Service<
       const upload = Effect.fn("OngageJobs.upload")(function* (input: {
         readonly filename: string
         readonly body: FileBody
+        readonly maxBytes?: number
       }) {
-        const file = yield* readCsvJobFile(input.filename, input.body)
+        const file = yield* readCsvJobFile(input.filename, input.body, input.maxBytes)
         const c = file.columns
         const jobId = yield* sql
           .withTransaction(
