@@ -11,6 +11,7 @@ import { exportCommand } from "./commands/export.ts"
 import { schedulerCommand, serveCommand, startCommand, workerCommand } from "./commands/processes.ts"
 import { consumeCommand } from "./commands/consume.ts"
 import { runsCommand } from "./commands/runs.ts"
+import { ongageJobsCommand } from "./commands/ongageJobs.ts"
 import { regSearchCommand, smartCleaningCommand, voluumCommand } from "./commands/voluum.ts"
 
 export { VERSION } from "./version.ts"
@@ -38,6 +39,7 @@ export const rootCommand = Command.make("optimizer").pipe(
     exportCommand,
     voluumCommand,
     smartCleaningCommand,
-    regSearchCommand
+    regSearchCommand,
+    ongageJobsCommand
   ])
 )
