@@ -6,6 +6,7 @@ import { listCsvBenchmark } from "./list-csv.ts"
 import { listsBenchmark } from "./lists.ts"
 import { findRecordsBenchmark } from "./find-records.ts"
 import { metricsPollingBenchmark } from "./metrics-polling.ts"
+import { ongageJobsBenchmark } from "./ongage-jobs.ts"
 import type { Benchmark } from "./support.ts"
 import { sqsBenchmark } from "./sqs.ts"
 
@@ -17,5 +18,6 @@ export const benchmarks: ReadonlyArray<Benchmark> = [
   metricsPollingBenchmark,
   sqsBenchmark,
   cleaningBenchmark,
-  encryptionBenchmark
+  encryptionBenchmark,
+  ongageJobsBenchmark
 ]

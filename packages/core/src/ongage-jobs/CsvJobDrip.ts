@@ -153,6 +153,8 @@ export const makeCsvJobDrip = Effect.gen(function* () {
           )
           if (found._tag === "None") return undefined
           const job = found.value
+          // When this batch really starts (a pass runs its due jobs a few at a time): its lateness and timestamps.
+          const startedAt = new Date(Math.max(now.getTime(), yield* Clock.currentTimeMillis))
           const count = yield* Random.nextIntBetween(job.lower_limit, job.upper_limit)
           const records = yield* sql`
             SELECT seq::float8 AS seq, list_id, email, country, source, mobile, conversion_type,
@@ -181,13 +183,15 @@ export const makeCsvJobDrip = Effect.gen(function* () {
 
           // Anchored to the schedule, not to when the batch ran; a worker that fell a whole interval behind starts afresh.
           const anchored = job.next_run_at.getTime() + job.interval_seconds * 1000
-          const nextRun = new Date(anchored > now.getTime() ? anchored : now.getTime() + job.interval_seconds * 1000)
+          const nextRun = new Date(
+            anchored > startedAt.getTime() ? anchored : startedAt.getTime() + job.interval_seconds * 1000
+          )
           if (marked.sentSeqs.length > 0) {
-            yield* sql`UPDATE csv_active_records SET sent_at = ${now}, failed_at = NULL, error_message = NULL
+            yield* sql`UPDATE csv_active_records SET sent_at = ${startedAt}, failed_at = NULL, error_message = NULL
               WHERE file_id = ${jobId} AND seq = ANY(${marked.sentSeqs.map(String)}::bigint[])`
           }
           if (marked.failedSeqs.length > 0) {
-            yield* sql`UPDATE csv_active_records r SET failed_at = ${now}, error_message = f.reason
+            yield* sql`UPDATE csv_active_records r SET failed_at = ${startedAt}, error_message = f.reason
               FROM unnest(${marked.failedSeqs.map(String)}::bigint[], ${marked.failedReasons}::text[]) AS f(seq, reason)
               WHERE r.file_id = ${jobId} AND r.seq = f.seq`
           }
@@ -196,17 +200,17 @@ export const makeCsvJobDrip = Effect.gen(function* () {
               "cursor" = ${String(cursor)}::bigint,
               sent_records = sent_records + ${marked.sentSeqs.length},
               failed_records = failed_records + ${marked.failedSeqs.length},
-              last_run_at = ${now},
+              last_run_at = ${startedAt},
               error_message = ${error ?? null},
               next_run_at = CASE WHEN ${nothingLeft} THEN NULL ELSE ${nextRun}::timestamptz END,
               status = CASE WHEN ${nothingLeft} AND status IN ('running', 'paused') THEN 'completed' ELSE status END,
-              completed_at = CASE WHEN ${nothingLeft} THEN ${now}::timestamptz ELSE completed_at END
+              completed_at = CASE WHEN ${nothingLeft} THEN ${startedAt}::timestamptz ELSE completed_at END
             WHERE id = ${jobId}`
           const outcome: CsvJobBatch = {
             jobId,
             sent: marked.sentSeqs.length,
             failed: marked.failedSeqs.length,
-            lateMs: now.getTime() - job.next_run_at.getTime(),
+            lateMs: startedAt.getTime() - job.next_run_at.getTime(),
             completed: nothingLeft,
             ...(error === undefined ? {} : { error })
           }
@@ -233,5 +237,15 @@ export const makeCsvJobDrip = Effect.gen(function* () {
       return outcomes.filter((o): o is CsvJobBatch => o !== undefined)
     })
 
-  return { runBatch, runDue }
+  /** Milliseconds until the earliest running job is due (0 when one is due now), or undefined when none runs. */
+  const nextDueIn = Effect.gen(function* () {
+    const now = yield* Clock.currentTimeMillis
+    const [row] = yield* sql<{ at: Date | null }>`
+      SELECT min(next_run_at) AS at FROM csv_jobs WHERE status = 'running'`.pipe(
+      Effect.mapError((cause) => toDatabaseError(cause, "could not read the next CSV job due"))
+    )
+    return row?.at == null ? undefined : Math.max(0, row.at.getTime() - now)
+  })
+
+  return { runBatch, runDue, nextDueIn }
 })

@@ -7,8 +7,9 @@
  * Statuses: draft → running (start) ⇄ paused (pause / resume or start) → completed (every record
  * sent or rejected); any but archived → archived (hidden from the list, never sent again).
  */
-import { Clock, Context, Effect, Layer, Option, Schedule, Schema, type Scope } from "effect"
+import { Clock, Context, Effect, Layer, Option, Schema, type Scope } from "effect"
 import { SqlClient } from "effect/sql"
+import { AppConfig } from "../platform/Config.ts"
 import { decodeOptionalRow, decodeRows, toDatabaseError } from "../platform/Database.ts"
 import {
   Conflict,
@@ -74,10 +75,18 @@ export interface CsvJobFailure {
 }
 
 export interface DripOptions {
-  /** How often the worker looks for due jobs. Default 250 ms (schedules are kept within a second). */
+  /**
+   * Longest wait between passes. Default 250 ms: a job started or resumed is seen within it; a
+   * scheduled batch is not waited for this long — the loop sleeps until the earliest `next_run_at`.
+   */
   readonly pollMillis?: number
-  /** Jobs sending a batch at once. Default 10 (Ongage's parallel-call limit). */
+  /**
+   * Jobs sending a batch at once. Each holds a database connection while its batch is at Ongage, so
+   * the default is DB_POOL_MAX − 2, at most 10 (Ongage's parallel-call limit).
+   */
   readonly concurrency?: number
+  /** Told the batches of every pass (the benchmark measures their lateness with it). */
+  readonly onPass?: (batches: ReadonlyArray<CsvJobBatch>) => void
 }
 
 /** Rows inserted per statement at upload. */
@@ -164,6 +173,7 @@ export class OngageJobs extends Context.Service<
     OngageJobs,
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
+      const settings = yield* AppConfig
       const dripWorker = yield* makeCsvJobDrip
       const db =
         <A, E, R>(what: string) =>
@@ -282,8 +292,11 @@ export class OngageJobs extends Context.Service<
         return { ok: true, job_id: id } as const
       })
 
-      const drip = (options: DripOptions = {}) =>
-        dripWorker.runDue(options).pipe(
+      const defaultConcurrency = Math.max(1, Math.min(10, (settings.database?.poolMax ?? 10) - 2))
+      const drip = (options: DripOptions = {}) => {
+        const pollMillis = options.pollMillis ?? 250
+        const pass = dripWorker.runDue({ concurrency: options.concurrency ?? defaultConcurrency }).pipe(
+          Effect.tap((outcomes) => Effect.sync(() => options.onPass?.(outcomes))),
           Effect.tap((outcomes) =>
             Effect.forEach(outcomes, (o) =>
               o.error === undefined
@@ -293,12 +306,14 @@ export class OngageJobs extends Context.Service<
                   )
             )
           ),
-          Effect.catch((error) => Effect.logWarning("csv job drip pass failed", error.message)),
-          Effect.repeat(Schedule.spaced(`${options.pollMillis ?? 250} millis`)),
-          Effect.asVoid,
-          Effect.forkScoped,
-          Effect.asVoid
+          Effect.andThen(dripWorker.nextDueIn),
+          Effect.catch((error) =>
+            Effect.logWarning("csv job drip pass failed", error.message).pipe(Effect.as(pollMillis))
+          ),
+          Effect.flatMap((dueIn) => Effect.sleep(Math.min(pollMillis, dueIn ?? pollMillis)))
         )
+        return pass.pipe(Effect.forever, Effect.forkScoped, Effect.asVoid)
+      }
 
       return OngageJobs.of({
         upload,
