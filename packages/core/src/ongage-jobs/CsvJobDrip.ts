@@ -68,6 +68,8 @@ export interface CsvJobBatch {
   readonly jobId: string
   readonly sent: number
   readonly failed: number
+  /** When the batch started (epoch milliseconds). */
+  readonly startedAt: number
   /** How late the batch started against its `next_run_at`, in milliseconds. */
   readonly lateMs: number
   readonly completed: boolean
@@ -181,11 +183,10 @@ export const makeCsvJobDrip = Effect.gen(function* () {
                 SELECT EXISTS (SELECT 1 FROM csv_active_records WHERE file_id = ${jobId} AND seq > ${String(cursor)}::bigint) AS more`)[0]
                 ?.more === false)
 
-          // Anchored to the schedule, not to when the batch ran; a worker that fell a whole interval behind starts afresh.
-          const anchored = job.next_run_at.getTime() + job.interval_seconds * 1000
-          const nextRun = new Date(
-            anchored > startedAt.getTime() ? anchored : startedAt.getTime() + job.interval_seconds * 1000
-          )
+          // `interval_seconds` from this batch's start: a batch that started late (many jobs due in the
+          // same second, Ongage answering 10 calls at a time) moves its job's later batches with it, so
+          // jobs started together spread out after their first batch instead of queueing every interval.
+          const nextRun = new Date(startedAt.getTime() + job.interval_seconds * 1000)
           if (marked.sentSeqs.length > 0) {
             yield* sql`UPDATE csv_active_records SET sent_at = ${startedAt}, failed_at = NULL, error_message = NULL
               WHERE file_id = ${jobId} AND seq = ANY(${marked.sentSeqs.map(String)}::bigint[])`
@@ -210,6 +211,7 @@ export const makeCsvJobDrip = Effect.gen(function* () {
             jobId,
             sent: marked.sentSeqs.length,
             failed: marked.failedSeqs.length,
+            startedAt: startedAt.getTime(),
             lateMs: startedAt.getTime() - job.next_run_at.getTime(),
             completed: nothingLeft,
             ...(error === undefined ? {} : { error })
