@@ -87,7 +87,7 @@ export const ongageJobsBenchmark: Benchmark = {
       await runtime.runPromise(
         Effect.scoped(
           Effect.gen(function* () {
-            yield* OngageJobs.use((jobs) => jobs.drip({ onPass: (out) => batches.push(...out) }))
+            yield* OngageJobs.use((jobs) => jobs.drip({ onBatch: (b) => batches.push(b) }))
             yield* Effect.sleep(`${seconds} seconds`)
           })
         )

@@ -225,29 +225,43 @@ export const makeCsvJobDrip = Effect.gen(function* () {
    * One pass: every job due at the clock's now gets one batch, the most overdue first, `concurrency`
    * at a time (Ongage's client keeps its own request limits on top). Returns the batches run.
    */
+  /** The running jobs due at `now`, the most overdue first. */
+  const dueJobs = (now: Date, limit = 1000) =>
+    sql<{ id: string }>`
+      SELECT id FROM csv_jobs WHERE status = 'running' AND next_run_at <= ${now}
+      ORDER BY next_run_at, id LIMIT ${limit}`.pipe(
+      Effect.map((rows) => rows.map((r) => r.id)),
+      Effect.mapError((cause) => toDatabaseError(cause, "could not list the due CSV jobs"))
+    )
+
+  /**
+   * One pass: every job due at the clock's now gets one batch, the most overdue first, `concurrency`
+   * at a time (Ongage's client keeps its own request limits on top). Returns the batches run. Tests
+   * drive the worker with it; the loop (`OngageJobs.drip`) does not wait for a whole pass.
+   */
   const runDue = (options: { readonly concurrency?: number; readonly limit?: number } = {}) =>
     Effect.gen(function* () {
       const now = new Date(yield* Clock.currentTimeMillis)
-      const due = yield* sql<{ id: string }>`
-        SELECT id FROM csv_jobs WHERE status = 'running' AND next_run_at <= ${now}
-        ORDER BY next_run_at, id LIMIT ${options.limit ?? 1000}`.pipe(
-        Effect.mapError((cause) => toDatabaseError(cause, "could not list the due CSV jobs"))
-      )
-      const outcomes = yield* Effect.forEach(due, (row) => runBatch(row.id, now), {
+      const due = yield* dueJobs(now, options.limit)
+      const outcomes = yield* Effect.forEach(due, (id) => runBatch(id, now), {
         concurrency: options.concurrency ?? 10
       })
       return outcomes.filter((o): o is CsvJobBatch => o !== undefined)
     })
 
-  /** Milliseconds until the earliest running job is due (0 when one is due now), or undefined when none runs. */
-  const nextDueIn = Effect.gen(function* () {
-    const now = yield* Clock.currentTimeMillis
-    const [row] = yield* sql<{ at: Date | null }>`
-      SELECT min(next_run_at) AS at FROM csv_jobs WHERE status = 'running'`.pipe(
-      Effect.mapError((cause) => toDatabaseError(cause, "could not read the next CSV job due"))
-    )
-    return row?.at == null ? undefined : Math.max(0, row.at.getTime() - now)
-  })
+  /**
+   * Milliseconds until the earliest running job not in `busy` is due (0 when one is due now), or
+   * undefined when none is.
+   */
+  const nextDueIn = (busy: ReadonlyArray<string>) =>
+    Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      const [row] = yield* sql<{ at: Date | null }>`
+        SELECT min(next_run_at) AS at FROM csv_jobs WHERE status = 'running' AND NOT (id = ANY(${busy}::text[]))`.pipe(
+        Effect.mapError((cause) => toDatabaseError(cause, "could not read the next CSV job due"))
+      )
+      return row?.at == null ? undefined : Math.max(0, row.at.getTime() - now)
+    })
 
-  return { runBatch, runDue, nextDueIn }
+  return { runBatch, runDue, dueJobs, nextDueIn }
 })

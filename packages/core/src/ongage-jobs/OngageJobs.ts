@@ -7,7 +7,7 @@
  * Statuses: draft → running (start) ⇄ paused (pause / resume or start) → completed (every record
  * sent or rejected); any but archived → archived (hidden from the list, never sent again).
  */
-import { Clock, Context, Effect, Layer, Option, Schema, type Scope } from "effect"
+import { Clock, Context, Effect, Layer, Option, Schema, Scope, Semaphore } from "effect"
 import { SqlClient } from "effect/sql"
 import { AppConfig } from "../platform/Config.ts"
 import { decodeOptionalRow, decodeRows, toDatabaseError } from "../platform/Database.ts"
@@ -85,8 +85,8 @@ export interface DripOptions {
    * the default is DB_POOL_MAX − 2, at most 10 (Ongage's parallel-call limit).
    */
   readonly concurrency?: number
-  /** Told the batches of every pass (the benchmark measures their lateness with it). */
-  readonly onPass?: (batches: ReadonlyArray<CsvJobBatch>) => void
+  /** Told every batch the loop ran (the benchmark measures their lateness with it). */
+  readonly onBatch?: (batch: CsvJobBatch) => void
 }
 
 /** Rows inserted per statement at upload. */
@@ -293,27 +293,56 @@ export class OngageJobs extends Context.Service<
       })
 
       const defaultConcurrency = Math.max(1, Math.min(10, (settings.database?.poolMax ?? 10) - 2))
-      const drip = (options: DripOptions = {}) => {
-        const pollMillis = options.pollMillis ?? 250
-        const pass = dripWorker.runDue({ concurrency: options.concurrency ?? defaultConcurrency }).pipe(
-          Effect.tap((outcomes) => Effect.sync(() => options.onPass?.(outcomes))),
-          Effect.tap((outcomes) =>
-            Effect.forEach(outcomes, (o) =>
-              o.error === undefined
-                ? Effect.void
-                : Effect.logWarning("csv job batch stopped early", o.error).pipe(
-                    Effect.annotateLogs({ job_id: o.jobId })
-                  )
-            )
-          ),
-          Effect.andThen(dripWorker.nextDueIn),
-          Effect.catch((error) =>
-            Effect.logWarning("csv job drip pass failed", error.message).pipe(Effect.as(pollMillis))
-          ),
-          Effect.flatMap((dueIn) => Effect.sleep(Math.min(pollMillis, dueIn ?? pollMillis)))
-        )
-        return pass.pipe(Effect.forever, Effect.forkScoped, Effect.asVoid)
-      }
+      /**
+       * The loop: each due job's batch starts as soon as one of `concurrency` slots is free — a slow
+       * batch (Ongage backing off) holds its slot, not the other jobs — and a job is never taken again
+       * while its batch runs here. Between looks it sleeps until the earliest `next_run_at` of the
+       * jobs not in flight, at most `pollMillis`.
+       */
+      const drip = (options: DripOptions = {}) =>
+        Effect.gen(function* () {
+          const pollMillis = options.pollMillis ?? 250
+          const slots = yield* Semaphore.make(options.concurrency ?? defaultConcurrency)
+          const scope = yield* Scope.Scope
+          const inFlight = new Set<string>()
+          const batch = (id: string, now: Date) =>
+            slots
+              .withPermits(1)(dripWorker.runBatch(id, now))
+              .pipe(
+                Effect.tap((b) =>
+                  b === undefined
+                    ? Effect.void
+                    : Effect.sync(() => options.onBatch?.(b)).pipe(
+                        Effect.andThen(
+                          b.error === undefined
+                            ? Effect.void
+                            : Effect.logWarning("csv job batch stopped early", b.error).pipe(
+                                Effect.annotateLogs({ job_id: id })
+                              )
+                        )
+                      )
+                ),
+                Effect.catch((error) =>
+                  Effect.logWarning("csv job batch failed", error.message).pipe(Effect.annotateLogs({ job_id: id }))
+                ),
+                Effect.ensuring(Effect.sync(() => inFlight.delete(id)))
+              )
+          const look = Effect.gen(function* () {
+            const now = new Date(yield* Clock.currentTimeMillis)
+            for (const id of yield* dripWorker.dueJobs(now)) {
+              if (inFlight.has(id)) continue
+              inFlight.add(id)
+              yield* batch(id, now).pipe(Effect.forkIn(scope))
+            }
+            return yield* dripWorker.nextDueIn([...inFlight])
+          }).pipe(
+            Effect.catch((error) =>
+              Effect.logWarning("csv job drip look failed", error.message).pipe(Effect.as(pollMillis))
+            ),
+            Effect.flatMap((dueIn) => Effect.sleep(Math.min(pollMillis, dueIn ?? pollMillis)))
+          )
+          yield* look.pipe(Effect.forever, Effect.forkIn(scope))
+        })
 
       return OngageJobs.of({
         upload,
