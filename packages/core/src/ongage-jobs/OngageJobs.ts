@@ -108,6 +108,9 @@ const checkSettings = (s: CsvJobSettings): Effect.Effect<void, ValidationError> 
   for (const [field, value] of Object.entries(s)) {
     if (!Number.isInteger(value))
       return Effect.fail(new ValidationError({ message: `${field} must be an integer`, field }))
+    // The columns are 32-bit integers: a larger value is the caller's mistake (400), not a database failure.
+    if (value > 2_147_483_647)
+      return Effect.fail(new ValidationError({ message: `${field} must be at most 2147483647`, field }))
   }
   if (s.lower_limit < 1) {
     return Effect.fail(new ValidationError({ message: "lower_limit must be >= 1", field: "lower_limit" }))
