@@ -103,16 +103,22 @@ export const makeCsvJobDrip = Effect.gen(function* () {
     Effect.gen(function* () {
       const listId = (records[0]!.list_id ?? "").trim()
       const sendable: Array<PendingRecord> = []
+      // Marked only once the request's outcome is known: a request that fails as a whole leaves all
+      // of its records unsent (and uncounted) for the next batch.
+      const unsendable: Array<readonly [number, string]> = []
       for (const r of records) {
         const email = (r.email ?? "").trim()
         const reason = listId === "" ? "no List_ID" : !email.includes("@") ? "no valid Email" : undefined
         if (reason === undefined) sendable.push(r)
-        else {
-          marked.failedSeqs.push(r.seq)
+        else unsendable.push([r.seq, reason])
+      }
+      const markUnsendable = () => {
+        for (const [seq, reason] of unsendable) {
+          marked.failedSeqs.push(seq)
           marked.failedReasons.push(reason)
         }
       }
-      if (sendable.length === 0) return
+      if (sendable.length === 0) return markUnsendable()
       // A list Ongage does not know (404) or data it refuses (400) is the records' fault, not Ongage's:
       // they fail with its message rather than block the job; 401/403, 429 and 5xx stop the batch.
       const outcome = yield* ongage.upsertContacts(sendable.map(contactOf), { listId }).pipe(
@@ -125,6 +131,7 @@ export const makeCsvJobDrip = Effect.gen(function* () {
             })
         )
       )
+      markUnsendable()
       const reasons = new Map(outcome.failed.map((f) => [f.email, f.reason]))
       for (const r of sendable) {
         const reason = reasons.get((r.email ?? "").trim())

@@ -309,6 +309,26 @@ describe("the drip worker", () => {
     expect(failures[0]!.error_message).toContain("404")
   })
 
+  it("fails a record without a valid email or a List_ID without a call, and counts it once across an outage", async () => {
+    const body = csvOf(4, "e").replace("e2@example.com", "").replace("112233,e3@", ",e3@")
+    const { job_id } = await upload(body)
+    await run(OngageJobs.use((j) => j.update(job_id, { interval_seconds: 60, lower_limit: 4, upper_limit: 4 })))
+    await startAt(job_id, T0)
+    // Requests: [e1, e2 (no email)], [e3 (no List_ID)], [e4]. The first fails as a whole (3 attempts, all 503).
+    fake.state.inject({ status: 503, count: 3 })
+    const [stopped] = await tick(T0)
+    expect(stopped).toMatchObject({ sent: 0, failed: 0 })
+    expect(stopped?.error).toBeDefined()
+    const [done] = await tick(T0 + 60_000)
+    expect(done).toMatchObject({ sent: 2, failed: 2, completed: true })
+    expect(await get(job_id)).toMatchObject({ status: "completed", sent: 2, failed: 2, remaining: 0 })
+    const failures = await run(OngageJobs.use((j) => j.failures(job_id)))
+    expect(failures.map((f) => [f.seq, f.error_message])).toEqual([
+      [2, "no valid Email"],
+      [3, "no List_ID"]
+    ])
+  })
+
   it("two workers never send the same batch: concurrent passes at the same instant", async () => {
     const { job_id } = await upload(csvOf(50))
     await run(OngageJobs.use((j) => j.update(job_id, { interval_seconds: 60, lower_limit: 10, upper_limit: 10 })))
