@@ -8,6 +8,7 @@ import { listsBenchmark } from "./lists.ts"
 import { findRecordsBenchmark } from "./find-records.ts"
 import { metricsPollingBenchmark } from "./metrics-polling.ts"
 import { mmdBenchmark } from "./mmd.ts"
+import { ongageJobsBenchmark } from "./ongage-jobs.ts"
 import type { Benchmark } from "./support.ts"
 import { sqsBenchmark } from "./sqs.ts"
 
@@ -21,5 +22,6 @@ export const benchmarks: ReadonlyArray<Benchmark> = [
   cleaningBenchmark,
   encryptionBenchmark,
   mmdBenchmark,
-  hlrBenchmark
+  hlrBenchmark,
+  ongageJobsBenchmark
 ]

@@ -12,6 +12,7 @@ import { hlrCommand } from "./commands/hlr.ts"
 import { schedulerCommand, serveCommand, startCommand, workerCommand } from "./commands/processes.ts"
 import { consumeCommand } from "./commands/consume.ts"
 import { runsCommand } from "./commands/runs.ts"
+import { ongageJobsCommand } from "./commands/ongageJobs.ts"
 import { regSearchCommand, smartCleaningCommand, voluumCommand } from "./commands/voluum.ts"
 import { mmdCommand } from "./commands/mmd.ts"
 
@@ -42,6 +43,7 @@ export const rootCommand = Command.make("optimizer").pipe(
     voluumCommand,
     smartCleaningCommand,
     regSearchCommand,
-    mmdCommand
+    mmdCommand,
+    ongageJobsCommand
   ])
 )

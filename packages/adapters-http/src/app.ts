@@ -21,6 +21,7 @@ import { exportRoutes } from "./routes/exports.ts"
 import { recordRoutes } from "./routes/records.ts"
 import { schedulerRoutes } from "./routes/scheduler.ts"
 import { mmdRoutes } from "./routes/mmd.ts"
+import { ongageJobRoutes } from "./routes/ongageJobs.ts"
 
 export interface AppOptions {
   readonly corsOrigins: ReadonlyArray<string>
@@ -64,6 +65,7 @@ export const makeApp = (runtime: AppRuntime, options: AppOptions) => {
   recordRoutes(routes)
   schedulerRoutes(routes)
   mmdRoutes(routes)
+  ongageJobRoutes(routes)
 
   const document = openApiDocument(routes.operations, { title: "optimizer", version: options.version })
   const html = docsPage(document)

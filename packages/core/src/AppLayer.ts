@@ -35,6 +35,7 @@ import { Health } from "./platform/Health.ts"
 import { Jobs, type JobsOptions } from "./platform/Jobs.ts"
 import { loggingLayer } from "./platform/Logging.ts"
 import { OngageClient } from "./ongage/OngageClient.ts"
+import { OngageJobs } from "./ongage-jobs/OngageJobs.ts"
 import { VoluumClient } from "./voluum/VoluumClient.ts"
 import { ConversionsSync } from "./voluum/ConversionsSync.ts"
 import { RegSearch } from "./voluum/RegSearch.ts"
@@ -136,6 +137,7 @@ const buildAppLayer = (settings: AppSettings, options: AppLayerOptions) =>
     ManualImports.layer,
     Cleaning.layer,
     Hlr.layer,
+    OngageJobs.layerLive,
     liveEventsLayer,
     voluumLayer,
     MessageWhizClient.layer,

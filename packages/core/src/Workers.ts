@@ -11,6 +11,7 @@ import { EXPORT_QUEUE, Exports } from "./exports/Exports.ts"
 import { HLR_QUEUE, Hlr } from "./hlr/Hlr.ts"
 import type { DatabaseError } from "./platform/Errors.ts"
 import { Jobs, type RunningJob } from "./platform/Jobs.ts"
+import { OngageJobs } from "./ongage-jobs/OngageJobs.ts"
 import { VOLUUM_JOB_HANDLERS } from "./voluum/VoluumJobs.ts"
 
 export interface JobHandler {
@@ -35,7 +36,11 @@ export const JOB_HANDLERS: ReadonlyArray<JobHandler> = [
   ...VOLUUM_JOB_HANDLERS
 ]
 
-/** Registers every handler on this process's jobs engine; they run until the scope closes. */
+/**
+ * Registers every handler on this process's jobs engine, and starts the Ongage CSV jobs' drip loop
+ * (their schedule lives in `csv_jobs`, not in a queue: `docs/ongage-jobs.md`); all run until the
+ * scope closes.
+ */
 export const runWorkers = (
   handlers: ReadonlyArray<JobHandler> = JOB_HANDLERS
 ): Effect.Effect<ReadonlyArray<string>, DatabaseError, Scope.Scope | AppServices> =>
@@ -48,5 +53,6 @@ export const runWorkers = (
         handler.concurrency === undefined ? {} : { concurrency: handler.concurrency }
       )
     }
+    yield* OngageJobs.use((ongageJobs) => ongageJobs.drip())
     return handlers.map((h) => h.queue)
   })
