@@ -20,7 +20,7 @@ export { VERSION } from "./version.ts"
 
 export const rootCommand = Command.make("optimizer").pipe(
   Command.withDescription(
-    "optimizer: phone lists, list cleaning, encryption, Voluum syncs and live events for SMS marketing"
+    "optimizer: phone lists, list cleaning, HLR, Voluum, MessageWhiz, Ongage, encryption and live events for SMS marketing"
   ),
   Command.withSubcommands([
     startCommand,

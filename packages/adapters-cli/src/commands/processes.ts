@@ -173,7 +173,7 @@ export const workerCommand = Command.make("worker", {}, () =>
   )
 ).pipe(
   Command.withDescription(
-    "Run durable jobs (cleaning, encryption files, exports, Voluum syncs, smart cleaning, REG search); run as many as you like"
+    "Run durable jobs (cleaning, HLR, encryption files, exports, Voluum syncs, smart cleaning, REG search) and the Ongage CSV drip; run as many as you like"
   )
 )
 
