@@ -158,8 +158,10 @@ const columnType = (column: string) =>
         ? "timestamptz"
         : "text"
 
+// Phones compare byte-wise (COLLATE "C", as the phone keys of the real tables, sql/0002): the temporary
+// tables' indexes and the deduplicating sort otherwise call strcoll() per comparison (~0.6 s a million).
 const STAGE = `CREATE TEMP TABLE hlr_stage (
-  seq bigint NOT NULL, phone text NOT NULL, category text NOT NULL, status text NOT NULL,
+  seq bigint NOT NULL, phone text COLLATE "C" NOT NULL, category text NOT NULL, status text NOT NULL,
   reused boolean NOT NULL DEFAULT false,
   ${LIVE_COLUMNS.map((c) => `${quoted(c)} ${columnType(c)}`).join(", ")})`
 
@@ -389,7 +391,7 @@ export const applyHlrResults = (
 
       yield* query("SET temp_buffers = '256MB'")
       yield* query(STAGE)
-      yield* query("CREATE TEMP TABLE hlr_file (seq bigint NOT NULL, phone text NOT NULL)")
+      yield* query(`CREATE TEMP TABLE hlr_file (seq bigint NOT NULL, phone text COLLATE "C" NOT NULL)`)
       const numbers = yield* files.get(input.numbersKey)
       yield* run("staging the checked numbers", () => stageFileNumbers(client, numbers))
       yield* query("CREATE INDEX ON hlr_file (phone)")
