@@ -158,8 +158,10 @@ const columnType = (column: string) =>
         ? "timestamptz"
         : "text"
 
+// Phones compare byte-wise (COLLATE "C", as the phone keys of the real tables, sql/0002): the temporary
+// tables' indexes and the deduplicating sort otherwise call strcoll() per comparison (~0.6 s a million).
 const STAGE = `CREATE TEMP TABLE hlr_stage (
-  seq bigint NOT NULL, phone text NOT NULL, category text NOT NULL, status text NOT NULL,
+  seq bigint NOT NULL, phone text COLLATE "C" NOT NULL, category text NOT NULL, status text NOT NULL,
   reused boolean NOT NULL DEFAULT false,
   ${LIVE_COLUMNS.map((c) => `${quoted(c)} ${columnType(c)}`).join(", ")})`
 
@@ -389,7 +391,7 @@ export const applyHlrResults = (
 
       yield* query("SET temp_buffers = '256MB'")
       yield* query(STAGE)
-      yield* query("CREATE TEMP TABLE hlr_file (seq bigint NOT NULL, phone text NOT NULL)")
+      yield* query(`CREATE TEMP TABLE hlr_file (seq bigint NOT NULL, phone text COLLATE "C" NOT NULL)`)
       const numbers = yield* files.get(input.numbersKey)
       yield* run("staging the checked numbers", () => stageFileNumbers(client, numbers))
       yield* query("CREATE INDEX ON hlr_file (phone)")
@@ -424,11 +426,31 @@ export const applyHlrResults = (
           -- a phone answered twice: the first row (insertion follows the staging order) is kept
           ON CONFLICT (custom_variable_1) DO NOTHING RETURNING 1)
         SELECT count(*)::text AS n FROM i`)
-      yield* query(`
-        INSERT INTO hlr_lookups_cache (custom_variable_1, live_status, looked_up_at)
-        SELECT phone, CASE WHEN category = 'risky' THEN '${CACHED_RISKY}' ELSE status END, now()
-        FROM ${FIRST_PER_PHONE} WHERE NOT s.reused
-        ON CONFLICT (custom_variable_1) DO UPDATE SET live_status = EXCLUDED.live_status, looked_up_at = EXCLUDED.looked_up_at`)
+      // The cache: the phones it has are updated, the others inserted plainly, in one transaction. An
+      // `INSERT … ON CONFLICT DO UPDATE` of the same rows costs twice a plain insert (speculative
+      // insertion: 2.8 s against 1.4 s a million); it stays as the fallback should a phone be inserted
+      // by another session between the two statements (a unique violation).
+      const cached = `CASE WHEN category = 'risky' THEN '${CACHED_RISKY}' ELSE status END`
+      yield* run("updating the HLR lookup cache", async () => {
+        try {
+          await client.query("BEGIN")
+          await client.query(`
+            UPDATE hlr_lookups_cache c SET live_status = ${cached}, looked_up_at = now()
+            FROM ${FIRST_PER_PHONE} WHERE NOT s.reused AND c.custom_variable_1 = s.phone`)
+          await client.query(`
+            INSERT INTO hlr_lookups_cache (custom_variable_1, live_status, looked_up_at)
+            SELECT phone, ${cached}, now() FROM ${FIRST_PER_PHONE}
+            WHERE NOT s.reused AND NOT EXISTS (SELECT 1 FROM hlr_lookups_cache c WHERE c.custom_variable_1 = s.phone)`)
+          await client.query("COMMIT")
+        } catch (error) {
+          await client.query("ROLLBACK").catch(() => undefined)
+          if (!(error instanceof Error && "code" in error && error.code === "23505")) throw error
+          await client.query(`
+            INSERT INTO hlr_lookups_cache (custom_variable_1, live_status, looked_up_at)
+            SELECT phone, ${cached}, now() FROM ${FIRST_PER_PHONE} WHERE NOT s.reused
+            ON CONFLICT (custom_variable_1) DO UPDATE SET live_status = EXCLUDED.live_status, looked_up_at = EXCLUDED.looked_up_at`)
+        }
+      })
 
       // The clean file: the header, then the live numbers.
       const writer = yield* files.openWriter(input.cleanKey)
