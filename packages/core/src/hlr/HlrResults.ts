@@ -31,6 +31,9 @@ import {
   type ValidationError
 } from "../platform/Errors.ts"
 import { FileStore } from "../platform/FileStore.ts"
+import { csvRecords } from "./HlrResultsCsv.ts"
+
+export { splitCsvRecord } from "./HlrResultsCsv.ts"
 
 export type HlrCategory = "live" | "risky" | "dead" | "monitor" | "unknown"
 
@@ -189,90 +192,6 @@ const stageFileNumbers = async (client: pg.ClientBase, body: AsyncIterable<Uint8
   line(rest + decoder.decode())
   await copy.end(out)
   return seq
-}
-
-/** A quoted field longer than this is a runaway quote, not a result. */
-const MAX_RECORD = 1024 * 1024
-
-/** One CSV record's cells, trimmed (RFC 4180 quotes, `""` inside them); a plain split when it has no quote. */
-export const splitCsvRecord = (line: string): Array<string> => {
-  if (!line.includes('"')) {
-    const cells = line.split(",")
-    for (let i = 0; i < cells.length; i++) cells[i] = cells[i]!.trim()
-    return cells
-  }
-  const cells: Array<string> = []
-  let cell = ""
-  let quoted = false
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i]!
-    if (quoted) {
-      if (c !== '"') cell += c
-      else if (line[i + 1] === '"') {
-        cell += '"'
-        i++
-      } else quoted = false
-    } else if (c === '"') quoted = true
-    else if (c === ",") {
-      cells.push(cell.trim())
-      cell = ""
-    } else cell += c
-  }
-  cells.push(cell.trim())
-  return cells
-}
-
-const oddQuotes = (text: string): boolean => {
-  let count = 0
-  for (let at = text.indexOf('"'); at >= 0; at = text.indexOf('"', at + 1)) count++
-  return count % 2 === 1
-}
-
-/**
- * The records of a CSV body, a batch per chunk read: a BOM dropped, CRLF or LF, blank lines
- * skipped, a quoted field may span lines. Hand-written rather than csv-parse: the results are
- * machine-written and nearly never quoted, and this split is several times cheaper per row.
- */
-async function* csvRecords(body: AsyncIterable<Uint8Array>): AsyncGenerator<Array<Array<string>>> {
-  const decoder = new TextDecoder()
-  let rest = ""
-  let first = true
-  const take = (text: string, batch: Array<Array<string>>, final: boolean): string => {
-    let start = 0
-    let pending: string | undefined
-    for (;;) {
-      const nl = text.indexOf("\n", start)
-      if (nl < 0 && !final) break
-      const raw = text.slice(start, nl < 0 ? text.length : nl)
-      start = nl < 0 ? text.length : nl + 1
-      const record = pending === undefined ? raw : `${pending}\n${raw}`
-      pending = undefined
-      if (record.includes('"') && oddQuotes(record) && nl >= 0) {
-        if (record.length > MAX_RECORD) throw new UnreadableFile({ message: "the HLR results have a runaway quote" })
-        pending = record
-        continue
-      }
-      const line = record.endsWith("\r") ? record.slice(0, -1) : record
-      if (line.trim() !== "") batch.push(splitCsvRecord(line))
-      if (nl < 0) break
-    }
-    const left = text.slice(start)
-    return pending === undefined ? left : `${pending}\n${left}`
-  }
-  for await (const chunk of body) {
-    let text = rest + decoder.decode(chunk, { stream: true })
-    if (first && text !== "") {
-      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1)
-      first = false
-    }
-    const batch: Array<Array<string>> = []
-    rest = take(text, batch, false)
-    if (rest.length > MAX_RECORD) throw new UnreadableFile({ message: "the HLR results have a runaway quote" })
-    if (batch.length > 0) yield batch
-  }
-  const batch: Array<Array<string>> = []
-  take(rest + decoder.decode(), batch, true)
-  if (batch.length > 0) yield batch
 }
 
 /** The live columns of a row that is not live: it only needs its phone, category and status. */
