@@ -58,6 +58,7 @@ const result = await runtime.runPromise(
   )
 )
 const ms = performance.now() - t0
+const endedAt = Date.now()
 const cpu = process.cpuUsage(cpuBefore)
 peak = Math.max(peak, process.memoryUsage().rss)
 clearInterval(sampler)
@@ -88,6 +89,7 @@ await reference.dispose()
 process.stdout.write(
   JSON.stringify({
     ms,
+    endedAt,
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
     peakRssMb: Math.round(peak / 1048576),
     referenceMs,

@@ -5,7 +5,9 @@
  * blacklist entries (dead and risky), 100,000 monitor entries, 100,000 of them moved off the
  * whitelist, the audit, 700,000 live rows, the cache and the clean file.
  *
- * Target (issue "HLR lookups on cleaned files"): >= 150,000 rows/s, peak RSS < 300 MB. The reference
+ * Target (issue "HLR lookups on cleaned files"): the results file parsed and applied at >= 150,000
+ * rows/s (timed from the results download asked for to the job's end; the whole run, with the
+ * upload and polling, is reported beside it), peak RSS < 300 MB. The reference
  * in the same run is the list import (`Lists.importNumbers`) of the same numbers into the blacklist.
  */
 import { execFile } from "node:child_process"
@@ -33,6 +35,8 @@ const outcomeAt = (i: number): Outcome =>
 
 interface WorkerResult {
   readonly ms: number
+  /** `Date.now()` in the worker when the job returned. */
+  readonly endedAt: number
   readonly cpuSeconds: number
   readonly peakRssMb: number
   readonly referenceMs: number
@@ -74,10 +78,15 @@ export const hlrBenchmark: Benchmark = {
       const figures = await new Promise<WorkerResult>((resolve, reject) =>
         execFile(
           process.execPath,
-          ["--max-semi-space-size=16", WORKER],
+          [
+            "--max-semi-space-size=16",
+            ...(process.env.HLR_CPU_PROF === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir=/tmp/hlrperf2-prof"]),
+            WORKER
+          ],
           {
             env: {
               PATH: process.env.PATH ?? "",
+              ...(process.env.HLR_TIMING === undefined ? {} : { HLR_TIMING: "1" }),
               DATABASE_URL: url,
               REFERENCE_DATABASE_URL: referenceUrl,
               STORAGE_DIR: storageDir,
@@ -99,10 +108,18 @@ export const hlrBenchmark: Benchmark = {
           }
         )
       )
+      // The issue's figure: from the results download asked for to everything applied (the download
+      // into the store, the parse, the lists with moves and audit, live rows, cache, clean file). The
+      // fake is in this process and the job in the worker: both clocks are this machine's.
+      const resultsAt = fake.state.resultsRequestedAt
+      if (resultsAt === undefined) throw new Error("the HLR worker never downloaded the results")
+      const applyMs = figures.endedAt - resultsAt
       return {
         rows: ROWS,
+        "rows/s (results parsed, applied)": perSecond(ROWS, applyMs),
+        "seconds (results parsed, applied)": Number((applyMs / 1000).toFixed(2)),
         "rows/s (whole run)": perSecond(ROWS, figures.ms),
-        seconds: Number((figures.ms / 1000).toFixed(2)),
+        "seconds (whole run)": Number((figures.ms / 1000).toFixed(2)),
         "cpu seconds": Number(figures.cpuSeconds.toFixed(2)),
         "peak RSS MB": figures.peakRssMb,
         "live rows added": figures.result.counts?.liveRowsAdded ?? 0,

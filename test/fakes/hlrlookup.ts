@@ -104,6 +104,8 @@ export interface FakeHlrState {
   /** Every number uploaded, in order, over all batches. */
   readonly submitted: Array<string>
   readonly requests: Array<RecordedRequest>
+  /** When (`Date.now()`) the last results download was asked for (a benchmark times from it). */
+  resultsRequestedAt: number | undefined
   readonly inject: (injection: Injection) => void
   readonly count: (method: string, pathPrefix: string) => number
 }
@@ -170,6 +172,7 @@ export const startFakeHlr = async (options: FakeHlrOptions = {}): Promise<FakeHl
     batchesCreated: 0,
     submitted: [],
     requests: [],
+    resultsRequestedAt: undefined,
     inject: (injection) => injections.push({ ...injection, remaining: injection.count }),
     count: (method, prefix) => state.requests.filter((r) => r.method === method && r.path.startsWith(prefix)).length
   }
@@ -279,6 +282,7 @@ export const startFakeHlr = async (options: FakeHlrOptions = {}): Promise<FakeHl
   app.get("/batches/:id/results", async (c) => {
     const batch = batchOr404(c.req.param("id"))
     if (batch === undefined) return c.body(null, 404)
+    state.resultsRequestedAt = Date.now()
     if (state.downloadDelayMs > 0) await sleep(state.downloadDelayMs)
     if (state.resultsNotCsv) return c.json({ error: "INTERNAL_ERROR", message: "try later" })
     if (batch.status !== "COMPLETE") return c.json({ error: "BAD_REQUEST", message: "batch not complete" }, 400)

@@ -42,12 +42,21 @@ const oddQuotes = (text: string): boolean => {
   return count % 2 === 1
 }
 
+/** The records of one chunk read; `plain` when no cell of theirs holds a quote, backslash, tab or CR. */
+export interface CsvBatch {
+  readonly rows: Array<Array<string>>
+  /** No cell needs escaping as a COPY text field (`CopyText.ts`): the cells can be copied as they are. */
+  readonly plain: boolean
+}
+
+const SPECIAL = /["\\\t\r]/
+
 /**
  * The records of a CSV body, a batch per chunk read: a BOM dropped, CRLF or LF, blank lines
  * skipped, a quoted field may span lines. Hand-written rather than csv-parse: the results are
  * machine-written and nearly never quoted, and this split is several times cheaper per row.
  */
-export async function* csvRecords(body: AsyncIterable<Uint8Array>): AsyncGenerator<Array<Array<string>>> {
+export async function* csvRecords(body: AsyncIterable<Uint8Array>): AsyncGenerator<CsvBatch> {
   const decoder = new TextDecoder()
   let rest = ""
   let first = true
@@ -82,9 +91,10 @@ export async function* csvRecords(body: AsyncIterable<Uint8Array>): AsyncGenerat
     const batch: Array<Array<string>> = []
     rest = take(text, batch, false)
     if (rest.length > MAX_RECORD) throw new UnreadableFile({ message: "the HLR results have a runaway quote" })
-    if (batch.length > 0) yield batch
+    if (batch.length > 0) yield { rows: batch, plain: !SPECIAL.test(text) }
   }
   const batch: Array<Array<string>> = []
-  take(rest + decoder.decode(), batch, true)
-  if (batch.length > 0) yield batch
+  const text = rest + decoder.decode()
+  take(text, batch, true)
+  if (batch.length > 0) yield { rows: batch, plain: !SPECIAL.test(text) }
 }

@@ -1,0 +1,128 @@
+/**
+ * Rows COPYed straight into a table keyed by phone (`api_hlr_live_numbers`, `hlr_lookups_cache`) while
+ * the HLR results pass reads on (`HlrResultsPass.ts`), on a connection of their own, in one
+ * transaction holding a SHARE ROW EXCLUSIVE lock on the table: no other session can insert a phone
+ * between the check of which phones are present and the COPY of the others, so the COPY never meets
+ * a unique violation (a concurrent run waits for the commit; readers are not blocked). Rows whose
+ * phone is present are left as they are (`keep`, as `ON CONFLICT DO NOTHING` would) or update it
+ * (`update`: the cache's status and time).
+ *
+ * Several runs lock the two tables in one order (`lockInOrder`): live rows, then the cache.
+ */
+import type pg from "pg"
+import { CopyIn } from "../platform/CopyText.ts"
+
+/** Rows checked and copied per round trip; a batch is checked and copied while the next is read. */
+const BATCH = 10_000
+const CHUNK = 256 * 1024
+
+export class KeyedCopy {
+  // A batch as its phones (numbers: nothing of the results text kept alive) and its COPY text
+  // turned into Buffers every ~256 KiB, so that nothing of it lingers in the JS heap while it waits.
+  private keys = new Float64Array(BATCH)
+  private count = 0
+  private text = ""
+  private buffers: Array<Buffer> = []
+  private pending: Promise<void> = Promise.resolve()
+  /** Rows inserted (phones not present before). */
+  added = 0
+  private readonly client: pg.ClientBase
+  private readonly table: string
+  private readonly columns: string
+  private readonly present: "keep" | "update"
+
+  /** `columns`: the COPY's column list, the phone (`custom_variable_1`) first. */
+  constructor(client: pg.ClientBase, table: string, columns: ReadonlyArray<string>, present: "keep" | "update") {
+    this.client = client
+    this.table = table
+    this.columns = columns.map((c) => `"${c}"`).join(", ")
+    this.present = present
+  }
+
+  /** Opens the transaction and takes the lock (may wait for another run's commit). */
+  async begin(): Promise<void> {
+    await this.client.query("BEGIN")
+    await this.client.query(`LOCK TABLE ${this.table} IN SHARE ROW EXCLUSIVE MODE`)
+  }
+
+  /** A row: `key` is its phone as a number, `line` its COPY line (the phone, a tab, the rest). */
+  add(key: number, line: string): Promise<void> | undefined {
+    this.keys[this.count++] = key
+    this.text += line
+    if (this.text.length >= CHUNK) {
+      this.buffers.push(Buffer.from(this.text))
+      this.text = ""
+    }
+    return this.count >= BATCH ? this.flush() : undefined
+  }
+
+  private async flush(): Promise<void> {
+    await this.pending
+    if (this.text !== "") this.buffers.push(Buffer.from(this.text))
+    const keys = this.keys.slice(0, this.count)
+    const buffers = this.buffers
+    this.count = 0
+    this.text = ""
+    this.buffers = []
+    this.pending = this.write(keys, buffers)
+    // A failure surfaces at the next flush or at `commit`; never unhandled meanwhile.
+    this.pending.catch(() => undefined)
+  }
+
+  private async write(keys: Float64Array, buffers: Array<Buffer>): Promise<void> {
+    if (keys.length === 0) return
+    const found = await this.client.query<{ p: string }>(
+      `SELECT custom_variable_1 AS p FROM ${this.table} WHERE custom_variable_1 = ANY($1::text[])`,
+      [Array.from(keys, String)]
+    )
+    const copy = new CopyIn(this.client, `COPY ${this.table} (${this.columns}) FROM STDIN`)
+    if (found.rows.length === 0) {
+      for (const buffer of buffers) {
+        const wait = copy.write(buffer)
+        if (wait !== undefined) await wait
+      }
+      await copy.end()
+      this.added += keys.length
+      return
+    }
+    // The rows of present phones are set aside (a line starts with its phone and a tab).
+    const present = new Set(found.rows.map((r) => r.p))
+    const fresh: Array<string> = []
+    const again: Array<Array<string>> = []
+    for (const line of Buffer.concat(buffers).toString("utf8").split("\n")) {
+      if (line === "") continue
+      const cells = line.split("\t")
+      if (present.has(cells[0]!)) again.push(cells)
+      else fresh.push(line)
+    }
+    await copy.end(fresh.length === 0 ? undefined : `${fresh.join("\n")}\n`)
+    this.added += fresh.length
+    if (this.present === "update" && again.length > 0) {
+      // The cache's rows (phone, live_status): the status and the time of the lookup renewed.
+      await this.client.query(
+        `UPDATE ${this.table} c SET live_status = u.s, looked_up_at = now()
+         FROM unnest($1::text[], $2::text[]) AS u(p, s) WHERE c.custom_variable_1 = u.p`,
+        [again.map((c) => c[0]!), again.map((c) => (c[1] === "\\N" ? null : unescape(c[1]!)))]
+      )
+    }
+  }
+
+  /** Writes what is left and commits; the rows inserted. */
+  async commit(): Promise<number> {
+    await this.flush()
+    await this.pending
+    await this.client.query("COMMIT")
+    return this.added
+  }
+}
+
+/** A COPY text field back to its value. */
+const unescape = (field: string): string =>
+  field.includes("\\")
+    ? field.replace(/\\(.)/g, (_, c: string) => (c === "t" ? "\t" : c === "n" ? "\n" : c === "r" ? "\r" : c))
+    : field
+
+/** Opens the writers' transactions one after the other, in the order given (the same in every run). */
+export const lockInOrder = async (writers: ReadonlyArray<KeyedCopy>): Promise<void> => {
+  for (const writer of writers) await writer.begin()
+}

@@ -1,0 +1,382 @@
+/**
+ * The one pass over an HLR batch's results (`HlrResults.ts`): each row parsed, classified and counted,
+ * and the first row per phone sent where it goes as it is read — its live row straight into
+ * `api_hlr_live_numbers`, its cache row and list entry into COPY streams of temporary tables, its
+ * number into the clean file. Then the cleaned file's numbers that were not sent: their cached
+ * result, as if returned. What is kept per row in JS is a few bits in a `PhoneTable`.
+ */
+import type pg from "pg"
+import type { ListEntry } from "../lists/ListSchemas.ts"
+import { escapeCopy } from "../platform/CopyText.ts"
+import { UnreadableFile } from "../platform/Errors.ts"
+import type { FileWriter } from "../platform/FileStore.ts"
+import type { KeyedCopy } from "./HlrKeyedCopy.ts"
+import { csvRecords } from "./HlrResultsCsv.ts"
+import { PhoneTable } from "./PhoneTable.ts"
+
+export type HlrCategory = "live" | "risky" | "dead" | "monitor" | "unknown"
+
+const DEAD = ["NOT_AVAILABLE_NETWORK_ONLY", "NOT_APPLICABLE", "NO_TELESERVICE_PROVISIONED", "DEAD"]
+const MONITOR = ["NO_COVERAGE", "INCONCLUSIVE", "ABSENT_SUBSCRIBER"]
+/** How a LIVE result on a risky network is cached, so a reuse classifies it the same without the network. */
+export const CACHED_RISKY = "LIVE_RISKY_NETWORK"
+const DEAD_SET: ReadonlySet<string> = new Set(DEAD)
+const MONITOR_SET: ReadonlySet<string> = new Set(MONITOR)
+
+export const categoryOf = (status: string, risky: boolean): HlrCategory =>
+  status === "LIVE"
+    ? risky
+      ? "risky"
+      : "live"
+    : status === CACHED_RISKY
+      ? "risky"
+      : DEAD_SET.has(status)
+        ? "dead"
+        : MONITOR_SET.has(status)
+          ? "monitor"
+          : "unknown"
+
+/** The live table's columns besides the phone, each read from the dotted header of the same name. */
+export const LIVE_COLUMNS = [
+  "error",
+  "request_parameters_telephone_number",
+  "request_parameters_cache_days_private",
+  "request_parameters_cache_days_global",
+  "request_parameters_save_to_cache",
+  "request_parameters_output_format",
+  "credits_spent",
+  "detected_telephone_number",
+  "formatted_telephone_number",
+  "telephone_number_type",
+  "live_status",
+  "original_network",
+  "original_network_details_name",
+  "original_network_details_mccmnc",
+  "original_network_details_country_name",
+  "original_network_details_country_iso3",
+  "original_network_details_area",
+  "original_network_details_country_prefix",
+  "current_network",
+  "current_network_details_name",
+  "current_network_details_mccmnc",
+  "current_network_details_country_name",
+  "current_network_details_country_iso3",
+  "current_network_details_country_prefix",
+  "is_ported",
+  "timestamp"
+] as const
+
+const INTEGER = /^-?\d{1,9}$/
+const NUMBER = /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/
+const TIMESTAMP = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?$/
+const CANONICAL = /^[1-9]\d{6,14}$/
+
+/** How a cell becomes its column's COPY field: a value the column's type cannot take is NULL. */
+type Kind = "text" | "integer" | "number" | "timestamp"
+const KINDS: ReadonlyArray<Kind> = LIVE_COLUMNS.map((c) =>
+  c === "request_parameters_cache_days_private" || c === "request_parameters_cache_days_global"
+    ? "integer"
+    : c === "credits_spent"
+      ? "number"
+      : c === "timestamp"
+        ? "timestamp"
+        : "text"
+)
+
+/** The number of a result as a canonical key: digits, no `+` or `00`; undefined when it is not one. */
+export const resultKey = (formatted: string | undefined, detected: string | undefined): string | undefined => {
+  const raw = formatted !== undefined && formatted.trim() !== "" ? formatted : detected
+  if (raw === undefined) return undefined
+  const digits = raw.replace(/[\s()+.-]/g, "").replace(/^00/, "")
+  return CANONICAL.test(digits) ? digits : undefined
+}
+
+const REASON: Partial<Record<HlrCategory, string>> = {
+  dead: "HLR_FAILED",
+  risky: "HLR_RISKY_NETWORK",
+  monitor: "HLR_MONITORED"
+}
+
+/** Flags of a phone in the pass's table. */
+const FIRST = 1 // its first row (result or reuse) has been taken
+const LIVE_ROW = 2 // its live row has been written (or found present)
+
+const CHUNK = 256 * 1024
+
+/**
+ * List entries handed from the pass to a list write (`Lists.applyStream`) running beside it, in
+ * batches: `push` waits while a few batches are queued (backpressure); the consumer's iteration
+ * ends at `close` and fails with what `fail` was given. A consumer that stops early makes `push` fail.
+ */
+export class EntryQueue implements AsyncIterable<ReadonlyArray<ListEntry>> {
+  private batch: Array<ListEntry> = []
+  private readonly queued: Array<ReadonlyArray<ListEntry>> = []
+  private closed = false
+  private failure: { readonly error: unknown } | undefined
+  private stopped = false
+  private wakeConsumer: (() => void) | undefined
+  private wakeProducer: (() => void) | undefined
+
+  /** Adds an entry; a promise when the producer must wait. */
+  add(entry: ListEntry): Promise<void> | undefined {
+    this.batch.push(entry)
+    if (this.batch.length < 2000) return undefined
+    return this.push()
+  }
+
+  private push(): Promise<void> | undefined {
+    if (this.stopped) return Promise.reject(new Error("the HLR list write stopped"))
+    if (this.batch.length > 0) {
+      this.queued.push(this.batch)
+      this.batch = []
+      this.wakeConsumer?.()
+    }
+    if (this.queued.length < 4) return undefined
+    return new Promise<void>((resolve) => {
+      this.wakeProducer = resolve
+    }).then(() => (this.stopped ? Promise.reject(new Error("the HLR list write stopped")) : undefined))
+  }
+
+  async close(): Promise<void> {
+    const wait = this.push()
+    if (wait !== undefined) await wait
+    this.closed = true
+    this.wakeConsumer?.()
+  }
+
+  fail(error: unknown): void {
+    this.failure = { error }
+    this.closed = true
+    this.wakeConsumer?.()
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<ReadonlyArray<ListEntry>> {
+    try {
+      for (;;) {
+        const next = this.queued.shift()
+        if (next !== undefined) {
+          const wake = this.wakeProducer
+          this.wakeProducer = undefined
+          wake?.()
+          yield next
+          continue
+        }
+        if (this.failure !== undefined) throw this.failure.error
+        if (this.closed) return
+        await new Promise<void>((resolve) => {
+          this.wakeConsumer = resolve
+        })
+        this.wakeConsumer = undefined
+      }
+    } finally {
+      this.stopped = true
+      const wake = this.wakeProducer
+      this.wakeProducer = undefined
+      wake?.()
+    }
+  }
+}
+
+/** A text output written in chunks of ~256 KiB, waiting for its sink only when the sink asks to. */
+class Chunked {
+  private text = ""
+  private readonly sink: (text: string) => Promise<void> | undefined
+  constructor(sink: (text: string) => Promise<void> | undefined) {
+    this.sink = sink
+  }
+  add(line: string): Promise<void> | undefined {
+    this.text += line
+    if (this.text.length < CHUNK) return undefined
+    const text = this.text
+    this.text = ""
+    return this.sink(text)
+  }
+  rest(): string {
+    const text = this.text
+    this.text = ""
+    return text
+  }
+}
+
+export interface PassSinks {
+  /** Into `api_hlr_live_numbers` (present phones kept); its transaction begun. */
+  readonly live: KeyedCopy
+  /** Into `hlr_lookups_cache` (present phones updated); its transaction begun. */
+  readonly cache: KeyedCopy
+  /** The entries of the blacklist (dead, risky) and of the monitor list, to their list writes. */
+  readonly blacklist: EntryQueue
+  readonly monitor: EntryQueue
+  /** The clean file (its header already written). */
+  readonly clean: FileWriter
+  /** The connection the cached results of the numbers not sent are read on. */
+  readonly lookup: pg.ClientBase
+}
+
+export interface PassCounts {
+  results: number
+  skipped: number
+  reused: number
+  missing: number
+  clean: number
+  readonly categories: Record<HlrCategory, number>
+  readonly statuses: Record<string, number>
+}
+
+/**
+ * Applies the results (when there are), commits the live rows and the cache, then applies the cached
+ * results of the numbers not sent and closes the entry queues.
+ */
+export const resultsPass = async (
+  results: AsyncIterable<Uint8Array> | undefined,
+  numbers: AsyncIterable<Uint8Array>,
+  sinks: PassSinks,
+  isRisky: (name: string | undefined) => boolean
+): Promise<PassCounts> => {
+  const counts: PassCounts = {
+    results: 0,
+    skipped: 0,
+    reused: 0,
+    missing: 0,
+    clean: 0,
+    categories: { live: 0, risky: 0, dead: 0, monitor: 0, unknown: 0 },
+    statuses: {}
+  }
+  const table = new PhoneTable(1 << 20)
+  const clean = new Chunked((t) => sinks.clean.write(t))
+  const now = new Date().toISOString()
+  /** The writes of a phone's first row (result or reuse); a pending write to wait for, if any. */
+  const first = (phone: string, category: HlrCategory): Promise<void> | undefined => {
+    let wait: Promise<void> | undefined
+    if (category === "live") {
+      counts.clean++
+      wait = clean.add(`${phone}\n`)
+    }
+    const reason = REASON[category]
+    if (reason === undefined) return wait
+    const more = (category === "monitor" ? sinks.monitor : sinks.blacklist).add({
+      phone,
+      reason,
+      source: "CSV_CLEAN_UPLOAD"
+    })
+    return wait === undefined ? more : more === undefined ? wait : Promise.all([wait, more]).then(() => undefined)
+  }
+
+  if (results !== undefined) {
+    let at: Array<number> | undefined
+    let statusAt = -1
+    let formattedAt = -1
+    let detectedAt = -1
+    let networkAt = -1
+    for await (const { rows, plain } of csvRecords(results)) {
+      for (const row of rows) {
+        if (at === undefined) {
+          const names = row.map((h) => h.replace(/\./g, "_"))
+          statusAt = names.indexOf("live_status")
+          formattedAt = names.indexOf("formatted_telephone_number")
+          detectedAt = names.indexOf("detected_telephone_number")
+          networkAt = names.indexOf("current_network_details_name")
+          if (statusAt < 0 || (formattedAt < 0 && detectedAt < 0)) {
+            throw new UnreadableFile({
+              message: "the HLR results have no live_status or telephone number column: not hlrlookup's results CSV"
+            })
+          }
+          at = LIVE_COLUMNS.map((c) => names.indexOf(c))
+          continue
+        }
+        const phone = resultKey(row[formattedAt], row[detectedAt])
+        if (phone === undefined) {
+          counts.skipped++
+          continue
+        }
+        counts.results++
+        const status = (row[statusAt] ?? "").toUpperCase()
+        const category = categoryOf(status, status === "LIVE" && isRisky(networkAt < 0 ? undefined : row[networkAt]))
+        counts.categories[category]++
+        counts.statuses[status] = (counts.statuses[status] ?? 0) + 1
+        const key = Number(phone)
+        if (category === "live" && !table.mark(key, LIVE_ROW)) {
+          let line = phone
+          for (let i = 0; i < at.length; i++) {
+            const index = at[i]!
+            const value = index < 0 ? undefined : row[index]
+            if (value === undefined || value === "") {
+              line += KINDS[i] === "timestamp" ? `\t${now}` : "\t\\N"
+              continue
+            }
+            switch (KINDS[i]) {
+              case "text":
+                line += `\t${plain ? value : escapeCopy(value)}`
+                break
+              case "integer":
+                line += INTEGER.test(value) ? `\t${value}` : "\t\\N"
+                break
+              case "number":
+                line += NUMBER.test(value) ? `\t${value}` : "\t\\N"
+                break
+              default:
+                line += TIMESTAMP.test(value) ? `\t${value}` : `\t${now}`
+            }
+          }
+          const wait = sinks.live.add(key, `${line}\n`)
+          if (wait !== undefined) await wait
+        }
+        if (table.mark(key, FIRST)) continue
+        const cached = category === "risky" ? CACHED_RISKY : status
+        const wait = sinks.cache.add(key, `${phone}\t${plain ? cached : escapeCopy(cached)}\t${now}\n`)
+        if (wait !== undefined) await wait
+        const next = first(phone, category)
+        if (next !== undefined) await next
+      }
+    }
+  }
+  await sinks.live.commit()
+  await sinks.cache.commit()
+
+  // The numbers of the file without a result: their cached result (any age) as if returned, in file order.
+  const reuse = async (batch: Array<string>) => {
+    if (batch.length === 0) return
+    const found = await sinks.lookup.query<{ p: string; s: string | null }>(
+      "SELECT custom_variable_1 AS p, live_status AS s FROM hlr_lookups_cache WHERE custom_variable_1 = ANY($1::text[])",
+      [batch]
+    )
+    const statuses = new Map(found.rows.map((r) => [r.p, r.s ?? ""]))
+    for (const phone of batch) {
+      const status = statuses.get(phone)
+      if (status === undefined) {
+        counts.missing++
+        continue
+      }
+      const category = categoryOf(status, false)
+      counts.reused++
+      counts.categories[category]++
+      counts.statuses[status] = (counts.statuses[status] ?? 0) + 1
+      const wait = first(phone, category)
+      if (wait !== undefined) await wait
+    }
+  }
+  const decoder = new TextDecoder()
+  let rest = ""
+  let batch: Array<string> = []
+  const take = (raw: string) => {
+    const phone = raw.trim()
+    if (phone === "" || !CANONICAL.test(phone)) return
+    // Each number once: a repeat in the file is neither reused nor missing twice.
+    if (!table.mark(Number(phone), FIRST)) batch.push(phone)
+  }
+  for await (const chunk of numbers) {
+    const lines = (rest + decoder.decode(chunk, { stream: true })).split("\n")
+    rest = lines.pop() ?? ""
+    for (const l of lines) take(l)
+    if (batch.length >= 50_000) {
+      await reuse(batch)
+      batch = []
+    }
+  }
+  take(rest + decoder.decode())
+  await reuse(batch)
+  await sinks.blacklist.close()
+  await sinks.monitor.close()
+  const tail = clean.rest()
+  if (tail !== "") await sinks.clean.write(tail)
+  return counts
+}
