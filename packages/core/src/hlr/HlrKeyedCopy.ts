@@ -30,13 +30,24 @@ export class KeyedCopy {
   private readonly table: string
   private readonly columns: string
   private readonly present: "keep" | "update"
+  private readonly options: string
 
-  /** `columns`: the COPY's column list, the phone (`custom_variable_1`) first. */
-  constructor(client: pg.ClientBase, table: string, columns: ReadonlyArray<string>, present: "keep" | "update") {
+  /**
+   * `columns`: the COPY's column list, the phone (`custom_variable_1`) first; `nullAsEmpty`: an
+   * empty field is NULL (the COPY's `NULL ''`) instead of `\N`.
+   */
+  constructor(
+    client: pg.ClientBase,
+    table: string,
+    columns: ReadonlyArray<string>,
+    present: "keep" | "update",
+    nullAsEmpty = false
+  ) {
     this.client = client
     this.table = table
     this.columns = columns.map((c) => `"${c}"`).join(", ")
     this.present = present
+    this.options = nullAsEmpty ? " (NULL '')" : ""
   }
 
   /** Opens the transaction and takes the lock (may wait for another run's commit). */
@@ -75,7 +86,7 @@ export class KeyedCopy {
       `SELECT custom_variable_1 AS p FROM ${this.table} WHERE custom_variable_1 = ANY($1::text[])`,
       [Array.from(keys, String)]
     )
-    const copy = new CopyIn(this.client, `COPY ${this.table} (${this.columns}) FROM STDIN`)
+    const copy = new CopyIn(this.client, `COPY ${this.table} (${this.columns}) FROM STDIN${this.options}`)
     if (found.rows.length === 0) {
       for (const buffer of buffers) {
         const wait = copy.write(buffer)

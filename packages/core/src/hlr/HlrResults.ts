@@ -99,7 +99,7 @@ export const applyHlrResults = (
       const numbers = yield* files.get(input.numbersKey)
       const results = input.rawKey === null ? undefined : yield* files.get(input.rawKey)
       const writer = yield* files.openWriter(input.cleanKey)
-      const live = new KeyedCopy(liveDb, "api_hlr_live_numbers", ["custom_variable_1", ...LIVE_COLUMNS], "keep")
+      const live = new KeyedCopy(liveDb, "api_hlr_live_numbers", ["custom_variable_1", ...LIVE_COLUMNS], "keep", true)
       const cache = new KeyedCopy(
         cacheDb,
         "hlr_lookups_cache",

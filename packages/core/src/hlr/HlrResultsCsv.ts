@@ -42,9 +42,13 @@ const oddQuotes = (text: string): boolean => {
   return count % 2 === 1
 }
 
-/** The records of one chunk read; `plain` when no cell of theirs holds a quote, backslash, tab or CR. */
+/**
+ * The records of one chunk read; `plain` when no cell of theirs holds a quote, backslash, tab or CR.
+ * A record of a plain chunk is its line, not split (it splits at every comma, and the caller may
+ * need only a few of its cells); any other record is its cells.
+ */
 export interface CsvBatch {
-  readonly rows: Array<Array<string>>
+  readonly rows: Array<Array<string> | string>
   /** No cell needs escaping as a COPY text field (`CopyText.ts`): the cells can be copied as they are. */
   readonly plain: boolean
 }
@@ -60,7 +64,9 @@ export async function* csvRecords(body: AsyncIterable<Uint8Array>): AsyncGenerat
   const decoder = new TextDecoder()
   let rest = ""
   let first = true
-  const take = (text: string, batch: Array<Array<string>>, final: boolean): string => {
+  let plain = true
+  const take = (text: string, batch: Array<Array<string> | string>, final: boolean): string => {
+    plain = !SPECIAL.test(text)
     let start = 0
     let pending: string | undefined
     for (;;) {
@@ -76,7 +82,7 @@ export async function* csvRecords(body: AsyncIterable<Uint8Array>): AsyncGenerat
         continue
       }
       const line = record.endsWith("\r") ? record.slice(0, -1) : record
-      if (line.trim() !== "") batch.push(splitCsvRecord(line))
+      if (line.trim() !== "") batch.push(plain ? line : splitCsvRecord(line))
       if (nl < 0) break
     }
     const left = text.slice(start)
@@ -88,13 +94,13 @@ export async function* csvRecords(body: AsyncIterable<Uint8Array>): AsyncGenerat
       if (text.charCodeAt(0) === 0xfeff) text = text.slice(1)
       first = false
     }
-    const batch: Array<Array<string>> = []
+    const batch: Array<Array<string> | string> = []
     rest = take(text, batch, false)
     if (rest.length > MAX_RECORD) throw new UnreadableFile({ message: "the HLR results have a runaway quote" })
-    if (batch.length > 0) yield { rows: batch, plain: !SPECIAL.test(text) }
+    if (batch.length > 0) yield { rows: batch, plain }
   }
-  const batch: Array<Array<string>> = []
+  const batch: Array<Array<string> | string> = []
   const text = rest + decoder.decode()
   take(text, batch, true)
-  if (batch.length > 0) yield { rows: batch, plain: !SPECIAL.test(text) }
+  if (batch.length > 0) yield { rows: batch, plain }
 }

@@ -11,7 +11,7 @@ import { escapeCopy } from "../platform/CopyText.ts"
 import { UnreadableFile } from "../platform/Errors.ts"
 import type { FileWriter } from "../platform/FileStore.ts"
 import type { KeyedCopy } from "./HlrKeyedCopy.ts"
-import { csvRecords } from "./HlrResultsCsv.ts"
+import { csvRecords, splitCsvRecord } from "./HlrResultsCsv.ts"
 import { PhoneTable } from "./PhoneTable.ts"
 
 export type HlrCategory = "live" | "risky" | "dead" | "monitor" | "unknown"
@@ -96,6 +96,48 @@ const REASON: Partial<Record<HlrCategory, string>> = {
   risky: "HLR_RISKY_NETWORK",
   monitor: "HLR_MONITORED"
 }
+
+/** Where the columns the pass reads are in the results (by name: order and extra columns do not matter). */
+interface Header {
+  readonly width: number
+  readonly status: number
+  readonly formatted: number
+  readonly detected: number
+  readonly network: number
+  /** The index of each of `LIVE_COLUMNS` (-1 when absent). */
+  readonly live: ReadonlyArray<number>
+  /** The live columns follow one another in the results, in `LIVE_COLUMNS` order. */
+  readonly contiguous: boolean
+  /** The live columns with a type other than text: their position in `LIVE_COLUMNS`, their kind. */
+  readonly typed: ReadonlyArray<readonly [number, Kind]>
+}
+
+const headerOf = (cells: ReadonlyArray<string>): Header => {
+  const names = cells.map((h) => h.replace(/\./g, "_"))
+  const status = names.indexOf("live_status")
+  const formatted = names.indexOf("formatted_telephone_number")
+  const detected = names.indexOf("detected_telephone_number")
+  if (status < 0 || (formatted < 0 && detected < 0)) {
+    throw new UnreadableFile({
+      message: "the HLR results have no live_status or telephone number column: not hlrlookup's results CSV"
+    })
+  }
+  const live = LIVE_COLUMNS.map((c) => names.indexOf(c))
+  return {
+    width: names.length,
+    status,
+    formatted,
+    detected,
+    network: names.indexOf("current_network_details_name"),
+    live,
+    contiguous: live.every((index, i) => index >= 0 && index === live[0]! + i),
+    typed: KINDS.flatMap((kind, i) => (kind === "text" ? [] : [[i, kind] as const]))
+  }
+}
+
+/** Both pending writes (either may be none). */
+const both = (a: Promise<void> | undefined, b: Promise<void> | undefined): Promise<void> | undefined =>
+  a === undefined ? b : b === undefined ? a : Promise.all([a, b]).then(() => undefined)
 
 /** Flags of a phone in the pass's table. */
 const FIRST = 1 // its first row (result or reuse) has been taken
@@ -258,74 +300,140 @@ export const resultsPass = async (
       reason,
       source: "CSV_CLEAN_UPLOAD"
     })
-    return wait === undefined ? more : more === undefined ? wait : Promise.all([wait, more]).then(() => undefined)
+    return both(wait, more)
   }
 
   if (results !== undefined) {
-    let at: Array<number> | undefined
-    let statusAt = -1
-    let formattedAt = -1
-    let detectedAt = -1
-    let networkAt = -1
+    let header: Header | undefined
+    // A plain line's cell boundaries: cell i is line.slice(starts[i], ends[i]).
+    let starts = new Int32Array(64)
+    let ends = new Int32Array(64)
+    /** The cells of a plain line, when it has the header's width; else -1. */
+    const bounds = (line: string, width: number): number => {
+      if (starts.length < width + 1) {
+        starts = new Int32Array(width + 1)
+        ends = new Int32Array(width + 1)
+      }
+      let n = 0
+      let from = 0
+      for (let comma = line.indexOf(","); comma >= 0; comma = line.indexOf(",", comma + 1)) {
+        if (n === width - 1) return -1
+        starts[n] = from
+        ends[n++] = comma
+        from = comma + 1
+      }
+      starts[n] = from
+      ends[n++] = line.length
+      return n === width ? n : -1
+    }
+    const cell = (line: string, i: number): string | undefined =>
+      i < 0 ? undefined : line.slice(starts[i]!, ends[i]!).trim()
+
+    /** A result row: counted, and written where it goes; `liveLine` builds its live row's COPY line. */
+    const row = (
+      phone: string | undefined,
+      rawStatus: string | undefined,
+      network: () => string | undefined,
+      liveLine: (phone: string) => string,
+      plain: boolean
+    ): Promise<void> | undefined => {
+      if (phone === undefined) {
+        counts.skipped++
+        return undefined
+      }
+      counts.results++
+      const status = (rawStatus ?? "").toUpperCase()
+      const category = categoryOf(status, status === "LIVE" && isRisky(network()))
+      counts.categories[category]++
+      counts.statuses[status] = (counts.statuses[status] ?? 0) + 1
+      const key = Number(phone)
+      const flags = table.mark(key, FIRST | (category === "live" ? LIVE_ROW : 0))
+      const live = category === "live" && (flags & LIVE_ROW) === 0 ? sinks.live.add(key, liveLine(phone)) : undefined
+      if ((flags & FIRST) !== 0) return live
+      const cached = category === "risky" ? CACHED_RISKY : status
+      const cache = sinks.cache.add(key, `${phone}\t${plain ? cached : escapeCopy(cached)}\t${now}\n`)
+      return both(both(live, cache), first(phone, category))
+    }
+
+    /** The live row of split cells, field by field (NULL is the empty field: the COPY says `NULL ''`). */
+    const splitLiveLine = (h: Header, cells: ReadonlyArray<string>, phone: string, plain: boolean): string => {
+      let line = phone
+      for (let i = 0; i < h.live.length; i++) {
+        const index = h.live[i]!
+        const value = index < 0 ? undefined : cells[index]
+        if (value === undefined || value === "") {
+          line += KINDS[i] === "timestamp" ? `\t${now}` : "\t"
+          continue
+        }
+        switch (KINDS[i]) {
+          case "text":
+            line += `\t${plain ? value : escapeCopy(value)}`
+            break
+          case "integer":
+            line += INTEGER.test(value) ? `\t${value}` : "\t"
+            break
+          case "number":
+            line += NUMBER.test(value) ? `\t${value}` : "\t"
+            break
+          default:
+            line += TIMESTAMP.test(value) ? `\t${value}` : `\t${now}`
+        }
+      }
+      return `${line}\n`
+    }
+
+    /**
+     * The live row of a plain line whose live columns are contiguous: the line's span of them with
+     * its commas turned into tabs, when no cell needs trimming or turns NULL for its type (a blank
+     * timestamp takes the time of the run); else undefined.
+     */
+    const spanLiveLine = (h: Header, line: string, phone: string): string | undefined => {
+      if (!h.contiguous) return undefined
+      const from = starts[h.live[0]!]!
+      const to = ends[h.live[h.live.length - 1]!]!
+      const span = line.slice(from, to)
+      if (span.includes(", ") || span.includes(" ,") || span.startsWith(" ") || span.endsWith(" ")) return undefined
+      for (const [i, kind] of h.typed) {
+        const value = line.slice(starts[h.live[i]!]!, ends[h.live[i]!]!)
+        if (
+          kind === "timestamp"
+            ? !TIMESTAMP.test(value)
+            : value !== "" && !(kind === "integer" ? INTEGER : NUMBER).test(value)
+        )
+          return undefined
+      }
+      return `${phone}\t${span.replaceAll(",", "\t")}\n`
+    }
+
     for await (const { rows, plain } of csvRecords(results)) {
-      for (const row of rows) {
-        if (at === undefined) {
-          const names = row.map((h) => h.replace(/\./g, "_"))
-          statusAt = names.indexOf("live_status")
-          formattedAt = names.indexOf("formatted_telephone_number")
-          detectedAt = names.indexOf("detected_telephone_number")
-          networkAt = names.indexOf("current_network_details_name")
-          if (statusAt < 0 || (formattedAt < 0 && detectedAt < 0)) {
-            throw new UnreadableFile({
-              message: "the HLR results have no live_status or telephone number column: not hlrlookup's results CSV"
-            })
-          }
-          at = LIVE_COLUMNS.map((c) => names.indexOf(c))
+      for (const record of rows) {
+        if (header === undefined) {
+          header = headerOf(typeof record === "string" ? splitCsvRecord(record) : record)
           continue
         }
-        const phone = resultKey(row[formattedAt], row[detectedAt])
-        if (phone === undefined) {
-          counts.skipped++
-          continue
+        const h = header
+        let wait: Promise<void> | undefined
+        if (typeof record === "string" && bounds(record, h.width) === h.width) {
+          const line = record
+          const formatted = cell(line, h.formatted)
+          wait = row(
+            resultKey(formatted, formatted === undefined || formatted === "" ? cell(line, h.detected) : undefined),
+            cell(line, h.status),
+            () => cell(line, h.network),
+            (phone) => spanLiveLine(h, line, phone) ?? splitLiveLine(h, splitCsvRecord(line), phone, true),
+            true
+          )
+        } else {
+          const cells = typeof record === "string" ? splitCsvRecord(record) : record
+          wait = row(
+            resultKey(cells[h.formatted], cells[h.detected]),
+            cells[h.status],
+            () => (h.network < 0 ? undefined : cells[h.network]),
+            (phone) => splitLiveLine(h, cells, phone, plain),
+            plain
+          )
         }
-        counts.results++
-        const status = (row[statusAt] ?? "").toUpperCase()
-        const category = categoryOf(status, status === "LIVE" && isRisky(networkAt < 0 ? undefined : row[networkAt]))
-        counts.categories[category]++
-        counts.statuses[status] = (counts.statuses[status] ?? 0) + 1
-        const key = Number(phone)
-        if (category === "live" && !table.mark(key, LIVE_ROW)) {
-          let line = phone
-          for (let i = 0; i < at.length; i++) {
-            const index = at[i]!
-            const value = index < 0 ? undefined : row[index]
-            if (value === undefined || value === "") {
-              line += KINDS[i] === "timestamp" ? `\t${now}` : "\t\\N"
-              continue
-            }
-            switch (KINDS[i]) {
-              case "text":
-                line += `\t${plain ? value : escapeCopy(value)}`
-                break
-              case "integer":
-                line += INTEGER.test(value) ? `\t${value}` : "\t\\N"
-                break
-              case "number":
-                line += NUMBER.test(value) ? `\t${value}` : "\t\\N"
-                break
-              default:
-                line += TIMESTAMP.test(value) ? `\t${value}` : `\t${now}`
-            }
-          }
-          const wait = sinks.live.add(key, `${line}\n`)
-          if (wait !== undefined) await wait
-        }
-        if (table.mark(key, FIRST)) continue
-        const cached = category === "risky" ? CACHED_RISKY : status
-        const wait = sinks.cache.add(key, `${phone}\t${plain ? cached : escapeCopy(cached)}\t${now}\n`)
         if (wait !== undefined) await wait
-        const next = first(phone, category)
-        if (next !== undefined) await next
       }
     }
   }
@@ -361,7 +469,7 @@ export const resultsPass = async (
     const phone = raw.trim()
     if (phone === "" || !CANONICAL.test(phone)) return
     // Each number once: a repeat in the file is neither reused nor missing twice.
-    if (!table.mark(Number(phone), FIRST)) batch.push(phone)
+    if ((table.mark(Number(phone), FIRST) & FIRST) === 0) batch.push(phone)
   }
   for await (const chunk of numbers) {
     const lines = (rest + decoder.decode(chunk, { stream: true })).split("\n")

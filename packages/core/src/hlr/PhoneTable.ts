@@ -1,8 +1,8 @@
 /**
  * A set of canonical phone keys with a few flag bits each, flat in memory: open addressing over a
  * `Float64Array` (a canonical key has at most 15 digits, so it is exact as a double) and a
- * `Uint8Array` of flags — ~18 bytes a number at most, against ~60 for a `Set` of strings, and no
- * garbage. The HLR results pass uses it to keep the first row per phone (`HlrResults.ts`).
+ * `Uint8Array` of flags — 18 bytes a number at most, against ~60 for a `Set` of strings, and no
+ * garbage. The HLR results pass uses it to keep the first row per phone (`HlrResultsPass.ts`).
  */
 export class PhoneTable {
   private keys: Float64Array
@@ -60,8 +60,8 @@ export class PhoneTable {
     return this.bits[this.slot(key)]!
   }
 
-  /** Sets `flag` on `key` (adding it); whether it was already set. */
-  mark(key: number, flag: number): boolean {
+  /** Sets `flags` on `key`, adding it; the flags it had before (0 when it was absent). */
+  mark(key: number, flags: number): number {
     let at = this.slot(key)
     if (this.keys[at] === 0) {
       if ((this.count + 1) * 2 > this.keys.length) {
@@ -71,8 +71,8 @@ export class PhoneTable {
       this.keys[at] = key
       this.count++
     }
-    const had = (this.bits[at]! & flag) !== 0
-    this.bits[at] = this.bits[at]! | flag
+    const had = this.bits[at]!
+    this.bits[at] = had | flags
     return had
   }
 }

@@ -205,6 +205,12 @@ describe("Hlr", () => {
         is_ported: "NO"
       }
     ])
+    // The cell-by-cell path (a file with quotes): blank is NULL, the types kept.
+    const typed = await client.query(
+      `SELECT request_parameters_output_format AS format, credits_spent, "timestamp" FROM api_hlr_live_numbers WHERE custom_variable_1 = $1`,
+      [N(1)]
+    )
+    expect(typed.rows).toEqual([{ format: null, credits_spent: 1, timestamp: new Date("2025-05-01T10:00:00Z") }])
     const row = await fileRow(id)
     expect(row).toMatchObject({ hlr_status: "complete", hlr_num_items: 7, hlr_num_complete: 7, lock_owner: null })
     expect(await readStored(row.hlr_result_file_path as string)).toBe(`phone_number\n${N(1)}\n${N(7)}\n`)
@@ -238,6 +244,22 @@ describe("Hlr", () => {
     expect(result.counts).toMatchObject({ results: 2, reused: 2, categories: { live: 2, dead: 1, risky: 1 } })
     expect(await whereIs(N(20))).toEqual([{ list: "blacklist", reason: "HLR_FAILED" }])
     expect(await whereIs(N(21))).toEqual([{ list: "blacklist", reason: "HLR_RISKY_NETWORK" }])
+    // A file without quotes takes the line-span path: every column as the cell-by-cell path writes it.
+    const live = await client.query(
+      `SELECT request_parameters_cache_days_private AS days, request_parameters_output_format AS format, credits_spent,
+         current_network_details_name AS network, is_ported, "timestamp" FROM api_hlr_live_numbers WHERE custom_variable_1 = $1`,
+      [N(23)]
+    )
+    expect(live.rows).toEqual([
+      {
+        days: 30,
+        format: null,
+        credits_spent: 1,
+        network: "Vodafone UK",
+        is_ported: "NO",
+        timestamp: new Date("2025-05-01T10:00:00Z")
+      }
+    ])
 
     const all = await processedFile([N(20), N(23)], "again.csv")
     await hlr((h) => h.start(all))
