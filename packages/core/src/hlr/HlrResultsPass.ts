@@ -87,6 +87,7 @@ const KINDS: ReadonlyArray<Kind> = LIVE_COLUMNS.map((c) =>
 export const resultKey = (formatted: string | undefined, detected: string | undefined): string | undefined => {
   const raw = formatted !== undefined && formatted.trim() !== "" ? formatted : detected
   if (raw === undefined) return undefined
+  if (CANONICAL.test(raw)) return raw
   const digits = raw.replace(/[\s()+.-]/g, "").replace(/^00/, "")
   return CANONICAL.test(digits) ? digits : undefined
 }

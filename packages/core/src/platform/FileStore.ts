@@ -18,7 +18,17 @@ import { AppConfig } from "./Config.ts"
 import { NotFound, PayloadTooLarge, StorageError, ValidationError } from "./Errors.ts"
 import { type Backend, batchingWriter, Missing, storageError, TooLarge } from "./file-store/Backend.ts"
 import { type LocalStoreOptions, makeLocalBackend } from "./file-store/LocalFileStore.ts"
-import { makeS3Backend, type S3Options } from "./file-store/S3FileStore.ts"
+import type { S3Options } from "./file-store/S3FileStore.ts"
+
+/**
+ * The S3 backend, loaded when first used: the AWS SDK it imports is ~18 MB of a process's memory,
+ * which a deployment on local storage (and every worker started for it) does not pay.
+ */
+const makeS3Backend = (options: S3Options) =>
+  Effect.flatMap(
+    Effect.promise(() => import("./file-store/S3FileStore.ts")),
+    (s3) => s3.makeS3Backend(options)
+  )
 
 export type { S3Options } from "./file-store/S3FileStore.ts"
 export { localFileWriter, type LocalStoreOptions, type LocalWriteOptions } from "./file-store/LocalFileStore.ts"
