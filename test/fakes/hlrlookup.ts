@@ -106,6 +106,8 @@ export interface FakeHlrState {
   readonly requests: Array<RecordedRequest>
   /** When (`Date.now()`) the last results download was asked for (a benchmark times from it). */
   resultsRequestedAt: number | undefined
+  /** When the last results download was sent to its end. */
+  resultsSentAt: number | undefined
   readonly inject: (injection: Injection) => void
   readonly count: (method: string, pathPrefix: string) => number
 }
@@ -173,6 +175,7 @@ export const startFakeHlr = async (options: FakeHlrOptions = {}): Promise<FakeHl
     submitted: [],
     requests: [],
     resultsRequestedAt: undefined,
+    resultsSentAt: undefined,
     inject: (injection) => injections.push({ ...injection, remaining: injection.count }),
     count: (method, prefix) => state.requests.filter((r) => r.method === method && r.path.startsWith(prefix)).length
   }
@@ -293,7 +296,10 @@ export const startFakeHlr = async (options: FakeHlrOptions = {}): Promise<FakeHl
     const body = new ReadableStream<Uint8Array>({
       pull: (controller) => {
         if (next === 0) controller.enqueue(encoder.encode(RESULT_HEADERS.join(",") + "\n"))
-        if (next >= numbers.length) return controller.close()
+        if (next >= numbers.length) {
+          state.resultsSentAt = Date.now()
+          return controller.close()
+        }
         let chunk = ""
         for (const end = Math.min(numbers.length, next + 2000); next < end; next++) {
           chunk += resultRow(numbers[next]!, outcomeOf(numbers[next]!)).map(csvCell).join(",") + "\n"
