@@ -31,7 +31,7 @@ const FILTER_PAYS_AFTER = 8
 export const FILTER_MIN_ROWS = 16_384
 
 /** Reads `COPY … TO STDOUT` of one column of canonical keys, each as a number (parsed from the bytes). */
-const readKeys = async (client: pg.ClientBase, statement: string, key: (key: number) => void): Promise<void> => {
+export const readKeys = async (client: pg.ClientBase, statement: string, key: (key: number) => void): Promise<void> => {
   let value = 0
   for await (const chunk of copyOut(client, statement)) {
     for (let i = 0; i < chunk.length; i++) {

@@ -235,13 +235,29 @@ describe("Hlr", () => {
          ($3, 'LIVE', now() - interval '90 days')`,
       [N(20), N(21), N(22)]
     )
+    // N(22) has a live row already (from an earlier run): it is kept as it is, its cache entry renewed.
+    await client.query(
+      "INSERT INTO api_hlr_live_numbers (custom_variable_1, is_ported, \"timestamp\") VALUES ($1, 'EARLIER', now() - interval '90 days')",
+      [N(22)]
+    )
     const id = await processedFile([N(20), N(21), N(22), N(23)])
     const before = fake.state.batchesCreated
     await hlr((h) => h.start(id))
     const result = await runJob(id)
     expect(fake.state.submitted).toEqual([N(22), N(23)])
     expect(result.sent).toBe(2)
-    expect(result.counts).toMatchObject({ results: 2, reused: 2, categories: { live: 2, dead: 1, risky: 1 } })
+    expect(result.counts).toMatchObject({
+      results: 2,
+      reused: 2,
+      categories: { live: 2, dead: 1, risky: 1 },
+      liveRowsAdded: 1
+    })
+    const earlier = await client.query(
+      `SELECT l.is_ported, c.live_status, c.looked_up_at > now() - interval '1 hour' AS renewed
+       FROM api_hlr_live_numbers l JOIN hlr_lookups_cache c USING (custom_variable_1) WHERE custom_variable_1 = $1`,
+      [N(22)]
+    )
+    expect(earlier.rows).toEqual([{ is_ported: "EARLIER", live_status: "LIVE", renewed: true }])
     expect(await whereIs(N(20))).toEqual([{ list: "blacklist", reason: "HLR_FAILED" }])
     expect(await whereIs(N(21))).toEqual([{ list: "blacklist", reason: "HLR_RISKY_NETWORK" }])
     // A file without quotes takes the line-span path: every column as the cell-by-cell path writes it.
