@@ -109,7 +109,22 @@ describe("edges", () => {
     expect(doc.openapi).toBe("3.1.0")
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/", "/health", "/get-metrics", "/api-keys"]))
     expect(doc.paths["/api-keys"]!.post!.requestBody).toBeDefined()
-    const html = await (await call(app.url, undefined, "/docs")).text()
-    expect(html).toContain("/get-metrics")
+  })
+
+  it("serves /docs as Swagger UI with its assets from the installed package, without a key", async () => {
+    const res = await call(app.url, undefined, "/docs")
+    expect(res.status).toBe(200)
+    const html = await res.text()
+    expect(html).toContain('<div id="swagger-ui">')
+    // Relative URLs only: no CDN, and the page works behind a proxy's prefix.
+    expect(html).not.toMatch(/https?:\/\//)
+    for (const asset of ["swagger-ui-bundle.js", "swagger-ui.css", "init.js"]) {
+      expect(html).toContain(`docs/assets/${asset}`)
+      const file = await call(app.url, undefined, `/docs/assets/${asset}`)
+      expect(file.status, asset).toBe(200)
+      expect((await file.arrayBuffer()).byteLength, asset).toBeGreaterThan(100)
+    }
+    expect((await call(app.url, undefined, "/docs/assets/package.json")).status).toBe(404)
+    expect((await call(app.url, undefined, "/docs/assets/..%2Fpackage.json")).status).toBe(404)
   })
 })

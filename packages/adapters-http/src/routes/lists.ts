@@ -145,7 +145,8 @@ export const listRoutes = (routes: Routes<AppServices>) =>
         role: "viewer",
         tag: "lists",
         summary: "How many numbers each list holds",
-        returns: '{"blacklist", "whitelist", "monitor"}'
+        returns: '{"blacklist", "whitelist", "monitor"}',
+        response: Schema.Struct({ blacklist: Schema.Int, whitelist: Schema.Int, monitor: Schema.Int })
       },
       () => Lists.use((lists) => lists.counts)
     )
