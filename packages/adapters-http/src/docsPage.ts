@@ -27,13 +27,15 @@ const ASSETS: Record<string, string> = {
 /**
  * The page's own script: Swagger UI on `#swagger-ui`. `persistAuthorization` keeps the key in the
  * browser's local storage across reloads of the page (the reader's own browser; never sent
- * elsewhere); `tryItOutEnabled` opens each operation ready to run.
+ * elsewhere); `tryItOutEnabled` opens each operation ready to run; `validatorUrl: null` keeps
+ * Swagger UI from sending the document to its online validator (the page reaches this server only).
  */
 const INIT_SCRIPT = `window.addEventListener("load", function () {
   window.ui = SwaggerUIBundle({
     url: new URL("openapi.json", window.location.href).href,
     dom_id: "#swagger-ui",
     deepLinking: true,
+    validatorUrl: null,
     persistAuthorization: true,
     tryItOutEnabled: true,
     displayRequestDuration: true,
