@@ -45,6 +45,8 @@ export interface RouteSpec<Q, B> {
   readonly returns?: string
   /** The schema of a success's JSON body, for the docs and generated clients (not checked at run time). */
   readonly response?: Schema.Top
+  /** A success's content type when it is not JSON: a CSV download, a server-sent event stream. */
+  readonly produces?: "text/csv" | "text/event-stream"
   /**
    * Time the handler may take beyond the request deadline, for a route that waits on purpose (a sync
    * waiting `wait_seconds` for its job). Upload routes have no deadline: their body may take long.

@@ -56,6 +56,19 @@ operation names the least role it needs; roles are ordered viewer < operator < a
 **Errors** answer \`{"detail", "code", "request_id"}\` with the status; \`request_id\` is also the
 \`X-Request-Id\` response header and names the request in the server's log.`
 
+/** Every error's body (`ErrorBody` in `errors.ts`). */
+const ERROR_SCHEMA = {
+  type: "object",
+  description: "An error: what went wrong, a stable code and the request's id",
+  required: ["detail", "code", "request_id"],
+  properties: {
+    detail: { type: "string", description: "What went wrong, for a person" },
+    code: { type: "string", description: "A stable code for programs: `VALIDATION_ERROR`, `UNAUTHORIZED`, …" },
+    request_id: { type: "string", description: "The request's id, as in the `X-Request-Id` header and the log" }
+  }
+}
+const ERROR_CONTENT = { "application/json": { schema: { $ref: "#/components/schemas/Error" } } }
+
 export const openApiDocument = (
   operations: ReadonlyArray<OpenApiOperation>,
   info: { title: string; version: string }
@@ -93,12 +106,18 @@ export const openApiDocument = (
       responses: {
         "200": {
           description: spec.returns ?? "Success",
-          ...(spec.response === undefined
-            ? {}
-            : { content: { "application/json": { schema: schemaOf(spec.response as Schema.Top) } } })
+          // JSON unless declared otherwise; its schema when the route declares one, else any JSON value.
+          content:
+            spec.produces !== undefined
+              ? { [spec.produces]: { schema: { type: "string" } } }
+              : {
+                  "application/json": {
+                    schema: spec.response === undefined ? {} : schemaOf(spec.response as Schema.Top)
+                  }
+                }
         },
-        "4XX": { description: 'Client error: `{"detail", "code", "request_id"}`' },
-        "5XX": { description: 'Server or upstream error: `{"detail", "code", "request_id"}`' }
+        "4XX": { description: "Client error", content: ERROR_CONTENT },
+        "5XX": { description: "Server or upstream error", content: ERROR_CONTENT }
       }
     }
     if (spec.description) operation.description = spec.description
@@ -140,7 +159,7 @@ export const openApiDocument = (
     servers: [{ url: "/", description: "The server that serves this document" }],
     paths,
     components: {
-      schemas: components,
+      schemas: { ...components, Error: ERROR_SCHEMA },
       securitySchemes: {
         apiKey: {
           type: "apiKey",
