@@ -68,6 +68,13 @@ describe("/docs in headless Chromium", () => {
       return route.abort()
     })
 
+    // Errors of the page (a script failing, a load refused by the Content-Security-Policy).
+    const errors: Array<string> = []
+    page.on("pageerror", (error) => errors.push(String(error)))
+    page.on("console", (message) => {
+      if (message.type() === "error") errors.push(message.text())
+    })
+
     await page.goto(`${app.url}/docs`)
     // Descriptions render as markdown: the role is bold, not `**viewer**`.
     const counts = page.locator("#operations-lists-getListsCounts")
@@ -94,5 +101,6 @@ describe("/docs in headless Chromium", () => {
     expect(curl).toContain(`${app.url}/lists/counts`)
     expect(curl).toContain("X-API-Key")
     expect(elsewhere).toEqual([])
+    expect(errors).toEqual([])
   })
 })

@@ -114,6 +114,7 @@ describe("edges", () => {
   it("serves /docs as Swagger UI with its assets from the installed package, without a key", async () => {
     const res = await call(app.url, undefined, "/docs")
     expect(res.status).toBe(200)
+    expect(res.headers.get("content-security-policy")).toContain("default-src 'self'")
     const html = await res.text()
     expect(html).toContain('<div id="swagger-ui">')
     // Relative URLs only: no CDN, and the page works behind a proxy's prefix.

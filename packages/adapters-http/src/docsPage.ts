@@ -25,10 +25,10 @@ const ASSETS: Record<string, string> = {
 }
 
 /**
- * The page's own script: Swagger UI on `#swagger-ui`. `persistAuthorization` keeps the key in the
- * browser's local storage across reloads of the page (the reader's own browser; never sent
- * elsewhere); `tryItOutEnabled` opens each operation ready to run; `validatorUrl: null` keeps
- * Swagger UI from sending the document to its online validator (the page reaches this server only).
+ * The page's own script: Swagger UI on `#swagger-ui`. The key given to "Authorize" stays in the
+ * page's memory only (`persistAuthorization` off: an API key is not left in the browser's storage);
+ * `tryItOutEnabled` opens each operation ready to run; `validatorUrl: null` keeps Swagger UI from
+ * sending the document to its online validator (the page reaches this server only).
  */
 const INIT_SCRIPT = `window.addEventListener("load", function () {
   window.ui = SwaggerUIBundle({
@@ -36,7 +36,7 @@ const INIT_SCRIPT = `window.addEventListener("load", function () {
     dom_id: "#swagger-ui",
     deepLinking: true,
     validatorUrl: null,
-    persistAuthorization: true,
+    persistAuthorization: false,
     tryItOutEnabled: true,
     displayRequestDuration: true,
     filter: true,
@@ -68,6 +68,21 @@ const pageHtml = (title: string) => `<!doctype html>
 </html>
 `
 
+/**
+ * The page may load scripts, styles and images from this server only, and call only it (Swagger UI
+ * sets inline styles, hence `'unsafe-inline'` for styles; its scripts are files).
+ */
+const CONTENT_SECURITY_POLICY = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'"
+].join("; ")
+
 /** The folder of the installed `swagger-ui-dist`. */
 const swaggerUiDir = (): string => dirname(createRequire(import.meta.url).resolve("swagger-ui-dist/package.json"))
 
@@ -78,7 +93,7 @@ const swaggerUiDir = (): string => dirname(createRequire(import.meta.url).resolv
 export const docsRoutes = (app: Hono<AppEnv>, title: string) => {
   const html = pageHtml(title)
   const cache = new Map<string, Buffer>()
-  app.get("/docs", (c) => c.html(html))
+  app.get("/docs", (c) => c.html(html, 200, { "content-security-policy": CONTENT_SECURITY_POLICY }))
   app.get("/docs/assets/:name", (c) => {
     const name = c.req.param("name")
     if (name === "init.js") {
