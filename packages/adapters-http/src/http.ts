@@ -45,6 +45,8 @@ export interface RouteSpec<Q, B> {
   readonly returns?: string
   /** The schema of a success's JSON body, for the docs and generated clients (not checked at run time). */
   readonly response?: Schema.Top
+  /** A `202 Accepted` the route may answer instead of 200 (work to follow), for the docs and clients. */
+  readonly accepted?: { readonly description: string; readonly schema: Schema.Top }
   /** A success's content type when it is not JSON: a CSV download, a server-sent event stream. */
   readonly produces?: "text/csv" | "text/event-stream"
   /**

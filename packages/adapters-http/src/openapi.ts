@@ -116,6 +116,14 @@ export const openApiDocument = (
                   }
                 }
         },
+        ...(spec.accepted === undefined
+          ? {}
+          : {
+              "202": {
+                description: spec.accepted.description,
+                content: { "application/json": { schema: schemaOf(spec.accepted.schema) } }
+              }
+            }),
         "4XX": { description: "Client error", content: ERROR_CONTENT },
         "5XX": { description: "Server or upstream error", content: ERROR_CONTENT }
       }
