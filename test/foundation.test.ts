@@ -125,6 +125,14 @@ describe("edges", () => {
       expect(file.status, asset).toBe(200)
       expect((await file.arrayBuffer()).byteLength, asset).toBeGreaterThan(100)
     }
+    // fetch asks for gzip and unpacks it: the bundle arrives whole either way.
+    const plain = await call(app.url, undefined, "/docs/assets/swagger-ui-bundle.js", {
+      headers: { "accept-encoding": "identity" }
+    })
+    expect(plain.headers.get("content-encoding")).toBeNull()
+    const zipped = await call(app.url, undefined, "/docs/assets/swagger-ui-bundle.js")
+    expect(zipped.headers.get("content-encoding")).toBe("gzip")
+    expect(await zipped.text()).toBe(await plain.text())
     expect((await call(app.url, undefined, "/docs/assets/package.json")).status).toBe(404)
     expect((await call(app.url, undefined, "/docs/assets/..%2Fpackage.json")).status).toBe(404)
   })

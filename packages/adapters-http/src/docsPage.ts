@@ -10,6 +10,7 @@
 import { readFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { dirname, join } from "node:path"
+import { gzipSync } from "node:zlib"
 import type { Hono } from "hono"
 import type { AppEnv } from "./http.ts"
 
@@ -88,11 +89,12 @@ const swaggerUiDir = (): string => dirname(createRequire(import.meta.url).resolv
 
 /**
  * Adds `GET /docs` (the page) and `GET /docs/assets/:name` (its files, read from the package on
- * first request and kept in memory; cached by browsers for a day).
+ * first request and kept in memory with their gzip form, sent to a browser that accepts it: the
+ * 1.8 MB bundle is ~0.5 MB so; cached by browsers for a day).
  */
 export const docsRoutes = (app: Hono<AppEnv>, title: string) => {
   const html = pageHtml(title)
-  const cache = new Map<string, Buffer>()
+  const cache = new Map<string, { readonly raw: Buffer; readonly gzip: Buffer }>()
   app.get("/docs", (c) => c.html(html, 200, { "content-security-policy": CONTENT_SECURITY_POLICY }))
   app.get("/docs/assets/:name", (c) => {
     const name = c.req.param("name")
@@ -101,11 +103,15 @@ export const docsRoutes = (app: Hono<AppEnv>, title: string) => {
     }
     const type = ASSETS[name]
     if (type === undefined) return c.notFound()
-    let body = cache.get(name)
-    if (body === undefined) {
-      body = readFileSync(join(swaggerUiDir(), name))
-      cache.set(name, body)
+    let file = cache.get(name)
+    if (file === undefined) {
+      const raw = readFileSync(join(swaggerUiDir(), name))
+      file = { raw, gzip: gzipSync(raw) }
+      cache.set(name, file)
     }
-    return c.body(new Uint8Array(body), 200, { "content-type": type, "cache-control": "public, max-age=86400" })
+    const headers = { "content-type": type, "cache-control": "public, max-age=86400", vary: "accept-encoding" }
+    return /\bgzip\b/.test(c.req.header("accept-encoding") ?? "")
+      ? c.body(new Uint8Array(file.gzip), 200, { ...headers, "content-encoding": "gzip" })
+      : c.body(new Uint8Array(file.raw), 200, headers)
   })
 }
