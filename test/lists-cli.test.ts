@@ -86,11 +86,11 @@ describe("optimizer lists", () => {
       reason: "FRAUD",
       source: "ops",
       sticky: true,
-      history: [{ action: "add", toList: "blacklist", actor: "cli" }]
+      history: [{ action: "add", to_list: "blacklist", actor: "cli" }]
     })
 
     const removed = await optimizer(["lists", "remove", "447700900123", "447700900999", "--json"])
-    expect(JSON.parse(removed.stdout)).toEqual({ removed: 1, notListed: 1, invalid: [] })
+    expect(JSON.parse(removed.stdout)).toEqual({ removed: 1, not_listed: 1, invalid: [] })
 
     const counts = await optimizer(["lists", "counts", "--json"])
     expect(JSON.parse(counts.stdout)).toEqual({ blacklist: 0, whitelist: 2, monitor: 0 })

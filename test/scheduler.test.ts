@@ -61,7 +61,7 @@ describe("scheduler runs", () => {
     )
     expect(stderr).toBe("")
     expect(code).toBe(0)
-    const runs = JSON.parse(stdout) as Array<Record<string, unknown>>
+    const runs = (JSON.parse(stdout) as { items: Array<Record<string, unknown>> }).items
     expect(runs.map((r) => [r.schedule, r.outcome])).toEqual([["mmd-daily", "failed"]])
   })
 })

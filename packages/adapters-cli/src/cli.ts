@@ -15,6 +15,8 @@ import { runsCommand } from "./commands/runs.ts"
 import { ongageJobsCommand } from "./commands/ongageJobs.ts"
 import { regSearchCommand, smartCleaningCommand, voluumCommand } from "./commands/voluum.ts"
 import { mmdCommand } from "./commands/mmd.ts"
+import { findRecordsCommand, metricsCommand } from "./commands/records.ts"
+import { encryptionFilesCommand } from "./commands/encryptionFiles.ts"
 
 export { VERSION } from "./version.ts"
 
@@ -38,12 +40,15 @@ export const rootCommand = Command.make("optimizer").pipe(
     hlrCommand,
     encryptCommand,
     decryptCommand,
+    encryptionFilesCommand,
     classifyCommand,
     exportCommand,
     voluumCommand,
     smartCleaningCommand,
     regSearchCommand,
     mmdCommand,
-    ongageJobsCommand
+    ongageJobsCommand,
+    metricsCommand,
+    findRecordsCommand
   ])
 )

@@ -3,6 +3,7 @@
  *
  *   npx optimizer voluum sync-reports --from 2025-05-01T00:00:00Z --to 2025-05-02T00:00:00Z [--json]
  *   npx optimizer voluum sync-conversions --from … --to … [--json]
+ *   npx optimizer voluum sync-reports-range|sync-conversions-range --year 2025 --month 5 --start-day 1 --end-day 8 [--json]
  *   npx optimizer voluum offers|campaigns [--from … --to …] [--json]
  *   npx optimizer smart-cleaning create --country GB [--from-date 2025-05-01] [--to-date …]
  *   npx optimizer smart-cleaning upload clickers.csv | list [--status …] | process <id> --offer "Offer A" [--filter-regs]
@@ -24,6 +25,7 @@ import {
   ReportsSync,
   SmartCleaning,
   VoluumClient,
+  VoluumSyncJobs,
   type JobInfo
 } from "@optimizer/core"
 import { downloadCommand, entryCommand, listCommand, switchFlag, uploadCommand } from "../fileCommands.ts"
@@ -90,6 +92,38 @@ const syncConversions = Command.make("sync-conversions", { from, to, json }, ({ 
   )
 ).pipe(Command.withDescription("Sync the Voluum conversions of a window and push new converters to Ongage"))
 
+/** One sync job per day of [start-day, end-day) of a month, queued for a worker (as the `…for_range` routes). */
+const rangeSync = (kind: "reports" | "conversions") =>
+  Command.make(
+    `sync-${kind}-range`,
+    {
+      year: Flag.Int("year").pipe(Flag.withDescription("the year, e.g. 2025")),
+      month: Flag.Int("month").pipe(Flag.withDescription("the month, 1–12")),
+      startDay: Flag.Int("start-day").pipe(Flag.withDescription("the first day")),
+      endDay: Flag.Int("end-day").pipe(Flag.withDescription("the day after the last (rolls over the month's end)")),
+      json
+    },
+    ({ year, month, startDay, endDay, json }) =>
+      withServices(
+        Effect.gen(function* () {
+          const range = { year, month, startDay, endDay }
+          const queued = yield* VoluumSyncJobs.use((s) =>
+            kind === "reports" ? s.syncReportsForRange(range) : s.syncConversionsForRange(range)
+          )
+          yield* printResult(json, queued, () => [
+            `queued ${queued.job_ids.length} ${kind} syncs (a worker runs them):`,
+            ...queued.windows.map((w, i) => `  ${w.from} → ${w.to}  job ${queued.job_ids[i]}`)
+          ])
+        })
+      )
+  ).pipe(
+    Command.withDescription(
+      kind === "reports"
+        ? "Queue one reports sync per day of a month (as POST /sync-voluum-reports_for_range)"
+        : "Queue one conversions sync per day of a month (as POST /sync-voluum-conversions-for-range)"
+    )
+  )
+
 const entities = (kind: "offers" | "campaigns") =>
   Command.make(
     kind,
@@ -116,7 +150,14 @@ const entities = (kind: "offers" | "campaigns") =>
 
 export const voluumCommand = Command.make("voluum").pipe(
   Command.withDescription("Voluum: report and conversion syncs, offers and campaigns"),
-  Command.withSubcommands([syncReports, syncConversions, entities("offers"), entities("campaigns")])
+  Command.withSubcommands([
+    syncReports,
+    syncConversions,
+    rangeSync("reports"),
+    rangeSync("conversions"),
+    entities("offers"),
+    entities("campaigns")
+  ])
 )
 
 // ---- smart cleaning -----------------------------------------------------------------------------
