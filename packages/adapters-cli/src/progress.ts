@@ -10,7 +10,7 @@
  * Every long command makes its progress here (`makeProgress` or `withProgress`), so they all look
  * and behave the same.
  */
-import { createReadStream, type ReadStream } from "node:fs"
+import { createReadStream } from "node:fs"
 import { Effect, type Scope } from "effect"
 import { Flag } from "effect/cli"
 
@@ -163,14 +163,15 @@ export const scopedProgress = (options: ProgressOptions): Effect.Effect<Progress
 export const withProgress = <A, E, R>(options: ProgressOptions, use: (progress: Progress) => Effect.Effect<A, E, R>) =>
   Effect.scoped(Effect.flatMap(scopedProgress(options), use))
 
-/** A local file opened for reading, each chunk read counted into `progress` (in bytes, of the file's size). */
-export const readWithProgress = (file: string, size: number, progress: Progress): ReadStream => {
-  const stream = createReadStream(file)
-  let read = 0
-  progress.update(0, size)
-  stream.on("data", (chunk) => {
-    read += (chunk as Buffer).byteLength
-    progress.update(read, size)
-  })
-  return stream
-}
+/** A local file read chunk by chunk, each chunk counted into `progress` (in bytes, of the file's `size`). */
+export const readWithProgress = (file: string, size: number, progress: Progress): AsyncIterable<Uint8Array> => ({
+  async *[Symbol.asyncIterator]() {
+    let read = 0
+    progress.update(0, size)
+    for await (const chunk of createReadStream(file)) {
+      read += (chunk as Buffer).byteLength
+      progress.update(read, size)
+      yield chunk as Buffer
+    }
+  }
+})
