@@ -17,6 +17,7 @@ import { regSearchCommand, smartCleaningCommand, voluumCommand } from "./command
 import { mmdCommand } from "./commands/mmd.ts"
 import { findRecordsCommand, metricsCommand } from "./commands/records.ts"
 import { encryptionFilesCommand } from "./commands/encryptionFiles.ts"
+import { doctorCommand } from "./commands/doctor.ts"
 
 export { VERSION } from "./version.ts"
 
@@ -32,6 +33,7 @@ export const rootCommand = Command.make("optimizer").pipe(
     consumeCommand,
     runsCommand,
     migrateCommand,
+    doctorCommand,
     keysCommand,
     listsCommand,
     jobsCommand,

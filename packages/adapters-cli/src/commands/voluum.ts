@@ -19,8 +19,6 @@ import { Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import {
   ConversionsSync,
-  Jobs,
-  NotFound,
   RegSearch,
   ReportsSync,
   SmartCleaning,
@@ -30,6 +28,8 @@ import {
 } from "@optimizer/core"
 import { downloadCommand, entryCommand, listCommand, switchFlag, uploadCommand } from "../fileCommands.ts"
 import { printJson, printLines, printTable } from "../output.ts"
+import { followJob } from "../jobWait.ts"
+import { progressFlag, withProgress, type ProgressMode } from "../progress.ts"
 import { withServices } from "../runtime.ts"
 
 const json = switchFlag("json", "print the result as JSON")
@@ -47,19 +47,9 @@ const wait = switchFlag("wait", "wait for the processing job (a worker must be r
 const optional = <K extends string>(key: K, value: Option.Option<string>): { [P in K]?: string } =>
   (Option.isSome(value) ? { [key]: value.value } : {}) as { [P in K]?: string }
 
-/** Polls a job until it ends; says on stderr what it waits for. */
-const waitForJob = (jobId: string) =>
-  Effect.gen(function* () {
-    const jobs = yield* Jobs
-    process.stderr.write(`waiting for job ${jobId} (run by a worker: npx optimizer worker, or npx optimizer start)\n`)
-    while (true) {
-      const found = yield* jobs.get(jobId)
-      if (Option.isNone(found)) return yield* new NotFound({ message: `no job with id ${jobId}` })
-      const job: JobInfo = found.value
-      if (job.state === "completed" || job.state === "failed" || job.state === "cancelled") return job
-      yield* Effect.sleep("500 millis")
-    }
-  })
+/** Follows a job to its end, with its progress on stderr (`progress.ts`). */
+const waitForJob = (jobId: string, mode: ProgressMode, json: boolean) =>
+  withProgress({ label: `job ${jobId.slice(0, 8)}`, mode, json }, (p) => followJob(jobId, p))
 
 const printResult = (asJson: boolean, value: object, lines: () => ReadonlyArray<string>) =>
   asJson ? printJson(value) : printLines(...lines())
@@ -223,14 +213,15 @@ const smartProcess = Command.make(
       "also remove numbers with a live click on the offers in the last 24 hours"
     ),
     wait,
-    json
+    json,
+    progress: progressFlag
   },
-  ({ id, offers, filterRegs, filterLast24h, wait, json }) =>
+  ({ id, offers, filterRegs, filterLast24h, wait, json, progress }) =>
     withServices(
       Effect.gen(function* () {
         const started = yield* SmartCleaning.use((s) => s.process(id, { offers, filterRegs, filterLast24h }))
         if (!wait) return yield* printResult(json, started, () => [`processing ${id}: job ${started.job_id}`])
-        yield* processed(yield* waitForJob(started.job_id), json)
+        yield* processed(yield* waitForJob(started.job_id, progress, json), json)
       })
     )
 ).pipe(Command.withDescription("Remove the numbers that converted on the offers (a job)"))
@@ -286,14 +277,17 @@ const regList = listCommand({
   ]
 })
 
-const regProcess = Command.make("process", { id, offers, wait, json }, ({ id, offers, wait, json }) =>
-  withServices(
-    Effect.gen(function* () {
-      const started = yield* RegSearch.use((s) => s.process(id, { offers }))
-      if (!wait) return yield* printResult(json, started, () => [`processing ${id}: job ${started.job_id}`])
-      yield* processed(yield* waitForJob(started.job_id), json)
-    })
-  )
+const regProcess = Command.make(
+  "process",
+  { id, offers, wait, json, progress: progressFlag },
+  ({ id, offers, wait, json, progress }) =>
+    withServices(
+      Effect.gen(function* () {
+        const started = yield* RegSearch.use((s) => s.process(id, { offers }))
+        if (!wait) return yield* printResult(json, started, () => [`processing ${id}: job ${started.job_id}`])
+        yield* processed(yield* waitForJob(started.job_id, progress, json), json)
+      })
+    )
 ).pipe(Command.withDescription("Find the numbers with a REG but no FTD on the offers (a job)"))
 
 const regDownload = downloadCommand(id, {
