@@ -11,6 +11,7 @@ import { tmpdir } from "node:os"
 import * as path from "node:path"
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest"
+import { startFakeMessageWhiz } from "./fakes/messagewhiz.ts"
 import { runCli } from "./support/cli.ts"
 import { createTestDatabase, type TestDatabase } from "./support/database.ts"
 import { adminUrl, dropDatabase, withDatabase } from "./support/pgUrls.ts"
@@ -116,6 +117,41 @@ describe("optimizer doctor", () => {
       expect(withWorker.byName("workers")?.status).toBe("ok")
     } finally {
       await worker.close()
+    }
+  })
+
+  it("--online reaches MessageWhiz with its key: a refused key is a failure naming MMD_API_KEY", async () => {
+    const mw = await startFakeMessageWhiz({ apiKey: "the-right-key" })
+    try {
+      const env = { DATABASE_URL: db.url, STORAGE_DIR: path.join(dir, "files"), MMD_API_URL: mw.url }
+      const offline = await doctor({ ...env, MMD_API_KEY: "a-wrong-key" })
+      expect(offline.byName("MessageWhiz")?.status).toBe("ok")
+      expect(offline.byName("MessageWhiz online")).toBeUndefined()
+
+      const refused = await runCli(["doctor", "--online", "--json"], {
+        env: { ...env, MMD_API_KEY: "a-wrong-key" },
+        cwd: dir
+      })
+      expect(refused.code).toBe(1)
+      const checks = (JSON.parse(refused.stdout) as { checks: ReadonlyArray<Check> }).checks
+      expect(checks.find((c) => c.check === "MessageWhiz online")).toMatchObject({
+        status: "fail",
+        message: expect.stringMatching(/401/),
+        fix: expect.stringMatching(/MMD_API_KEY/)
+      })
+
+      const accepted = await runCli(["doctor", "--online", "--json"], {
+        env: { ...env, MMD_API_KEY: "the-right-key" },
+        cwd: dir
+      })
+      expect(accepted.code, accepted.stdout).toBe(0)
+      expect(
+        (JSON.parse(accepted.stdout) as { checks: ReadonlyArray<Check> }).checks.find(
+          (c) => c.check === "MessageWhiz online"
+        )
+      ).toMatchObject({ status: "ok" })
+    } finally {
+      await mw.close()
     }
   })
 })
