@@ -18,7 +18,9 @@ const EXCEPTIONS: Record<string, string> = {
   "GET /health": "probe",
   // The API's own description and its reference page: for HTTP clients only.
   "GET /openapi.json": "API description",
-  "GET /docs": "API reference page"
+  "GET /docs": "API reference page",
+  // The reference page's scripts and styles (Swagger UI, served by the server itself).
+  "GET /docs/assets/:name": "API reference page assets"
 }
 
 /** Route → the command that does the same (its words after `optimizer`). */
