@@ -80,13 +80,15 @@ export const hlrBenchmark: Benchmark = {
           process.execPath,
           [
             "--max-semi-space-size=16",
-            ...(process.env.HLR_CPU_PROF === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir=/tmp/hlrperf2-prof"]),
+            // HLR_CPU_PROF=<dir>: a CPU profile of the worker written there (node --cpu-prof).
+            ...(process.env.HLR_CPU_PROF === undefined
+              ? []
+              : ["--cpu-prof", `--cpu-prof-dir=${process.env.HLR_CPU_PROF}`]),
             WORKER
           ],
           {
             env: {
               PATH: process.env.PATH ?? "",
-              ...(process.env.HLR_TIMING === undefined ? {} : { HLR_TIMING: "1" }),
               DATABASE_URL: url,
               REFERENCE_DATABASE_URL: referenceUrl,
               STORAGE_DIR: storageDir,
