@@ -33,7 +33,8 @@ import {
 } from "../platform/Errors.ts"
 import { FileStore } from "../platform/FileStore.ts"
 import { KeyedCopy, lockInOrder } from "./HlrKeyedCopy.ts"
-import { EntryQueue, type HlrCategory, LIVE_COLUMNS, resultsPass } from "./HlrResultsPass.ts"
+import { EntryQueue } from "./EntryQueue.ts"
+import { type HlrCategory, LIVE_COLUMNS, resultsPass } from "./HlrResultsPass.ts"
 
 export { splitCsvRecord } from "./HlrResultsCsv.ts"
 export { CACHED_RISKY, categoryOf, type HlrCategory, resultKey } from "./HlrResultsPass.ts"
