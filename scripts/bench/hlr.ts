@@ -74,7 +74,7 @@ export const hlrBenchmark: Benchmark = {
       const figures = await new Promise<WorkerResult>((resolve, reject) =>
         execFile(
           process.execPath,
-          ["--max-semi-space-size=16", WORKER],
+          ["--max-semi-space-size=16", "--conditions=@optimizer/source", WORKER],
           {
             env: {
               PATH: process.env.PATH ?? "",

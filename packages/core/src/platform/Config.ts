@@ -160,7 +160,10 @@ export interface AppSettings {
 }
 
 /** Traffic sources the original hard-coded (`docs/original-api.md` "Voluum reports"); VOLUUM_TRAFFIC_SOURCE_IDS replaces them. */
-const DEFAULT_TRAFFIC_SOURCES = ["61a5a37e-cf24-46cd-8a2f-038fd9c8d5f8", "4b62c9a1-6c3e-434b-aa7a-fbdf721f7e89"]
+export const DEFAULT_TRAFFIC_SOURCES: ReadonlyArray<string> = [
+  "61a5a37e-cf24-46cd-8a2f-038fd9c8d5f8",
+  "4b62c9a1-6c3e-434b-aa7a-fbdf721f7e89"
+]
 const LOG_LEVELS = ["Trace", "Debug", "Info", "Warn", "Error", "Fatal", "None"] as const
 
 /** Collects every problem of the environment, so one start-up names them all. */
@@ -384,7 +387,11 @@ export const parseSettings = (env: Env): Result.Result<AppSettings, InvalidConfi
   return Result.succeed(settings)
 }
 
-/** The settings of this process (`AppConfig.layer` reads `process.env`; `AppConfig.layerFrom(env)` in tests). */
+/**
+ * The settings the services read. `AppConfig.layerFrom(env)` parses an environment the caller
+ * passes; `AppConfig.layerSettings(settings)` takes settings made by `optimizerSettings(options)`
+ * or `fromEnv(env)` (platform/Options.ts). The SDK never reads `process.env` on its own.
+ */
 export class AppConfig extends Context.Service<AppConfig, AppSettings>()("@optimizer/core/platform/AppConfig") {
   static readonly layerFrom = (env: Env) =>
     Layer.effect(
@@ -394,7 +401,7 @@ export class AppConfig extends Context.Service<AppConfig, AppSettings>()("@optim
         return Result.isSuccess(parsed) ? Effect.succeed(parsed.success) : Effect.fail(parsed.failure)
       })
     )
-  static readonly layer = Layer.unwrap(Effect.sync(() => AppConfig.layerFrom(process.env)))
+  static readonly layerSettings = (settings: AppSettings) => Layer.succeed(AppConfig, settings)
 }
 
 /** The settings of a configured integration, or `NotConfigured` naming what is missing (HTTP 503). */

@@ -18,9 +18,19 @@ import { AppConfig } from "./Config.ts"
 import { NotFound, PayloadTooLarge, StorageError, ValidationError } from "./Errors.ts"
 import { type Backend, batchingWriter, Missing, storageError, TooLarge } from "./file-store/Backend.ts"
 import { type LocalStoreOptions, makeLocalBackend } from "./file-store/LocalFileStore.ts"
-import { makeS3Backend, type S3Options } from "./file-store/S3FileStore.ts"
+import type { S3Options } from "./file-store/S3FileStore.ts"
 
 export type { S3Options } from "./file-store/S3FileStore.ts"
+
+/**
+ * The S3 backend, loaded when a store on S3 is built: the AWS SDK is a large module graph that a
+ * process keeping its files on local disk (or using no file store) never loads.
+ */
+const makeS3Backend = (options: S3Options): Effect.Effect<Backend, never, Scope.Scope> =>
+  Effect.flatMap(
+    Effect.promise(() => import("./file-store/S3FileStore.ts")),
+    (s3) => s3.makeS3Backend(options)
+  )
 export { localFileWriter, type LocalStoreOptions, type LocalWriteOptions } from "./file-store/LocalFileStore.ts"
 
 /** Settings of the FileStore layer that are not in the environment (`AppConfig.storage`). */
