@@ -34,6 +34,7 @@ import { FileStore } from "./platform/FileStore.ts"
 import { Health } from "./platform/Health.ts"
 import { Jobs, type JobsOptions } from "./platform/Jobs.ts"
 import { loggingLayer } from "./platform/Logging.ts"
+import type { SchemaVersionMismatch } from "./platform/SchemaVersion.ts"
 import { OngageClient } from "./ongage/OngageClient.ts"
 import { OngageJobs } from "./ongage-jobs/OngageJobs.ts"
 import { VoluumClient } from "./voluum/VoluumClient.ts"
@@ -109,9 +110,10 @@ const mmdLayer = Mmd.layer
 
 /**
  * Why building the services can fail: a missing or invalid setting (no database, a bad rules file),
- * the database unreachable (the pool's first connection, the bulk pool), the file store unusable.
+ * the database unreachable (the pool's first connection, the bulk pool) or not migrated to this
+ * version's schema, the file store unusable.
  */
-export type AppStartError = InvalidConfig | DatabaseError | StorageError | SqlError
+export type AppStartError = InvalidConfig | DatabaseError | StorageError | SqlError | SchemaVersionMismatch
 
 const buildConsumerLayer = (settings: AppSettings) =>
   liveEventsLayer.pipe(
