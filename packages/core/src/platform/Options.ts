@@ -87,6 +87,7 @@ export interface OptimizerOptions {
   readonly riskyOperatorsFile?: string
   /** Jobs of one queue run at once by this process's workers (default 2). */
   readonly workerConcurrency?: number
+  /** The SDK's own log lines (JSON on stderr/stdout as the product logs); default "Warn". */
   readonly logLevel?: AppSettings["logLevel"]
   readonly logFormat?: AppSettings["logFormat"]
 }
@@ -140,7 +141,8 @@ export const optimizerSettings = (options: OptimizerOptions = {}): AppSettings =
   const { voluum, ongage, messageWhiz: mmd, hlr, encryption } = options
   return {
     ...base,
-    ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel }),
+    // A library logs warnings and errors unless asked for more.
+    logLevel: options.logLevel ?? "Warn",
     ...(options.logFormat === undefined ? {} : { logFormat: options.logFormat }),
     ...(options.workerConcurrency === undefined ? {} : { workerConcurrency: options.workerConcurrency }),
     database:
