@@ -31,7 +31,8 @@ import { Context, Effect, Layer, Option, Schedule, type Scope } from "effect"
 import { SqlClient } from "effect/sql"
 import { AppConfig, requireDatabase } from "./Config.ts"
 import { Conflict, type DatabaseError, NotFound } from "./Errors.ts"
-import { type JobsOptions, startJobQueue } from "./jobs/JobQueue.ts"
+import { startJobQueue } from "./jobs/JobQueue.ts"
+import type { JobsOptions } from "./jobs/JobsOptions.ts"
 import { makeJobSchedules, type JobSchedules } from "./jobs/JobSchedules.ts"
 import { INSERT_QUEUED_STATUS, type JobInfo, type JobState, makeJobStatusRows } from "./jobs/JobStatusRows.ts"
 import { makeWork, type RunningJob, type WorkOptions } from "./jobs/JobWorker.ts"
@@ -42,7 +43,7 @@ export {
   type JobsOptions,
   type JobsTimings,
   type QueueSettings
-} from "./jobs/JobQueue.ts"
+} from "./jobs/JobsOptions.ts"
 export type { ScheduleInfo } from "./jobs/JobSchedules.ts"
 export type { JobInfo, JobState } from "./jobs/JobStatusRows.ts"
 export { isRetryableJobError, type RunningJob, type WorkOptions } from "./jobs/JobWorker.ts"

@@ -105,7 +105,7 @@ const describeFailure = (cause: Cause.Cause<unknown>): Failure => {
   }
 }
 
-/** `Jobs.work` over the queue and the status rows; `defaultConcurrency` is `WORKER_CONCURRENCY`. */
+/** `Jobs.work` over the queue and the status rows; `defaultConcurrency` is `WORKER_CONCURRENCY`. @internal */
 export const makeWork = (jobQueue: JobQueue, rows: JobStatusRows, defaultConcurrency: number) => {
   const { boss, call, ensureQueue, timings } = jobQueue
 
