@@ -16,17 +16,17 @@
 #   7. prints the consumer's node_modules size, package by package.
 #
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres bash scripts/sdk-check.sh
+#   bash scripts/sdk-check.sh   # without DATABASE_URL: the embedded PostgreSQL the tests use
 #
 # Needs Node >= 22.19 and the repository's dependencies (npm ci); the scratch install uses the
 # npm cache first (--prefer-offline).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 repo="$PWD"
-: "${DATABASE_URL:?set DATABASE_URL to a PostgreSQL server where a scratch database may be created}"
-
 scratch="$(mktemp -d)"
 database="optimizer_sdk_check_$$"
 fake_pid=""
+pg_pid=""
 admin() {
   node --input-type=module -e '
     import pg from "pg"
@@ -37,12 +37,23 @@ admin() {
 }
 cleanup() {
   [ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null || true
-  (cd "$repo" && admin "DROP DATABASE IF EXISTS $database WITH (FORCE)") || true
+  if [ -n "${DATABASE_URL:-}" ]; then (cd "$repo" && admin "DROP DATABASE IF EXISTS $database WITH (FORCE)") || true; fi
+  if [ -n "$pg_pid" ]; then kill "$pg_pid" 2>/dev/null && wait "$pg_pid" 2>/dev/null || true; fi
   rm -rf "$scratch"
 }
 trap cleanup EXIT
 started=$SECONDS
 say() { echo "--- sdk-check ($((SECONDS - started)) s): $*"; }
+
+if [ -z "${DATABASE_URL:-}" ]; then
+  say "no DATABASE_URL: starting the embedded PostgreSQL"
+  node --conditions=@optimizer/source scripts/sdk-check/embedded-postgres.ts >"$scratch/pg-url" &
+  pg_pid=$!
+  for _ in $(seq 1 600); do [ -s "$scratch/pg-url" ] && break; kill -0 "$pg_pid" 2>/dev/null || break; sleep 0.2; done
+  [ -s "$scratch/pg-url" ] || { echo "the embedded PostgreSQL did not start" >&2; exit 1; }
+  DATABASE_URL="$(head -n 1 "$scratch/pg-url")"
+  export DATABASE_URL
+fi
 
 say "build and pack @optimizer/core"
 npm run build -w @optimizer/core >/dev/null
