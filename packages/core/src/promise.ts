@@ -14,7 +14,12 @@
  * store. `close()` (or `await using`) releases whatever was built. The Effect API (the root entry
  * and the domain entries) stays the primary one: each method here is a thin call of a service.
  */
-import { createReadStream } from "node:fs"
+import { createReadStream, createWriteStream } from "node:fs"
+import { mkdtemp, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import type { Readable } from "node:stream"
+import { pipeline } from "node:stream/promises"
 import { Effect, Layer, ManagedRuntime, Result, Stream } from "effect"
 import type { AppServices } from "./AppLayer.ts"
 import { Classifier, type Classification, type ClassificationRule } from "./classification/Classifier.ts"
@@ -22,6 +27,7 @@ import type { PipelineResult } from "./cleaning/CleaningPipeline.ts"
 import type { LocalCleaningOptions } from "./cleaning/Cleaning.ts"
 import { Encryption, type TokenError } from "./encryption/Encryption.ts"
 import type { ExportDownload, ExportRecord, ExportStarted } from "./exports/Exports.ts"
+import type { MoveResult } from "./lists/Lists.ts"
 import type {
   ImportCounts,
   ListCounts,
@@ -105,6 +111,12 @@ export interface Optimizer extends AsyncDisposable {
       phones: string | ReadonlyArray<string>,
       options?: Omit<ListWriteOptions, "source" | "list"> & { readonly list?: ListName }
     ) => Promise<RemoveResult>
+    /** Puts numbers (any format) on `toList`, taking them off any other list, sticky or not (an admin action). */
+    readonly move: (
+      phones: string | ReadonlyArray<string>,
+      toList: ListName,
+      options?: Omit<ListWriteOptions, "list">
+    ) => Promise<MoveResult>
     /** Where a number is, why, since when, and its history. */
     readonly explain: (phone: string, options?: { readonly defaultCountry?: string }) => Promise<ListExplanation>
     /** How many numbers each list holds. */
@@ -124,6 +136,15 @@ export interface Optimizer extends AsyncDisposable {
      * `NotFound` (no such file), `UnreadableFile`, `ValidationError`.
      */
     readonly cleanFile: (file: string, options: LocalCleaningOptions) => Promise<PipelineResult>
+    /**
+     * The same for a stream (an upload being received, a download): it is written to a temporary
+     * file first (the pipeline reads its input twice when a rejects or annotated file is asked for),
+     * removed afterwards.
+     */
+    readonly cleanStream: (
+      input: AsyncIterable<Uint8Array | string> | Readable,
+      options: LocalCleaningOptions
+    ) => Promise<PipelineResult>
   }
   readonly records: {
     /** The traffic records of a number (any format) or of a token, with the list it is on. */
@@ -291,6 +312,18 @@ export const createOptimizer = (options: CreateOptions | AppSettings = {}): Opti
             })
           })
         ),
+      move: (phones, toList, o = {}) =>
+        onDatabase((s) =>
+          Effect.gen(function* () {
+            const keys = yield* Effect.forEach(asArray(phones), (p) => e164(p, o.defaultCountry))
+            const lists = yield* s.Lists
+            return yield* lists.move(keys, toList, {
+              actor: o.actor ?? "sdk",
+              ...(o.reason === undefined ? {} : { reason: o.reason }),
+              ...(o.source === undefined ? {} : { source: o.source })
+            })
+          })
+        ),
       explain: (phone, o = {}) =>
         onDatabase((s) =>
           Effect.flatMap(e164(phone, o.defaultCountry), (key) => s.Lists.use((lists) => lists.explain(key)))
@@ -320,6 +353,16 @@ export const createOptimizer = (options: CreateOptions | AppSettings = {}): Opti
         )
     },
     cleaning: {
+      cleanStream: async (input, o) => {
+        const dir = await mkdtemp(join(tmpdir(), "optimizer-clean-"))
+        try {
+          const file = join(dir, "input")
+          await pipeline(input, createWriteStream(file))
+          return await optimizer.cleaning.cleanFile(file, o)
+        } finally {
+          await rm(dir, { recursive: true, force: true })
+        }
+      },
       cleanFile: (file, o) => onAll((s) => s.Cleaning.use((cleaning) => cleaning.cleanLocalFile(file, o)))
     },
     records: {

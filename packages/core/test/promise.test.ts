@@ -4,9 +4,10 @@
  * schema nor the file-store folder; the first job does), failures are the exported error classes,
  * and `await using` / `close()` release everything.
  */
-import { existsSync, mkdtempSync, rmSync } from "node:fs"
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { Readable } from "node:stream"
 import { afterAll, describe, expect, it } from "vitest"
 import { useDatabaseWithClient } from "../../../test/support/database.ts"
 import { InvalidConfig, NotConfigured, ValidationError } from "../src/platform/Errors.ts"
@@ -44,6 +45,11 @@ describe("createOptimizer", () => {
       const explained = await optimizer.lists.explain("07700 900602", { defaultCountry: "GB" })
       expect(explained).toMatchObject({ list: "blacklist", reason: "COMPLAINT" })
       await expect(optimizer.lists.remove("nope")).rejects.toBeInstanceOf(ValidationError)
+      expect(
+        await optimizer.lists.move("07700 900601", "monitor", { defaultCountry: "GB", reason: "REVIEW" })
+      ).toMatchObject({
+        moved: 1
+      })
       await expect(optimizer.encryption.encrypt("447700900601")).rejects.toBeInstanceOf(NotConfigured)
       expect(await pgBossSchemaExists()).toBe(false)
       expect(existsSync(files)).toBe(false)
@@ -53,6 +59,18 @@ describe("createOptimizer", () => {
       expect(job.state).toBe("completed")
       expect(await pgBossSchemaExists()).toBe(true)
       expect(existsSync(files)).toBe(true)
+
+      const out = join(dir, "cleaned.txt")
+      const stats = await optimizer.cleaning.cleanStream(
+        Readable.from(["phone\n+447700900601\n", "07700 900603\n12\n"]),
+        {
+          out,
+          country: "GB",
+          includeMonitor: true
+        }
+      )
+      expect(stats).toMatchObject({ total_records: 3, removed_monitor: 1, removed_invalid: 1, final_clean_count: 1 })
+      expect(readFileSync(out, "utf8").trim()).toBe("447700900603")
     }
     // Left the block: every pool of the facade is closed.
     const { rows } = await database.client.query<{ n: string }>(
