@@ -51,8 +51,8 @@ export const checkSchemaVersion = (sql: SqlClient, expected: number = SCHEMA_VER
             expected,
             message:
               applied === 0
-                ? `the database has no optimizer schema (expected version ${expected}): run the migrations first (migrate())`
-                : `the database schema is at version ${applied}, this package expects ${expected}: run the migrations (migrate())`
+                ? `the database has no optimizer schema (expected version ${expected}): run the migrations first (migrate() of the SDK, or "npx optimizer migrate")`
+                : `the database schema is at version ${applied}, this package expects ${expected}: run the migrations (migrate() of the SDK, or "npx optimizer migrate")`
           })
         )
   )
