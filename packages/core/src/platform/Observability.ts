@@ -322,3 +322,10 @@ export const processMetrics = (
     yield* Effect.logInfo(`metrics served on http://${observability.metricsHost}:${port}/metrics`)
     return port
   })
+
+/** A finished run of `operation` (cleaning, import, hlr) that processed `rows` rows. */
+export const recordRun = (operation: "cleaning" | "import" | "hlr", rows: number): void => {
+  if (!Number.isFinite(rows) || rows < 0) return
+  metrics.rowsProcessed.inc([operation], rows)
+  metrics.runRows.set([operation], rows)
+}
