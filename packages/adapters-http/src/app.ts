@@ -6,10 +6,10 @@ import { Hono } from "hono"
 import { cors } from "hono/cors"
 import { defaultHttpLimits, RateLimiter, type AppRuntime, type AppServices, type HttpLimits } from "@optimizer/core"
 import { errorResponse, Routes, type AppEnv } from "./http.ts"
-import { accessLog, authenticate, requestId } from "./middleware.ts"
+import { authenticate, makeAccessLog, requestId } from "./middleware.ts"
 import { docsPage, openApiDocument } from "./openapi.ts"
 import { configureHttpLog, logLine } from "./log.ts"
-import { httpMetrics, metricsRoute } from "./metrics.ts"
+import { metricsRoute } from "./metrics.ts"
 import { cleaningRoutes } from "./routes/cleaning.ts"
 import { hlrRoutes } from "./routes/hlr.ts"
 import { coreRoutes } from "./routes/core.ts"
@@ -44,9 +44,8 @@ export const makeApp = (runtime: AppRuntime, options: AppOptions) => {
   if (options.log) configureHttpLog(options.log)
   const app = new Hono<AppEnv>()
   const metrics = options.metrics ?? "here"
-  if (metrics !== "off") app.use(httpMetrics)
   app.use(requestId)
-  app.use(accessLog)
+  app.use(makeAccessLog(metrics !== "off"))
   if (options.corsOrigins.length > 0) {
     app.use(
       cors({

@@ -3,9 +3,9 @@
  * route pattern (never the raw path: `/jobs/:id`, not `/jobs/3f…`), method and status, and a latency
  * histogram by route and method. A request no route matched is counted under `unmatched`.
  */
-import type { Context as HonoContext, MiddlewareHandler } from "hono"
+import type { Context as HonoContext } from "hono"
 import { matchedRoutes } from "hono/route"
-import { METRICS_CONTENT_TYPE, prometheusMetrics, renderMetrics, secondsSince } from "@optimizer/core"
+import { METRICS_CONTENT_TYPE, observeHttpRequest, renderMetrics } from "@optimizer/core"
 import type { AppEnv } from "./http.ts"
 
 const METHODS = new Set(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
@@ -20,14 +20,13 @@ export const routeOf = (c: HonoContext<AppEnv>): string => {
   return "unmatched"
 }
 
-/** Counts and times every request; the first middleware, so it sees every answer (401s, 404s, 429s too). */
-export const httpMetrics: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const started = performance.now()
-  await next()
+/**
+ * Counts and times an answered request (called by the access-log middleware, which already times
+ * every request: one middleware less on the request path). It sees every answer: 401s, 404s, 429s.
+ */
+export const countRequest = (c: HonoContext<AppEnv>, status: number, milliseconds: number): void => {
   const method = METHODS.has(c.req.method) ? c.req.method : "other"
-  const route = routeOf(c)
-  prometheusMetrics.httpRequests.inc([route, method, String(c.res.status)])
-  prometheusMetrics.httpDuration.set([route, method], secondsSince(started))
+  observeHttpRequest(routeOf(c), method, status, milliseconds / 1000)
 }
 
 /** `GET /metrics`: the process's metrics in Prometheus's text format (no API key needed). */

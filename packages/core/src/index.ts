@@ -77,6 +77,7 @@ export {
   secondsSince,
   resetSampling,
   processMetrics,
+  observeHttpRequest,
   METRICS_CONTENT_TYPE
 } from "./platform/Observability.ts"
 export * from "./platform/Tracing.ts"
