@@ -81,6 +81,19 @@ export const httpBenchmark: Benchmark = {
 const ROUNDS = 5
 const median = (values: ReadonlyArray<number>) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
 
+/**
+ * A load round with this process's CPU time per answered request: the servers run in this process
+ * and the load generator in another, so the process's CPU time is the server's. Unlike req/s, it
+ * hardly moves when other work on the machine takes cores away.
+ */
+const measured = async (url: string, bodiesFile: string, key: string) => {
+  const cpu = process.cpuUsage()
+  const result = await load(url, bodiesFile, key)
+  const used = process.cpuUsage(cpu)
+  const requests = result.requestsPerSecond * 5
+  return { ...result, cpuMicrosPerRequest: Math.round(((used.user + used.system) / Math.max(1, requests)) * 10) / 10 }
+}
+
 /** `/find_records` req/s with the metrics on and off, alternating rounds on one runtime. */
 const findRecordsMetricsOnOff = async (url: string): Promise<Record<string, number | string>> => {
   const numbers = bodies()
@@ -124,15 +137,19 @@ const findRecordsMetricsOnOff = async (url: string): Promise<Record<string, numb
     await load(`${off.url}/find_records`, bodiesFile, key, 2)
     const onRounds: Array<number> = []
     const offRounds: Array<number> = []
+    const onCpu: Array<number> = []
+    const offCpu: Array<number> = []
     let failures = 0
     for (let round = 0; round < ROUNDS; round++) {
       // Which goes first alternates too: neither always follows the other's garbage.
       const first = round % 2 === 0 ? on : off
-      const a = await load(`${first.url}/find_records`, bodiesFile, key)
-      const b = await load(`${(first === on ? off : on).url}/find_records`, bodiesFile, key)
+      const a = await measured(`${first.url}/find_records`, bodiesFile, key)
+      const b = await measured(`${(first === on ? off : on).url}/find_records`, bodiesFile, key)
       const [withOn, withOff] = first === on ? [a, b] : [b, a]
       onRounds.push(withOn.requestsPerSecond)
       offRounds.push(withOff.requestsPerSecond)
+      onCpu.push(withOn.cpuMicrosPerRequest)
+      offCpu.push(withOff.cpuMicrosPerRequest)
       failures += a.non2xx + a.errors + b.non2xx + b.errors
     }
     const ratio = median(onRounds) / median(offRounds)
@@ -144,6 +161,9 @@ const findRecordsMetricsOnOff = async (url: string): Promise<Record<string, numb
       "/find_records metrics on / off (medians)": Math.round(ratio * 1000) / 1000,
       "/find_records metrics on / off (best rounds)":
         Math.round((Math.max(...onRounds) / Math.max(...offRounds)) * 1000) / 1000,
+      "/find_records metrics on, CPU µs per request (rounds)": onCpu.join(" / "),
+      "/find_records metrics off, CPU µs per request (rounds)": offCpu.join(" / "),
+      "/find_records CPU per request on / off (medians)": Math.round((median(onCpu) / median(offCpu)) * 1000) / 1000,
       "/find_records non-2xx or errors": failures,
       "metrics cost per request, in-process ns": await countRequestCost()
     }
