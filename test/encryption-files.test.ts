@@ -4,7 +4,7 @@
  * download in the original's two-column format, archive, delete (stored files too) — and every bad
  * input answered with a 4xx naming the problem.
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs"
+import { mkdtempSync, readdirSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { Result } from "effect"
@@ -265,7 +265,14 @@ describe("with a worker", () => {
     const id = await uploaded("447700900126\n")
     await call(app.url, operator, `/${id}/process-encrypted`, { method: "POST" })
     await waitFor(id, ["processed"])
-    expect(storedFiles()).toEqual(expect.arrayContaining([`raw_encrypted/${id}.csv`, `processed_encrypted/${id}.csv`]))
+    // the output of each run has a key of its own: processed_encrypted/<id>.<run>.csv
+    const ofFile = () => storedFiles().filter((f) => f.includes(id))
+    expect(ofFile()).toEqual(
+      expect.arrayContaining([
+        `raw_encrypted/${id}.csv`,
+        expect.stringMatching(`^processed_encrypted/${id}\\.\\d+\\.csv$`)
+      ])
+    )
 
     const archived = await call(app.url, operator, `/${id}/archive-encrypted`, { method: "POST" })
     expect(archived.status).toBe(200)
@@ -276,8 +283,7 @@ describe("with a worker", () => {
     expect(deleted.status).toBe(200)
     expect(await deleted.json()).toBeNull()
     expect((await listed()).some((i) => i.id === id)).toBe(false)
-    expect(existsSync(path.join(storageDir, "raw_encrypted", `${id}.csv`))).toBe(false)
-    expect(existsSync(path.join(storageDir, "processed_encrypted", `${id}.csv`))).toBe(false)
+    expect(ofFile()).toEqual([])
   })
 })
 

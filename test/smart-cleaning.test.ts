@@ -3,9 +3,10 @@
  * "Smart cleaning", "REG search"): the original's response keys, its files (no header, `\r\n` lines, 2 columns for a country
  * entry), jobs instead of background tasks, dates compared as dates, normalised numbers.
  */
-import { mkdtemp, readFile, rm, stat } from "node:fs/promises"
+import { readdirSync } from "node:fs"
+import { mkdtemp, readFile, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { join, relative } from "node:path"
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { Env } from "@optimizer/core"
@@ -102,6 +103,12 @@ const SMART_KEYS = [
   "offers",
   "selected_offer"
 ].sort()
+
+/** The stored files (relative paths) whose names hold `id`: its upload and each run's output. */
+const storedFilesOf = (id: string): Array<string> =>
+  readdirSync(storageDir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile() && e.name.includes(id))
+    .map((e) => relative(storageDir, join(e.parentPath, e.name)))
 
 const smartItems = async (status?: string) =>
   (
@@ -261,11 +268,16 @@ describe("smart cleaning from a country", () => {
       json: { offers: ["Offer A"] }
     })
     expect(notEligible.status).toBe(400)
+    expect(storedFilesOf(id)).toEqual(
+      expect.arrayContaining([
+        `raw_smart_cleaning_voluum/${id}.csv`,
+        expect.stringMatching(`^processed_smart_cleaning_voluum/${id}\\.\\d+\\.csv$`)
+      ])
+    )
     const deleted = await call(app.url, operator, `/${id}/delete-smart-cleaning-files-voluum`, { method: "POST" })
     expect(await json(deleted)).toEqual({ ok: true })
     expect((await smartItems()).map((i) => i.id)).not.toContain(id)
-    await expect(stat(join(storageDir, "raw_smart_cleaning_voluum", `${id}.csv`))).rejects.toThrow()
-    await expect(stat(join(storageDir, "processed_smart_cleaning_voluum", `${id}.csv`))).rejects.toThrow()
+    expect(storedFilesOf(id)).toEqual([])
     const again = await call(app.url, operator, `/${id}/delete-smart-cleaning-files-voluum`, { method: "POST" })
     expect(again.status).toBe(404)
   })
@@ -409,10 +421,11 @@ describe("REG search", () => {
     expect(await json(await call(app.url, operator, `/reg-search/${id}/archive`, { method: "POST" }))).toEqual({
       ok: true
     })
+    expect(storedFilesOf(id)).toEqual([expect.stringMatching(`^processed_reg_search/${id}\\.\\d+\\.csv$`)])
     expect(await json(await call(app.url, operator, `/reg-search/${id}/delete`, { method: "POST" }))).toEqual({
       ok: true
     })
-    await expect(stat(join(storageDir, "processed_reg_search", `${id}.csv`))).rejects.toThrow()
+    expect(storedFilesOf(id)).toEqual([])
     expect((await call(app.url, viewer, `/reg-search/${id}/download`)).status).toBe(404)
   })
 })

@@ -16,7 +16,7 @@
  * else `LIVE` on "Vodafone UK".
  */
 import { Hono } from "hono"
-import { listen, sleep, type Injection, type RecordedRequest } from "./server.ts"
+import { listen, requestFront, sleep, type Injection, type RecordedRequest } from "./server.ts"
 
 /** Every `live_status` the fake knows (the provider's v2 values, `docs/original-api.md` "HLR"). */
 export const LIVE_STATUSES = [
@@ -156,7 +156,14 @@ export const resultsCsv = (numbers: ReadonlyArray<string>, outcomeOf: (n: string
   [RESULT_HEADERS.join(","), ...numbers.map((n) => resultRow(n, outcomeOf(n)).map(csvCell).join(","))].join("\n") + "\n"
 
 export const startFakeHlr = async (options: FakeHlrOptions = {}): Promise<FakeHlr> => {
-  const injections: Array<Injection & { remaining: number }> = []
+  const front = requestFront({
+    errorBody: () => ({ error: "TOO_MANY_REQUESTS", message: "Please try again later" }),
+    gate: (c, url) =>
+      url.searchParams.get("apikey") === state.credentials.apiKey &&
+      url.searchParams.get("secret") === state.credentials.secret
+        ? undefined
+        : c.json({ error: "UNAUTHORIZED", message: "Invalid api_key or api_secret" }, 401)
+  })
   const state: FakeHlrState = {
     credentials: { apiKey: options.apiKey ?? "hlr-key", secret: options.secret ?? "hlr-secret" },
     pollsToComplete: options.pollsToComplete ?? 2,
@@ -169,45 +176,14 @@ export const startFakeHlr = async (options: FakeHlrOptions = {}): Promise<FakeHl
     batches: new Map(),
     batchesCreated: 0,
     submitted: [],
-    requests: [],
-    inject: (injection) => injections.push({ ...injection, remaining: injection.count }),
+    requests: front.requests,
+    inject: front.inject,
     count: (method, prefix) => state.requests.filter((r) => r.method === method && r.path.startsWith(prefix)).length
   }
   const outcomeOf = (n: string): Outcome => state.outcomes.get(n) ?? state.outcomeFor?.(n) ?? { live_status: "LIVE" }
 
   const app = new Hono()
-  app.use("*", async (c, next) => {
-    const url = new URL(c.req.url)
-    const recorded: RecordedRequest = {
-      method: c.req.method,
-      path: url.pathname,
-      query: url.searchParams,
-      headers: c.req.raw.headers,
-      status: 0
-    }
-    state.requests.push(recorded)
-    const injection = injections.find((i) => i.remaining > 0 && (i.path === undefined || url.pathname === i.path))
-    if (injection !== undefined) {
-      injection.remaining--
-      if (injection.delayMs !== undefined) await sleep(injection.delayMs)
-      if (injection.status !== undefined) {
-        recorded.status = injection.status
-        return c.json(injection.body ?? { error: "TOO_MANY_REQUESTS", message: "Please try again later" }, {
-          status: injection.status as 429,
-          headers: injection.retryAfter === undefined ? {} : { "retry-after": injection.retryAfter }
-        })
-      }
-    }
-    if (
-      url.searchParams.get("apikey") !== state.credentials.apiKey ||
-      url.searchParams.get("secret") !== state.credentials.secret
-    ) {
-      recorded.status = 401
-      return c.json({ error: "UNAUTHORIZED", message: "Invalid api_key or api_secret" }, 401)
-    }
-    await next()
-    recorded.status = c.res.status
-  })
+  app.use("*", front.middleware)
 
   const batchOr404 = (id: string) => state.batches.get(id)
 

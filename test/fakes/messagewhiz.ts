@@ -12,8 +12,8 @@
  * `GET /api/3/Link` the seeded links in order. Answers are the `/api/3/*` envelope. `errorEnvelope`
  * makes the next list answers 200 with `errorCode` ≠ 0. `delayMs` slows every list answer.
  */
-import { Hono, type Context, type Next } from "hono"
-import { listen, sleep, type Injection, type RecordedRequest } from "./server.ts"
+import { Hono } from "hono"
+import { listen, requestFront, sleep, type Injection, type RecordedRequest } from "./server.ts"
 
 export interface FakeMessageWhizState {
   readonly apiKey: string
@@ -88,70 +88,39 @@ export const broadcast = (s: BroadcastSeed): Record<string, unknown> => ({
 })
 
 export const startFakeMessageWhiz = async (options: { readonly apiKey?: string } = {}) => {
-  const injections: Array<Injection & { remaining: number }> = []
+  const front = requestFront({
+    errorBody: (status) => envelope(null, { code: status, type: "injected", message: "injected" }),
+    gate: async (c) => {
+      if (c.req.header("apikey") !== state.apiKey) {
+        return c.json(envelope(null, { code: 401, type: "Unauthorized", message: "API key missing or invalid" }), 401)
+      }
+      if (state.delayMs > 0) await sleep(state.delayMs)
+      if (state.errorEnvelope !== undefined && state.errorEnvelope.count > 0) {
+        state.errorEnvelope.count--
+        return c.json(envelope(null, state.errorEnvelope))
+      }
+      return undefined
+    }
+  })
   const state: FakeMessageWhizState = {
     apiKey: options.apiKey ?? "fake-mmd-key",
     broadcasts: [],
     links: [],
-    requests: [],
-    inject: (injection) => injections.push({ ...injection, remaining: injection.count }),
+    requests: front.requests,
+    inject: front.inject,
     errorEnvelope: undefined,
     delayMs: 0,
-    maxInFlight: 0,
+    get maxInFlight() {
+      return front.maxInFlight
+    },
+    set maxInFlight(value) {
+      front.maxInFlight = value
+    },
     count: (path) => state.requests.filter((r) => r.path === path).length
   }
 
-  let inFlight = 0
   const app = new Hono()
-  app.use("*", async (c, next) => {
-    const url = new URL(c.req.url)
-    const record: RecordedRequest = {
-      method: c.req.method,
-      path: url.pathname,
-      query: url.searchParams,
-      headers: c.req.raw.headers,
-      status: 0
-    }
-    state.requests.push(record)
-    inFlight++
-    state.maxInFlight = Math.max(state.maxInFlight, inFlight)
-    try {
-      return await answer(c, url, record, next)
-    } finally {
-      inFlight--
-    }
-  })
-
-  const answer = async (c: Context, url: URL, record: RecordedRequest, next: Next) => {
-    const injection = injections.find((i) => i.remaining > 0 && (i.path === undefined || i.path === url.pathname))
-    if (injection !== undefined) {
-      injection.remaining--
-      if (injection.delayMs !== undefined) await sleep(injection.delayMs)
-      if (injection.status !== undefined) {
-        const headers: Record<string, string> = {}
-        if (injection.retryAfter !== undefined) headers["retry-after"] = injection.retryAfter
-        record.status = injection.status
-        return c.json(
-          injection.body ?? envelope(null, { code: injection.status, type: "injected", message: "injected" }),
-          injection.status as 429,
-          headers
-        )
-      }
-    }
-    if (c.req.header("apikey") !== state.apiKey) {
-      record.status = 401
-      return c.json(envelope(null, { code: 401, type: "Unauthorized", message: "API key missing or invalid" }), 401)
-    }
-    if (state.delayMs > 0) await sleep(state.delayMs)
-    if (state.errorEnvelope !== undefined && state.errorEnvelope.count > 0) {
-      state.errorEnvelope.count--
-      record.status = 200
-      return c.json(envelope(null, state.errorEnvelope))
-    }
-    await next()
-    record.status = c.res.status
-    return undefined
-  }
+  app.use("*", front.middleware)
 
   const paged = (query: URLSearchParams, items: ReadonlyArray<unknown>) => {
     const start = Math.max(0, Number(query.get("start") ?? 0) || 0)

@@ -16,7 +16,7 @@
  * A 429 answer carries Ongage's "Calls per minute exceeded" body.
  */
 import { Hono } from "hono"
-import { listen, sleep, type Injection, type RecordedRequest } from "./server.ts"
+import { listen, requestFront, sleep, type Injection, type RecordedRequest } from "./server.ts"
 
 export interface FakeOngageOptions {
   readonly listId?: string
@@ -63,9 +63,22 @@ const emailsObject = (entries: ReadonlyArray<readonly [string, string]>) =>
   entries.length === 0 ? [] : Object.fromEntries(entries)
 
 export const startFakeOngage = async (options: FakeOngageOptions = {}) => {
-  const injections: Array<Injection & { remaining: number }> = []
-  let inFlight = 0
   let nextId = 1
+  const front = requestFront({
+    errorBody: (status) => ongageError(status, status === 429 ? "Calls per minute exceeded" : "injected failure"),
+    gate: async (c) => {
+      const { username, password, accountCode } = state.credentials
+      if (
+        c.req.header("X_USERNAME") !== username ||
+        c.req.header("X_PASSWORD") !== password ||
+        c.req.header("X_ACCOUNT_CODE") !== accountCode
+      ) {
+        return c.json(ongageError(401, "Unauthorized: bad X_USERNAME, X_PASSWORD or X_ACCOUNT_CODE"), 401)
+      }
+      if (state.responseDelayMs > 0) await sleep(state.responseDelayMs)
+      return undefined
+    }
+  })
   const state: FakeOngageState = {
     credentials: {
       listId: options.listId ?? "112233",
@@ -76,58 +89,20 @@ export const startFakeOngage = async (options: FakeOngageOptions = {}) => {
     failures: new Map(),
     contacts: new Map(),
     received: [],
-    requests: [],
+    requests: front.requests,
     responseDelayMs: 0,
-    maxInFlight: 0,
-    inject: (injection) => injections.push({ ...injection, remaining: injection.count }),
+    get maxInFlight() {
+      return front.maxInFlight
+    },
+    set maxInFlight(value) {
+      front.maxInFlight = value
+    },
+    inject: front.inject,
     count: (path) => state.requests.filter((r) => r.path === path).length
   }
 
   const app = new Hono()
-
-  app.use("*", async (c, next) => {
-    const url = new URL(c.req.url)
-    const record: RecordedRequest = {
-      method: c.req.method,
-      path: url.pathname,
-      query: url.searchParams,
-      headers: c.req.raw.headers,
-      status: 0
-    }
-    state.requests.push(record)
-    inFlight++
-    state.maxInFlight = Math.max(state.maxInFlight, inFlight)
-    try {
-      const injection = injections.find((i) => i.remaining > 0 && (i.path === undefined || i.path === url.pathname))
-      if (injection !== undefined) {
-        injection.remaining--
-        if (injection.delayMs !== undefined) await sleep(injection.delayMs)
-        if (injection.status !== undefined) {
-          const headers: Record<string, string> = {}
-          if (injection.retryAfter !== undefined) headers["retry-after"] = injection.retryAfter
-          record.status = injection.status
-          const body =
-            injection.body ??
-            ongageError(injection.status, injection.status === 429 ? "Calls per minute exceeded" : "injected failure")
-          return c.json(body, injection.status as 429, headers)
-        }
-      }
-      const { username, password, accountCode } = state.credentials
-      if (
-        c.req.header("X_USERNAME") !== username ||
-        c.req.header("X_PASSWORD") !== password ||
-        c.req.header("X_ACCOUNT_CODE") !== accountCode
-      ) {
-        record.status = 401
-        return c.json(ongageError(401, "Unauthorized: bad X_USERNAME, X_PASSWORD or X_ACCOUNT_CODE"), 401)
-      }
-      if (state.responseDelayMs > 0) await sleep(state.responseDelayMs)
-      await next()
-      record.status = c.res.status
-    } finally {
-      inFlight--
-    }
-  })
+  app.use("*", front.middleware)
 
   const contacts = async (c: import("hono").Context, listId: string) => {
     if (listId !== state.credentials.listId) return c.json(ongageError(404, `List ${listId} not found`), 404)

@@ -18,7 +18,7 @@
  * (as Voluum's did), or in the order `keyOrder` says, with `extraKeys` added to every row.
  */
 import { Hono } from "hono"
-import { listen, sleep, type Injection, type RecordedRequest } from "./server.ts"
+import { listen, requestFront, type Injection, type RecordedRequest } from "./server.ts"
 
 export interface SeededReportRow {
   readonly trafficSourceId: string
@@ -92,8 +92,22 @@ const voluumError = (code: string, description: string) => ({ error: { code, des
 
 export const startFakeVoluum = async (options: FakeVoluumOptions = {}) => {
   const tokens = new Map<string, number>() // token → expires at (ms)
-  const injections: Array<Injection & { remaining: number }> = []
   let issued = 0
+  const front = requestFront({
+    errorBody: (status) => voluumError(status === 429 ? "TOO_MANY_REQUESTS" : "SERVICE_UNAVAILABLE", "injected"),
+    // an injection without a path leaves authentication alone
+    injectsInto: (path) => path !== AUTH_PATH,
+    gate: (c, url) => {
+      if (url.pathname === AUTH_PATH) return undefined
+      const token = c.req.header("cwauth-token")
+      const expiresAt = token === undefined ? undefined : tokens.get(token)
+      if (expiresAt !== undefined && expiresAt > Date.now()) return undefined
+      return c.json(
+        voluumError("UNAUTHORIZED", token === undefined ? "Missing token" : "Token expired or invalid"),
+        401
+      )
+    }
+  })
 
   const state: FakeVoluumState = {
     credentials: { accessId: options.accessId ?? "fake-access-id", accessKey: options.accessKey ?? "fake-access-key" },
@@ -107,11 +121,11 @@ export const startFakeVoluum = async (options: FakeVoluumOptions = {}) => {
     totalRowsOverride: undefined,
     keyOrder: "sorted",
     extraKeys: {},
-    requests: [],
+    requests: front.requests,
     costUpdates: [],
     costs: new Map(),
     authCalls: 0,
-    inject: (injection) => injections.push({ ...injection, remaining: injection.count }),
+    inject: front.inject,
     revokeTokens: () => tokens.clear(),
     count: (path) => state.requests.filter((r) => r.path === path).length
   }
@@ -141,48 +155,7 @@ export const startFakeVoluum = async (options: FakeVoluumOptions = {}) => {
 
   const app = new Hono()
 
-  app.use("*", async (c, next) => {
-    const url = new URL(c.req.url)
-    const record: RecordedRequest = {
-      method: c.req.method,
-      path: url.pathname,
-      query: url.searchParams,
-      headers: c.req.raw.headers,
-      status: 0
-    }
-    state.requests.push(record)
-    const injection = injections.find(
-      (i) => i.remaining > 0 && (i.path === undefined ? url.pathname !== AUTH_PATH : i.path === url.pathname)
-    )
-    if (injection !== undefined) {
-      injection.remaining--
-      if (injection.delayMs !== undefined) await sleep(injection.delayMs)
-      if (injection.status !== undefined) {
-        const headers: Record<string, string> = {}
-        if (injection.retryAfter !== undefined) headers["retry-after"] = injection.retryAfter
-        record.status = injection.status
-        return c.json(
-          injection.body ??
-            voluumError(injection.status === 429 ? "TOO_MANY_REQUESTS" : "SERVICE_UNAVAILABLE", "injected"),
-          injection.status as 429,
-          headers
-        )
-      }
-    }
-    if (url.pathname !== AUTH_PATH) {
-      const token = c.req.header("cwauth-token")
-      const expiresAt = token === undefined ? undefined : tokens.get(token)
-      if (expiresAt === undefined || expiresAt <= Date.now()) {
-        record.status = 401
-        return c.json(
-          voluumError("UNAUTHORIZED", token === undefined ? "Missing token" : "Token expired or invalid"),
-          401
-        )
-      }
-    }
-    await next()
-    record.status = c.res.status
-  })
+  app.use("*", front.middleware)
 
   app.post(AUTH_PATH, async (c) => {
     state.authCalls++

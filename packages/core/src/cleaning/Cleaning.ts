@@ -35,7 +35,7 @@ import {
   UnreadableFile,
   ValidationError
 } from "../platform/Errors.ts"
-import { makeFileJobs, type FileJobStarted, type FileUpload } from "../platform/FileJobs.ts"
+import { makeFileJobs, runOutputKey, type FileJobStarted, type FileUpload } from "../platform/FileJobs.ts"
 import { FileStore, type FileBody, type FileWriter } from "../platform/FileStore.ts"
 import type { RunningJob } from "../platform/Jobs.ts"
 import { storeTextUpload, uploadFilename } from "../platform/TextUpload.ts"
@@ -98,11 +98,13 @@ const PROGRESS_INTERVAL_MS = 500
 
 // ---------------------------------------------------------------------------------------------
 
-const storageKeys = (id: string) => ({
-  raw: `raw/${id}.csv`,
-  processed: `processed/${id}.csv`,
-  rejects: `rejects/${id}.csv`,
-  annotated: `annotated/${id}.csv`
+const rawKey = (id: string) => `raw/${id}.csv`
+
+/** A run's outputs, each run with its own keys (`runOutputKey`). */
+const outputKeys = (id: string, run: Date) => ({
+  processed: runOutputKey("processed", id, run),
+  rejects: runOutputKey("rejects", id, run),
+  annotated: runOutputKey("annotated", id, run)
 })
 
 const pipelineFailure = (cause: unknown): UnreadableFile | ValidationError | DatabaseError | StorageError => {
@@ -190,6 +192,14 @@ export class Cleaning extends Context.Service<
           queueFailed: "could not queue the processing job",
           archiveWhileProcessing: "The file is processing: archive it once its run has finished"
         },
+        storedKeys: (row) => [
+          row.raw_file_path,
+          row.processed_file_path,
+          row.rejects_file_path,
+          row.annotated_file_path,
+          row.hlr_result_file_path,
+          row.hlr_raw_file_path
+        ],
         deleteBlocked: {
           where: "status = 'processing' OR (hlr_status IS NOT NULL AND hlr_status IN ('uploading', 'processing'))",
           message: (row) =>
@@ -205,7 +215,7 @@ export class Cleaning extends Context.Service<
         options?: { readonly maxBytes?: number }
       ) {
         const id = randomUUID()
-        const key = storageKeys(id).raw
+        const key = rawKey(id)
         const lines = yield* storeTextUpload(files, key, body, {
           maxBytes: options?.maxBytes ?? settings.uploadMaxBytes,
           empty: new UnreadableFile({ message: "the file is empty: it has no line with content" })
@@ -253,17 +263,7 @@ export class Cleaning extends Context.Service<
           })
           .pipe(Effect.withSpan("Cleaning.download"))
 
-      const deleteFile = (id: string) =>
-        fileJobs
-          .delete(id, (row) => [
-            row.raw_file_path,
-            row.processed_file_path,
-            row.rejects_file_path,
-            row.annotated_file_path,
-            row.hlr_result_file_path,
-            row.hlr_raw_file_path
-          ])
-          .pipe(Effect.asVoid)
+      const deleteFile = (id: string) => fileJobs.delete(id).pipe(Effect.asVoid)
 
       /** Runs the pipeline with writers from `openOutputs`, closing them on success and aborting them otherwise. */
       const runWithOutputs = (
@@ -334,8 +334,8 @@ export class Cleaning extends Context.Service<
       ) {
         const { fileId, run, row } = claim
         const options = optionsFromJson(row.options)
-        const keys = storageKeys(fileId)
-        const rawKey = row.raw_file_path ?? keys.raw
+        const keys = outputKeys(fileId, run)
+        const uploadKey = row.raw_file_path ?? rawKey(fileId)
         const total = Math.max(row.record_count_total ?? 0, 0)
 
         // Progress: at most one write in flight, at most every PROGRESS_INTERVAL_MS.
@@ -370,7 +370,7 @@ export class Cleaning extends Context.Service<
             const open = () =>
               Effect.runPromise(
                 files
-                  .get(rawKey)
+                  .get(uploadKey)
                   .pipe(
                     Effect.mapError((error) =>
                       error._tag === "NotFound"
@@ -399,6 +399,7 @@ export class Cleaning extends Context.Service<
         })
         yield* job.progress(result.total_records, result.total_records)
         if (!finished) {
+          yield* fileJobs.discardOutputs(fileId, [keys.processed, keys.rejects, keys.annotated])
           return { file_id: fileId, status: "skipped" as const, reason: "the file changed while it was processed" }
         }
         recordRun("cleaning", result.total_records)

@@ -38,6 +38,7 @@ import {
 import {
   FILE_JOB_STATUSES,
   makeFileJobs,
+  runOutputKey,
   type FileDownload,
   type FileJobStarted,
   type FileUpload
@@ -96,7 +97,7 @@ export interface ProcessedFile {
 export type EncryptionFileDownload = FileDownload
 
 const rawKey = (id: string) => `raw_encrypted/${id}.csv`
-const outputKey = (id: string) => `processed_encrypted/${id}.csv`
+const outputKey = (id: string, run: Date) => runOutputKey("processed_encrypted", id, run)
 
 /** A row of `uploaded_encryption_files`. */
 const FileRow = Schema.Struct({
@@ -174,6 +175,7 @@ export class EncryptionFiles extends Context.Service<
         name: "EncryptionFiles",
         columns: FILE_COLUMNS,
         row: FileRow,
+        storedKeys: (row) => [row.raw_file_path, row.encrypted_file_path],
         startFrom: ["uploaded", "failed"],
         messages: {
           notFound,
@@ -235,7 +237,7 @@ export class EncryptionFiles extends Context.Service<
             Effect.gen(function* () {
               if (row.raw_file_path === null) return yield* new NotFound({ message: `File ${fileId} has no upload` })
               const source = yield* files.get(row.raw_file_path)
-              const output = outputKey(fileId)
+              const output = outputKey(fileId, run)
               const expected = row.record_count_total ?? 0
               const counts = yield* Effect.scoped(
                 Effect.gen(function* () {
@@ -307,8 +309,7 @@ export class EncryptionFiles extends Context.Service<
         runJob,
         download,
         archive: fileJobs.archive,
-        delete: (fileId) =>
-          fileJobs.delete(fileId, (row) => [row.raw_file_path, row.encrypted_file_path]).pipe(Effect.asVoid)
+        delete: (fileId) => fileJobs.delete(fileId).pipe(Effect.asVoid)
       })
     })
   )

@@ -80,7 +80,17 @@ export interface FileJobKind<S extends Schema.Top> {
   }
   /** Set when some rows may not be deleted (409): the SQL condition that blocks it, and the message. */
   readonly deleteBlocked?: { readonly where: string; readonly message: (row: S["Type"]) => string }
+  /** Every stored file a row names (upload and outputs): what `delete` removes and a stale run keeps. */
+  readonly storedKeys: (row: S["Type"]) => ReadonlyArray<string | null>
 }
+
+/**
+ * The store key of an output of one run of a file. Each run writes its own keys: a job presumed dead
+ * but only slow (its run failed and the file started again) may still be writing, and must not write
+ * over the new run's output; what it wrote is deleted when its fenced finish is refused.
+ */
+export const runOutputKey = (folder: string, fileId: string, run: Date, extension = "csv"): string =>
+  `${folder}/${fileId}.${run.getTime()}.${extension}`
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 

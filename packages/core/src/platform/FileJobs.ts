@@ -230,8 +230,10 @@ export const makeFileJobs = Effect.fnUntraced(function* <S extends Schema.Top & 
     )
 
   /**
-   * `processing` → `processed` with the kind's assignments, fenced by the run; false when the run is
-   * no longer the file's. The outputs of a file deleted meanwhile are deleted (they belong to nobody).
+   * `processing` → `processed` with the kind's assignments, fenced by the run. The files of an
+   * earlier run the row no longer names are deleted (a file may run again). False when the run is no
+   * longer the file's, and then the run's `outputs` the row does not name are deleted (a file
+   * deleted meanwhile names none: they belong to nobody).
    */
   const finish = (
     fileId: string,
@@ -240,16 +242,38 @@ export const makeFileJobs = Effect.fnUntraced(function* <S extends Schema.Top & 
     outputs: ReadonlyArray<string> = []
   ): Effect.Effect<boolean, DatabaseError | StorageError, Needs> =>
     Effect.gen(function* () {
+      const before = yield* find(fileId)
       const done = yield* sql`
         UPDATE ${table} SET status = 'processed', processed_at = now(), error_message = NULL ${set}
         WHERE id = ${fileId}::uuid AND processing_started_at = ${run} AND status = 'processing'
-        RETURNING id`.pipe(db)
-      if (done.length > 0) return true
-      if (outputs.length > 0 && Option.isNone(yield* find(fileId))) {
-        yield* Effect.forEach(outputs, (key) => deleteStored(key), { discard: true })
+        RETURNING ${columns}`.pipe(decodeOne)
+      if (Option.isNone(done)) {
+        yield* discardOutputs(fileId, outputs)
+        return false
       }
-      return false
+      if (Option.isSome(before)) {
+        const named = new Set(kind.storedKeys(done.value))
+        const superseded = kind.storedKeys(before.value).filter((key): key is string => key !== null && !named.has(key))
+        yield* Effect.forEach(superseded, deleteStored, { discard: true })
+      }
+      return true
     }).pipe(span("finish"))
+
+  /**
+   * Deletes the `outputs` of a run whose finish was refused, except those the file's row names (the
+   * same run finished by another attempt of its job wrote the same keys).
+   */
+  const discardOutputs = (
+    fileId: string,
+    outputs: ReadonlyArray<string>
+  ): Effect.Effect<void, DatabaseError | StorageError, Needs> =>
+    Effect.gen(function* () {
+      if (outputs.length === 0) return
+      const row = yield* find(fileId)
+      const named = new Set(Option.isSome(row) ? kind.storedKeys(row.value) : [])
+      const orphans = outputs.filter((key) => !named.has(key))
+      yield* Effect.forEach(orphans, deleteStored, { discard: true })
+    })
 
   const progress = (
     fileId: string,
@@ -311,11 +335,8 @@ export const makeFileJobs = Effect.fnUntraced(function* <S extends Schema.Top & 
   // Keys the product did not write (e.g. paths migrated from the original) are skipped, not fatal.
   const deleteStored = (key: string) => files.delete(key).pipe(Effect.catchTag("ValidationError", () => Effect.void))
 
-  /** Deletes the row and every stored file `keys` names of it; the row is returned. */
-  const remove = (
-    id: string,
-    keys: (row: Row) => ReadonlyArray<string | null>
-  ): Effect.Effect<Row, NotFound | Conflict | DatabaseError | StorageError, Needs> =>
+  /** Deletes the row and every stored file it names (`kind.storedKeys`); the row is returned. */
+  const remove = (id: string): Effect.Effect<Row, NotFound | Conflict | DatabaseError | StorageError, Needs> =>
     Effect.gen(function* () {
       const blocked = kind.deleteBlocked
       const deleted = isFileId(id)
@@ -331,7 +352,7 @@ export const makeFileJobs = Effect.fnUntraced(function* <S extends Schema.Top & 
         }
         return yield* new Conflict({ message: blocked.message(existing.value) })
       }
-      const stored = keys(deleted.value).filter((k): k is string => k !== null && k !== "")
+      const stored = kind.storedKeys(deleted.value).filter((k): k is string => k !== null && k !== "")
       yield* Effect.forEach(stored, deleteStored, { discard: true })
       yield* Effect.logInfo("file deleted").pipe(Effect.annotateLogs({ file_id: id, files: stored.length }))
       return deleted.value
@@ -348,6 +369,7 @@ export const makeFileJobs = Effect.fnUntraced(function* <S extends Schema.Top & 
     runJob,
     progress,
     finish,
+    discardOutputs,
     failRun,
     download,
     archive,

@@ -18,7 +18,7 @@ import { Context, Effect, Layer, Schema, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import { toDatabaseError } from "../platform/Database.ts"
 import { NotFound, ValidationError, type Conflict, type DatabaseError, type StorageError } from "../platform/Errors.ts"
-import { makeFileJobs } from "../platform/FileJobs.ts"
+import { makeFileJobs, runOutputKey } from "../platform/FileJobs.ts"
 import { FileStore } from "../platform/FileStore.ts"
 import type { RunningJob } from "../platform/Jobs.ts"
 import {
@@ -135,6 +135,7 @@ export class RegSearch extends Context.Service<
         name: "RegSearch",
         columns: `${ENTRY_COLUMNS}, country_code, from_date::text AS from_date, to_date::text AS to_date`,
         row: Entry,
+        storedKeys: (row) => [row.cleaned_file_path],
         startFrom: ["uploaded", "failed"],
         singletonKey: (id) => `reg-search-${id}`,
         messages: {
@@ -212,7 +213,7 @@ export class RegSearch extends Context.Service<
 
       const work = (fileId: string, run: Date, entry: typeof Entry.Type, offers: ReadonlyArray<string>) =>
         Effect.gen(function* () {
-          const key = `${REG_SEARCH_PROCESSED_DIR}/${fileId}.csv`
+          const key = runOutputKey(REG_SEARCH_PROCESSED_DIR, fileId, run)
           const numbers = sql
             .unsafe<{ phone: string }>(REG_ONLY_SQL, [entry.country_code, offers, entry.from_date, entry.to_date])
             .stream.pipe(
@@ -246,7 +247,7 @@ export class RegSearch extends Context.Service<
         get: (id) => fileJobs.get(id).pipe(Effect.map(entryItem)),
         process,
         archive: (id) => fileJobs.archive(id).pipe(Effect.as({ ok: true as const })),
-        delete: (id) => fileJobs.delete(id, (row) => [row.cleaned_file_path]).pipe(Effect.as({ ok: true as const })),
+        delete: (id) => fileJobs.delete(id).pipe(Effect.as({ ok: true as const })),
         download,
         runJob
       })

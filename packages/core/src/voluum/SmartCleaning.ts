@@ -36,7 +36,7 @@ import {
   type StorageError,
   type UnreadableFile
 } from "../platform/Errors.ts"
-import { makeFileJobs, type FileDownload, type FileJobStarted } from "../platform/FileJobs.ts"
+import { makeFileJobs, runOutputKey, type FileDownload, type FileJobStarted } from "../platform/FileJobs.ts"
 import { FileStore, type FileBody } from "../platform/FileStore.ts"
 import type { RunningJob } from "../platform/Jobs.ts"
 import { storeTextUpload, textUpload, uploadFilename, type LineCounter } from "../platform/TextUpload.ts"
@@ -153,6 +153,7 @@ export class SmartCleaning extends Context.Service<
         name: "SmartCleaning",
         columns: `${ENTRY_COLUMNS}, raw_file_path`,
         row: Entry,
+        storedKeys: (row) => [row.raw_file_path, row.cleaned_file_path],
         startFrom: ["uploaded", "failed", "processed"],
         singletonKey: (id) => `smart-cleaning-${id}`,
         messages: {
@@ -338,7 +339,7 @@ export class SmartCleaning extends Context.Service<
             yield* job.progress(Math.min(i + LOOKUP_BATCH, phones.length), phones.length)
           }
 
-          const key = `${SMART_CLEANING_PROCESSED_DIR}/${fileId}.csv`
+          const key = runOutputKey(SMART_CLEANING_PROCESSED_DIR, fileId, run)
           const clean = yield* writeLines(
             files,
             key,
@@ -385,10 +386,7 @@ export class SmartCleaning extends Context.Service<
         get: (id) => fileJobs.get(id).pipe(Effect.map(entryItem)),
         process,
         archive: (id) => fileJobs.archive(id).pipe(Effect.as({ ok: true as const })),
-        delete: (id) =>
-          fileJobs
-            .delete(id, (row) => [row.raw_file_path, row.cleaned_file_path])
-            .pipe(Effect.as({ ok: true as const })),
+        delete: (id) => fileJobs.delete(id).pipe(Effect.as({ ok: true as const })),
         download,
         runJob
       })
