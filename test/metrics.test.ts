@@ -18,6 +18,7 @@ import { consumerLayer, parseSettings, processMetrics, resetSampling } from "@op
 import { DEFAULT_TUNING, makeConsumer } from "../packages/adapters-sqs/src/Consumer.ts"
 import { makeSqsClient } from "../packages/adapters-sqs/src/SqsQueue.ts"
 import { clickEvent, phoneAt, snsBody, TEST_AES_KEY } from "../packages/core/test/live-events/fixtures.ts"
+import { makeApp } from "../packages/adapters-http/src/app.ts"
 import { call, startTestApp, type TestApp } from "./support/app.ts"
 import { startFauxqs, type Fauxqs } from "./support/fauxqs.ts"
 import { parsePrometheus, type Scrape } from "./support/prometheus.ts"
@@ -191,6 +192,26 @@ describe("GET /metrics", () => {
     expect(moved("optimizer_sqs_messages_deleted_total")).toBe(4)
     expect(moved("optimizer_sqs_batch_commit_duration_seconds_count")).toBeGreaterThanOrEqual(1)
     expect(after.families.get("optimizer_sqs_oldest_message_age_seconds")?.type).toBe("gauge")
+  })
+
+  it("is off the API port when served elsewhere (METRICS_PORT) or disabled (METRICS_ENABLED=false)", async () => {
+    for (const metrics of ["elsewhere", "off"] as const) {
+      const { app: hono } = makeApp(app.runtime, { corsOrigins: [], version: "test", metrics })
+      const before = (await scrape()).value("optimizer_http_requests_total", {
+        route: "/health",
+        method: "GET",
+        status: "200"
+      })
+      expect((await hono.request("/metrics")).status, metrics).toBe(404)
+      expect((await hono.request("/health")).status, metrics).toBe(200)
+      const after = (await scrape()).value("optimizer_http_requests_total", {
+        route: "/health",
+        method: "GET",
+        status: "200"
+      })
+      // Counted when served elsewhere, not when disabled.
+      expect(after - before, metrics).toBe(metrics === "off" ? 0 : 1)
+    }
   })
 
   it("is served on METRICS_PORT by the other processes, and can be kept off the API port", async () => {

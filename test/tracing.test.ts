@@ -44,7 +44,7 @@ beforeAll(async () => {
     hostname: "127.0.0.1",
     corsOrigins: [],
     version: "test",
-    log: { pretty: false, level: "warn" },
+    log: { pretty: false, level: "info" },
     tracing: true
   })
   worker = await startTestWorker(env)
@@ -80,12 +80,31 @@ describe("traces over OTLP/HTTP", () => {
     // The caller's trace: its span is the parent of the API's.
     const traceId = hex(16)
     const callerSpanId = hex(8)
-    const processed = await call(server.url, key, `/${id}/process`, {
-      method: "POST",
-      headers: { traceparent: `00-${traceId}-${callerSpanId}-01` }
-    })
+    const logged: Array<string> = []
+    const write = process.stderr.write
+    process.stderr.write = ((chunk: string) => {
+      logged.push(String(chunk))
+      return true
+    }) as typeof process.stderr.write
+    let processed: Response
+    try {
+      processed = await call(server.url, key, `/${id}/process`, {
+        method: "POST",
+        headers: { traceparent: `00-${traceId}-${callerSpanId}-01` }
+      })
+      await new Promise((r) => setImmediate(r)) // the access log is written once per event-loop turn
+    } finally {
+      process.stderr.write = write
+    }
     expect(processed.status).toBe(200)
     const requestId = processed.headers.get("x-request-id")
+    // The request's access-log line leads to its trace.
+    const accessLine = logged
+      .flatMap((chunk) => chunk.split("\n"))
+      .filter((line) => line.startsWith("{"))
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .find((line) => line.message === "request" && line.request_id === requestId)
+    expect(accessLine).toMatchObject({ trace_id: traceId, status: 200 })
 
     // A failure: its span has the error body's request_id.
     const failedTrace = hex(16)

@@ -19,6 +19,8 @@ export interface AppEnv {
   Variables: {
     requestId: string
     principal: Principal | undefined
+    /** The request's trace id, when its handler ran in an exported server span (for the access log). */
+    traceId: string | undefined
   }
 }
 
@@ -190,7 +192,10 @@ const serverSpan = <A, E, R>(
 ): Effect.Effect<A, E, R> => {
   const parent = parseTraceparent(c.req.header("traceparent"))
   const requestId = c.get("requestId")
-  return effect.pipe(
+  return Effect.flatMap(Effect.option(Effect.currentSpan), (span) => {
+    if (Option.isSome(span)) c.set("traceId", span.value.traceId)
+    return effect
+  }).pipe(
     Effect.tapCause((cause) => {
       const error = Cause.findErrorOption(cause)
       const mapped = Option.isSome(error)

@@ -20,6 +20,7 @@ export const requestId: MiddlewareHandler<AppEnv> = async (c, next) => {
   const id = incoming !== undefined && REQUEST_ID.test(incoming) ? incoming : randomUUID()
   c.set("requestId", id)
   c.set("principal", undefined)
+  c.set("traceId", undefined)
   // Under @hono/node-server the header goes on Node's response, whose `writeHead` merges it with
   // the route's own headers. Setting it on `c.res` turns the response's plain header object into a
   // WHATWG `Headers` that the server then converts back, per request.
@@ -51,9 +52,12 @@ export const makeAccessLog =
       path: c.req.path,
       status,
       duration_ms: Math.round((performance.now() - started) * 10) / 10,
-      key: c.get("principal")?.name
+      key: c.get("principal")?.name,
+      ...traceFields(c.get("traceId"))
     })
   }
+
+const traceFields = (traceId: string | undefined) => (traceId === undefined ? {} : { trace_id: traceId })
 
 /** The access log without metrics. */
 export const accessLog: MiddlewareHandler<AppEnv> = makeAccessLog(false)
