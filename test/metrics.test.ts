@@ -22,6 +22,7 @@ import { makeApp } from "../packages/adapters-http/src/app.ts"
 import { call, startTestApp, type TestApp } from "./support/app.ts"
 import { startFauxqs, type Fauxqs } from "./support/fauxqs.ts"
 import { parsePrometheus, type Scrape } from "./support/prometheus.ts"
+import { startTcpProxy } from "./support/tcpProxy.ts"
 import { startTestWorker, type TestWorker } from "./support/worker.ts"
 
 let app: TestApp
@@ -241,5 +242,39 @@ describe("GET /metrics", () => {
       )
     )
     expect(none).toBeUndefined()
+  })
+})
+
+describe("GET /metrics while the database does not answer", () => {
+  it("still answers, with the database's gauges at their last values", async () => {
+    const u = new URL(app.db.url)
+    const proxy = await startTcpProxy({ host: u.hostname, port: Number(u.port || 5432) })
+    const cut = await startTestApp(
+      {},
+      {
+        databaseUrl: (url) => {
+          const through = new URL(url)
+          through.host = `127.0.0.1:${proxy.port}`
+          return through.toString()
+        }
+      }
+    )
+    try {
+      // Builds the runtime, whose layer registers its database sampler.
+      await cut.createKey("viewer")
+      const first = await scrape(cut.url)
+      expect(first.families.has("optimizer_list_rows")).toBe(true)
+      proxy.pause()
+      // The sampling queries hang; the scrape does not wait for them past its bound.
+      const second = await scrape(cut.url)
+      expect(second.families.has("optimizer_list_rows")).toBe(true)
+      expect(second.value("optimizer_http_requests_total", { route: "/metrics", method: "GET", status: "200" })).toBe(
+        first.value("optimizer_http_requests_total", { route: "/metrics", method: "GET", status: "200" }) + 1
+      )
+    } finally {
+      proxy.resume()
+      await cut.close()
+      await proxy.close()
+    }
   })
 })

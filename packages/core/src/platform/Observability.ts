@@ -239,6 +239,7 @@ export const secondsSince = (startedMs: number): number => (performance.now() - 
 export type Sampler = () => Promise<void>
 
 const SAMPLE_EVERY_MS = 5_000
+const SAMPLE_TIMEOUT_MS = 2_000
 const samplers = new Set<Sampler>()
 let lastSample = 0
 let sampling: Promise<void> | undefined
@@ -252,8 +253,14 @@ export const addSampler = (sampler: Sampler): (() => void) => {
 const sampleAll = (): Promise<void> => {
   if (sampling !== undefined) return sampling
   if (Date.now() - lastSample < SAMPLE_EVERY_MS) return Promise.resolve()
-  sampling = Promise.allSettled([...samplers].map((s) => s()))
-    .then(() => undefined)
+  // A database that does not answer must not hold the scrape: after SAMPLE_TIMEOUT_MS the gauges
+  // keep their last values (the queries finish or fail in the background).
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, SAMPLE_TIMEOUT_MS)
+  })
+  sampling = Promise.race([Promise.allSettled([...samplers].map((s) => s())), timeout])
+    .then(() => clearTimeout(timer))
     .finally(() => {
       lastSample = Date.now()
       sampling = undefined
