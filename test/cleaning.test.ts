@@ -548,7 +548,7 @@ describe("optimizer clean (CLI)", () => {
     const { id } = await cleaned("447700900005\n447700900006\n")
     const list = await optimizer(["files", "list", "--status", "processed", "--json"])
     expect(list.code, list.stderr).toBe(0)
-    expect((JSON.parse(list.stdout) as Array<{ id: string }>).map((f) => f.id)).toContain(id)
+    expect((JSON.parse(list.stdout) as { items: Array<{ id: string }> }).items.map((f) => f.id)).toContain(id)
     const stats = await optimizer(["files", "stats", id, "--json"])
     expect(JSON.parse(stats.stdout)).toMatchObject({ file_id: id, total_records: 2, final_clean_count: 2 })
     const download = await optimizer(["files", "download", id])

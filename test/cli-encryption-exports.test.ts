@@ -2,23 +2,14 @@
  * The operator's commands as child processes, as a shell runs them: `encrypt` / `decrypt` (one
  * value, or a CSV with --file), `classify`, and `export` (to a file, or to the store).
  */
-import { execFile } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import vectors from "../packages/core/test/encryption/aes-gcm-tokens.json" with { type: "json" }
+import { runCli } from "./support/cli.ts"
 import { createTestDatabase, type TestDatabase } from "./support/database.ts"
-
-const BIN = fileURLToPath(new URL("../packages/adapters-cli/bin/optimizer.js", import.meta.url))
-
-interface Run {
-  readonly code: number
-  readonly stdout: string
-  readonly stderr: string
-}
 
 let dir: string
 
@@ -27,16 +18,7 @@ let dir: string
  * secrets). Each run is a Node process that loads the TypeScript sources: a few seconds on a busy
  * 2-core machine, hence the generous timeouts.
  */
-const optimizer = (args: ReadonlyArray<string>, env: Record<string, string> = {}): Promise<Run> =>
-  new Promise((resolve) =>
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { cwd: dir, env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "Warn", ...env }, timeout: 60_000 },
-      (error, stdout, stderr) =>
-        resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr })
-    )
-  )
+const optimizer = (args: ReadonlyArray<string>, env: Record<string, string> = {}) => runCli(args, { cwd: dir, env })
 
 const withKey = { AES_KEY: vectors.aes_key }
 

@@ -109,7 +109,31 @@ describe("edges", () => {
     expect(doc.openapi).toBe("3.1.0")
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/", "/health", "/get-metrics", "/api-keys"]))
     expect(doc.paths["/api-keys"]!.post!.requestBody).toBeDefined()
-    const html = await (await call(app.url, undefined, "/docs")).text()
-    expect(html).toContain("/get-metrics")
+  })
+
+  it("serves /docs as Swagger UI with its assets from the installed package, without a key", async () => {
+    const res = await call(app.url, undefined, "/docs")
+    expect(res.status).toBe(200)
+    expect(res.headers.get("content-security-policy")).toContain("default-src 'self'")
+    const html = await res.text()
+    expect(html).toContain('<div id="swagger-ui">')
+    // Relative URLs only: no CDN, and the page works behind a proxy's prefix.
+    expect(html).not.toMatch(/https?:\/\//)
+    for (const asset of ["swagger-ui-bundle.js", "swagger-ui.css", "init.js"]) {
+      expect(html).toContain(`docs/assets/${asset}`)
+      const file = await call(app.url, undefined, `/docs/assets/${asset}`)
+      expect(file.status, asset).toBe(200)
+      expect((await file.arrayBuffer()).byteLength, asset).toBeGreaterThan(100)
+    }
+    // fetch asks for gzip and unpacks it: the bundle arrives whole either way.
+    const plain = await call(app.url, undefined, "/docs/assets/swagger-ui-bundle.js", {
+      headers: { "accept-encoding": "identity" }
+    })
+    expect(plain.headers.get("content-encoding")).toBeNull()
+    const zipped = await call(app.url, undefined, "/docs/assets/swagger-ui-bundle.js")
+    expect(zipped.headers.get("content-encoding")).toBe("gzip")
+    expect(await zipped.text()).toBe(await plain.text())
+    expect((await call(app.url, undefined, "/docs/assets/package.json")).status).toBe(404)
+    expect((await call(app.url, undefined, "/docs/assets/..%2Fpackage.json")).status).toBe(404)
   })
 })

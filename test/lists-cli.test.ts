@@ -2,36 +2,18 @@
  * `optimizer lists …` as a shell runs it: a child process on a test database, JSON on stdout with
  * `--json`, the reason on stderr and a non-zero exit when something is wrong.
  */
-import { execFile } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { runCli } from "./support/cli.ts"
 import { createTestDatabase, type TestDatabase } from "./support/database.ts"
-
-const BIN = fileURLToPath(new URL("../packages/adapters-cli/bin/optimizer.js", import.meta.url))
-
-interface Run {
-  readonly code: number
-  readonly stdout: string
-  readonly stderr: string
-}
 
 let dir: string
 let db: TestDatabase
 
 /** Runs `optimizer …` in a scratch folder with only the given settings. */
-const optimizer = (args: ReadonlyArray<string>): Promise<Run> =>
-  new Promise((resolve) =>
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { cwd: dir, env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "Warn", DATABASE_URL: db.url }, timeout: 60_000 },
-      (error, stdout, stderr) =>
-        resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr })
-    )
-  )
+const optimizer = (args: ReadonlyArray<string>) => runCli(args, { cwd: dir, env: { DATABASE_URL: db.url } })
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), "optimizer-lists-cli-"))
@@ -86,11 +68,11 @@ describe("optimizer lists", () => {
       reason: "FRAUD",
       source: "ops",
       sticky: true,
-      history: [{ action: "add", toList: "blacklist", actor: "cli" }]
+      history: [{ action: "add", to_list: "blacklist", actor: "cli" }]
     })
 
     const removed = await optimizer(["lists", "remove", "447700900123", "447700900999", "--json"])
-    expect(JSON.parse(removed.stdout)).toEqual({ removed: 1, notListed: 1, invalid: [] })
+    expect(JSON.parse(removed.stdout)).toEqual({ removed: 1, not_listed: 1, invalid: [] })
 
     const counts = await optimizer(["lists", "counts", "--json"])
     expect(JSON.parse(counts.stdout)).toEqual({ blacklist: 0, whitelist: 2, monitor: 0 })

@@ -478,7 +478,7 @@ describe("npx optimizer mmd", { timeout: 120_000 }, () => {
     expect(run.stdout).toContain("saved 6 broadcasts of 2025-05-01 to MMD_Data_2025-05-01.csv")
     const files = await optimizer(["mmd", "files", "--json"])
     expect(files.code).toBe(0)
-    expect((JSON.parse(files.stdout) as Array<{ filename: string }>).map((f) => f.filename)).toContain(
+    expect((JSON.parse(files.stdout) as { items: Array<{ filename: string }> }).items.map((f) => f.filename)).toContain(
       "MMD_Data_2025-05-01.csv"
     )
     const none = await optimizer(["mmd", "snapshot", "--date", "2025-03-01"])

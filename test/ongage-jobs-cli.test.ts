@@ -3,29 +3,17 @@
  * archive with `--json` on a test database; a refused file or an unknown job exits non-zero with
  * the reason on stderr.
  */
-import { execFile } from "node:child_process"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { runCli } from "./support/cli.ts"
 import { createTestDatabase, type TestDatabase } from "./support/database.ts"
-
-const BIN = fileURLToPath(new URL("../packages/adapters-cli/bin/optimizer.js", import.meta.url))
 
 let dir: string
 let db: TestDatabase
 
-const optimizer = (args: ReadonlyArray<string>): Promise<{ code: number; stdout: string; stderr: string }> =>
-  new Promise((resolve) =>
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { cwd: dir, env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "Warn", DATABASE_URL: db.url }, timeout: 60_000 },
-      (error, stdout, stderr) =>
-        resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr })
-    )
-  )
+const optimizer = (args: ReadonlyArray<string>) => runCli(args, { cwd: dir, env: { DATABASE_URL: db.url } })
 const jsonOf = async (args: ReadonlyArray<string>) => {
   const run = await optimizer([...args, "--json"])
   if (run.code !== 0) throw new Error(`optimizer ${args.join(" ")} exited ${run.code}: ${run.stderr}`)

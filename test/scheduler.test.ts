@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Scheduler } from "@optimizer/core"
 import { startFakeMessageWhiz, type FakeMessageWhiz } from "./fakes/messagewhiz.ts"
 import { call, startTestApp, type TestApp } from "./support/app.ts"
+import { runCli, runCliJson } from "./support/cli.ts"
 
 const BIN = fileURLToPath(new URL("../packages/adapters-cli/bin/optimizer.js", import.meta.url))
 
@@ -61,7 +62,43 @@ describe("scheduler runs", () => {
     )
     expect(stderr).toBe("")
     expect(code).toBe(0)
-    const runs = JSON.parse(stdout) as Array<Record<string, unknown>>
+    const runs = (JSON.parse(stdout) as { items: Array<Record<string, unknown>> }).items
     expect(runs.map((r) => [r.schedule, r.outcome])).toEqual([["mmd-daily", "failed"]])
+  })
+
+  it("runs now <schedule> runs a tick recorded like a cron one; the admin route queues one, never two", async () => {
+    const env = { DATABASE_URL: app.db.url, MMD_API_KEY: "mmd-key", MMD_API_URL: mw.url }
+    // The CLI queues the tick and runs it here (no scheduler process in this test): it fails as
+    // MessageWhiz refuses the key, and is recorded in the runs as a tick would be.
+    const now = await runCli(["runs", "now", "mmd-daily", "--json"], { env })
+    expect(now.code).toBe(1)
+    const answer = JSON.parse(now.stdout)
+    expect(answer).toMatchObject({ schedule: "mmd-daily", status: "failed" })
+    expect(answer.error).toMatch(/messagewhiz answered 401/)
+    const runs = await runCliJson(["runs", "--json", "--schedule", "mmd-daily"], { env })
+    expect(runs.items).toHaveLength(2)
+    expect(runs.items[0]).toMatchObject({ schedule: "mmd-daily", outcome: "failed" })
+
+    const admin = await app.createKey("admin")
+    const queued = await call(app.url, admin, "/scheduler/mmd-daily/run-now", { method: "POST" })
+    expect(queued.status).toBe(202)
+    const tick = (await queued.json()) as { schedule: string; job_id: string; status: string }
+    expect(tick).toMatchObject({ schedule: "mmd-daily", status: "queued" })
+    // One run of a schedule at a time: a second one while the first is queued is refused.
+    const again = await call(app.url, admin, "/scheduler/mmd-daily/run-now", { method: "POST" })
+    expect(again.status).toBe(409)
+    expect((await call(app.url, viewer, "/scheduler/mmd-daily/run-now", { method: "POST" })).status).toBe(403)
+    expect((await call(app.url, admin, "/scheduler/weekly/run-now", { method: "POST" })).status).toBe(400)
+    // Voluum is not configured here: its schedules are not active, and the answer says what to set.
+    const inactive = await call(app.url, admin, "/scheduler/reports/run-now", { method: "POST" })
+    expect(inactive.status).toBe(400)
+    expect(((await inactive.json()) as { detail: string }).detail).toMatch(/VOLUUM_ACCESS_ID/)
+    const cli = await runCli(["runs", "now", "mmd-daily", "--queue-only"], { env })
+    expect(cli.code).toBe(1)
+    expect(cli.stderr).toMatch(/already queued or running/)
+    expect((await runCli(["runs", "now", "weekly"], { env })).code).toBe(2)
+    // The queued tick is a job like any other: the CLI cancels it.
+    const cancelled = await runCliJson(["jobs", "cancel", tick.job_id, "--json"], { env })
+    expect(cancelled).toMatchObject({ id: tick.job_id, queue: "scheduler.mmd-daily", state: "cancelled" })
   })
 })

@@ -15,6 +15,9 @@ import { runsCommand } from "./commands/runs.ts"
 import { ongageJobsCommand } from "./commands/ongageJobs.ts"
 import { regSearchCommand, smartCleaningCommand, voluumCommand } from "./commands/voluum.ts"
 import { mmdCommand } from "./commands/mmd.ts"
+import { findRecordsCommand, metricsCommand } from "./commands/records.ts"
+import { encryptionFilesCommand } from "./commands/encryptionFiles.ts"
+import { doctorCommand } from "./commands/doctor.ts"
 
 export { VERSION } from "./version.ts"
 
@@ -30,6 +33,7 @@ export const rootCommand = Command.make("optimizer").pipe(
     consumeCommand,
     runsCommand,
     migrateCommand,
+    doctorCommand,
     keysCommand,
     listsCommand,
     jobsCommand,
@@ -38,12 +42,15 @@ export const rootCommand = Command.make("optimizer").pipe(
     hlrCommand,
     encryptCommand,
     decryptCommand,
+    encryptionFilesCommand,
     classifyCommand,
     exportCommand,
     voluumCommand,
     smartCleaningCommand,
     regSearchCommand,
     mmdCommand,
-    ongageJobsCommand
+    ongageJobsCommand,
+    metricsCommand,
+    findRecordsCommand
   ])
 )

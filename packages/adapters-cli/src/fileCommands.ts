@@ -73,7 +73,7 @@ export const uploadCommand = <U extends object>(spec: {
       )
   ).pipe(Command.withDescription(spec.description))
 
-/** `list [--status a,b] [--json]`: a table of the given columns, or JSON. */
+/** `list [--status a,b] [--json]`: a table of the given columns, or `{"items": [...]}` as the HTTP listing. */
 export const listCommand = <T extends object>(spec: {
   readonly description: string
   readonly run: (status: Option.Option<string>) => Run<ReadonlyArray<T>>
@@ -83,7 +83,7 @@ export const listCommand = <T extends object>(spec: {
     withServices(
       Effect.gen(function* () {
         const items = yield* spec.run(status)
-        if (json) return yield* printJson(items)
+        if (json) return yield* printJson({ items })
         yield* printTable(items, spec.columns)
       })
     )

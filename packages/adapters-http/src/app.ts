@@ -1,13 +1,14 @@
 /**
  * The Hono application: middleware (request id, access log, CORS, API keys and their rate limit), the original's routes,
- * the OpenAPI document and docs page, and FastAPI-compatible 404/500 bodies.
+ * the OpenAPI document and the docs page (Swagger UI), and FastAPI-compatible 404/500 bodies.
  */
 import { Hono } from "hono"
 import { cors } from "hono/cors"
 import { defaultHttpLimits, RateLimiter, type AppRuntime, type AppServices, type HttpLimits } from "@optimizer/core"
 import { errorResponse, Routes, type AppEnv } from "./http.ts"
 import { authenticate, makeAccessLog, requestId } from "./middleware.ts"
-import { docsPage, openApiDocument } from "./openapi.ts"
+import { docsRoutes } from "./docsPage.ts"
+import { openApiDocument } from "./openapi.ts"
 import { configureHttpLog, logLine } from "./log.ts"
 import { metricsRoute } from "./metrics.ts"
 import { cleaningRoutes } from "./routes/cleaning.ts"
@@ -78,9 +79,8 @@ export const makeApp = (runtime: AppRuntime, options: AppOptions) => {
   ongageJobRoutes(routes)
 
   const document = openApiDocument(routes.operations, { title: "optimizer", version: options.version })
-  const html = docsPage(document)
   app.get("/openapi.json", (c) => c.json(document))
-  app.get("/docs", (c) => c.html(html))
+  docsRoutes(app, "optimizer")
 
   app.notFound((c) => errorResponse(c, 404, "NOT_FOUND", "Not Found"))
   app.onError((err, c) => {

@@ -123,6 +123,7 @@ export const fileRoutes = <PQ = undefined, PB = undefined, DQ = undefined>(
         ...docOf(tag, download),
         method: "get",
         role: "viewer",
+        produces: "text/csv",
         ...(download.query === undefined ? {} : { query: download.query })
       },
       ({ params, query, principal }) =>

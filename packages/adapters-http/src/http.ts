@@ -32,6 +32,12 @@ export interface RouteSpec<Q, B> {
   readonly role: Role | "public"
   readonly summary: string
   readonly tag: string
+  /**
+   * The OpenAPI `operationId`, camelCase and unique; absent, derived from the method and the path
+   * (`operationIdOf` in `openapi.ts`: `get /jobs/:job_id` → `getJobsByJobId`).
+   */
+  readonly operationId?: string
+  /** Markdown. */
   readonly description?: string
   readonly query?: Schema.Codec<Q, unknown>
   readonly body?: Schema.Codec<B, unknown>
@@ -39,6 +45,12 @@ export interface RouteSpec<Q, B> {
   readonly upload?: boolean
   /** What a success returns, for the docs. */
   readonly returns?: string
+  /** The schema of a success's JSON body, for the docs and generated clients (not checked at run time). */
+  readonly response?: Schema.Top
+  /** A `202 Accepted` the route may answer instead of 200 (work to follow), for the docs and clients. */
+  readonly accepted?: { readonly description: string; readonly schema: Schema.Top }
+  /** A success's content type when it is not JSON: a CSV download, a server-sent event stream. */
+  readonly produces?: "text/csv" | "text/event-stream"
   /**
    * Time the handler may take beyond the request deadline, for a route that waits on purpose (a sync
    * waiting `wait_seconds` for its job). Upload routes have no deadline: their body may take long.

@@ -1,7 +1,8 @@
 /**
- * The OpenAPI 3.1 document and the `/docs` page, generated from the route declarations (the same
- * schemas that validate requests). The docs page is self-contained HTML — no CDN — so it works on
- * a machine without internet access.
+ * The OpenAPI 3.1 document, generated from the route declarations (the same schemas that validate
+ * requests). It lints clean under Redocly's recommended rules (`npm run lint:openapi`, `redocly.yaml`)
+ * so that a typed client can be generated from it (`docs/api-reference.md`). The `/docs` page that
+ * renders it is in `docsPage.ts`.
  */
 import { Schema } from "effect"
 import type { OpenApiOperation } from "./http.ts"
@@ -22,10 +23,57 @@ const rewriteRefs = (value: unknown): unknown => {
 
 const toOpenApiPath = (path: string) => path.replace(/:([A-Za-z0-9_]+)/g, "{$1}")
 
+const pascal = (word: string) => word.charAt(0).toUpperCase() + word.slice(1)
+
+/**
+ * A route's `operationId` when its declaration names none: the method, then the path's fixed words
+ * in camelCase, then `By` and its parameters — `get /jobs/:job_id` → `getJobsByJobId`,
+ * `post /:file_id/process` → `postProcessByFileId`. A path that starts with its method's word
+ * (`get /get-metrics`) does not repeat it: `getMetrics`. Derived from the method and the path only,
+ * so it stays the same while the route does.
+ */
+export const operationIdOf = (method: string, path: string): string => {
+  const words: Array<string> = []
+  const params: Array<string> = []
+  for (const segment of path.split("/")) {
+    if (segment === "") continue
+    if (segment.startsWith(":")) params.push(...segment.slice(1).split(/[-_]/))
+    else words.push(...segment.split(/[-_.]/).filter((w) => w !== ""))
+  }
+  if (words.length === 0) words.push("root")
+  if (words[0]!.toLowerCase() === method) words.shift()
+  const name = [method, ...words.map((w) => pascal(w.toLowerCase()))].join("")
+  return params.length === 0 ? name : `${name}By${params.map((w) => pascal(w.toLowerCase())).join("")}`
+}
+
+const API_DESCRIPTION = `The optimizer's HTTP API, generated from the routes the server runs.
+
+**Authorisation.** Every operation except the public ones (\`/\`, \`/health\`, \`/docs\`, \`/openapi.json\`)
+needs an API key, sent as \`X-API-Key: <key>\` or \`Authorization: Bearer <key>\`. Keys are made with
+\`npx optimizer keys create --role viewer|operator|admin\` (or \`POST /api-keys\` by an admin). Each
+operation names the least role it needs; roles are ordered viewer < operator < admin.
+
+**Errors** answer \`{"detail", "code", "request_id"}\` with the status; \`request_id\` is also the
+\`X-Request-Id\` response header and names the request in the server's log.`
+
+/** Every error's body (`ErrorBody` in `errors.ts`). */
+const ERROR_SCHEMA = {
+  type: "object",
+  description: "An error: what went wrong, a stable code and the request's id",
+  required: ["detail", "code", "request_id"],
+  properties: {
+    detail: { type: "string", description: "What went wrong, for a person" },
+    code: { type: "string", description: "A stable code for programs: `VALIDATION_ERROR`, `UNAUTHORIZED`, …" },
+    request_id: { type: "string", description: "The request's id, as in the `X-Request-Id` header and the log" }
+  }
+}
+const ERROR_CONTENT = { "application/json": { schema: { $ref: "#/components/schemas/Error" } } }
+
 export const openApiDocument = (
   operations: ReadonlyArray<OpenApiOperation>,
   info: { title: string; version: string }
 ) => {
+  const operationIds = new Map<string, string>()
   const paths: Record<string, Json> = {}
   const components: Json = {}
   const schemaOf = (schema: Schema.Top): Json => {
@@ -46,19 +94,46 @@ export const openApiDocument = (
         parameters.push({ name, in: "query", required: required.has(name), schema })
       }
     }
+    const operationId = spec.operationId ?? operationIdOf(method, path)
+    const clash = operationIds.get(operationId)
+    if (clash !== undefined) throw new Error(`operationId ${operationId} of ${method} ${path} is also ${clash}'s`)
+    operationIds.set(operationId, `${method} ${path}`)
     const operation: Json = {
+      operationId,
       summary: spec.summary,
       tags: [spec.tag],
       parameters,
       responses: {
-        "200": { description: spec.returns ?? "Success" },
-        "4XX": { description: 'Client error: `{"detail", "code", "request_id"}`' },
-        "5XX": { description: 'Server or upstream error: `{"detail", "code", "request_id"}`' }
+        "200": {
+          description: spec.returns ?? "Success",
+          // JSON unless declared otherwise; its schema when the route declares one, else any JSON value.
+          content:
+            spec.produces !== undefined
+              ? { [spec.produces]: { schema: { type: "string" } } }
+              : {
+                  "application/json": {
+                    schema: spec.response === undefined ? {} : schemaOf(spec.response as Schema.Top)
+                  }
+                }
+        },
+        ...(spec.accepted === undefined
+          ? {}
+          : {
+              "202": {
+                description: spec.accepted.description,
+                content: { "application/json": { schema: schemaOf(spec.accepted.schema) } }
+              }
+            }),
+        "4XX": { description: "Client error", content: ERROR_CONTENT },
+        "5XX": { description: "Server or upstream error", content: ERROR_CONTENT }
       }
     }
     if (spec.description) operation.description = spec.description
-    if (spec.role !== "public") {
-      operation.security = [{ bearer: [] }, { apiKey: [] }]
+    if (spec.role === "public") {
+      operation.security = []
+      operation.description = `${spec.description ? spec.description + "\n\n" : ""}Public: no API key needed.`
+    } else {
+      operation.security = [{ apiKey: [] }, { bearer: [] }]
       operation["x-required-role"] = spec.role
       operation.description = `${spec.description ? spec.description + "\n\n" : ""}Requires the **${spec.role}** role.`
     }
@@ -82,56 +157,30 @@ export const openApiDocument = (
   }
   return {
     openapi: "3.1.0",
-    info,
+    info: {
+      ...info,
+      description: API_DESCRIPTION,
+      // Not open source (`"license": "UNLICENSED"` in package.json); SPDX's way to name such a licence.
+      license: { name: "Proprietary (UNLICENSED): not for redistribution", identifier: "LicenseRef-Proprietary" }
+    },
+    // Relative: the server that serves this document (whatever its host, port or scheme behind a proxy).
+    servers: [{ url: "/", description: "The server that serves this document" }],
     paths,
     components: {
-      schemas: components,
+      schemas: { ...components, Error: ERROR_SCHEMA },
       securitySchemes: {
-        bearer: { type: "http", scheme: "bearer", description: "Authorization: Bearer <API key>" },
-        apiKey: { type: "apiKey", in: "header", name: "X-API-Key" }
+        apiKey: {
+          type: "apiKey",
+          in: "header",
+          name: "X-API-Key",
+          description: "An API key in the `X-API-Key` header (`npx optimizer keys create --role …`)"
+        },
+        bearer: {
+          type: "http",
+          scheme: "bearer",
+          description: "The same API key as `Authorization: Bearer <key>`: use one of the two"
+        }
       }
     }
   }
-}
-
-const escapeHtml = (s: string) =>
-  s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;")
-
-/** A readable, dependency-free rendering of the OpenAPI document. */
-export const docsPage = (doc: ReturnType<typeof openApiDocument>): string => {
-  const byTag = new Map<string, Array<string>>()
-  for (const [path, methods] of Object.entries(doc.paths)) {
-    for (const [method, op] of Object.entries(methods as Record<string, Json>)) {
-      const tag = ((op.tags as Array<string>) ?? ["other"])[0]!
-      const params = ((op.parameters as Array<Json>) ?? [])
-        .map(
-          (p) =>
-            `<li><code>${escapeHtml(String(p.name))}</code> <em>${escapeHtml(String(p.in))}${p.required ? ", required" : ""}</em> ${escapeHtml(JSON.stringify(p.schema))}</li>`
-        )
-        .join("")
-      const body = op.requestBody
-        ? `<details><summary>request body</summary><pre>${escapeHtml(JSON.stringify((op.requestBody as Json).content, null, 2))}</pre></details>`
-        : ""
-      const role = op["x-required-role"]
-        ? `<span class="role">${escapeHtml(String(op["x-required-role"]))}</span>`
-        : `<span class="role public">public</span>`
-      const html = `<div class="op"><div><span class="m ${method}">${method.toUpperCase()}</span> <code class="path">${escapeHtml(path)}</code> ${role}</div>
-<p>${escapeHtml(String(op.summary ?? ""))}</p>${op.description ? `<p class="desc">${escapeHtml(String(op.description))}</p>` : ""}${params ? `<ul>${params}</ul>` : ""}${body}</div>`
-      byTag.set(tag, [...(byTag.get(tag) ?? []), html])
-    }
-  }
-  const sections = [...byTag.entries()]
-    .map(([tag, ops]) => `<h2 id="${escapeHtml(tag)}">${escapeHtml(tag)}</h2>${ops.join("")}`)
-    .join("")
-  const toc = [...byTag.keys()].map((t) => `<a href="#${escapeHtml(t)}">${escapeHtml(t)}</a>`).join(" · ")
-  return `<!doctype html><html><head><meta charset="utf-8"><title>${escapeHtml(doc.info.title)} API</title>
-<style>body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1000px;padding:0 1rem;color:#222}
-.op{border:1px solid #ddd;border-radius:6px;padding:.6rem .8rem;margin:.6rem 0}.m{font-weight:700;padding:1px 6px;border-radius:4px;color:#fff}
-.get{background:#2f7dd1}.post{background:#2f9e44}.patch{background:#c77d00}.put{background:#7048e8}.delete{background:#c92a2a}
-.path{font-size:15px}.role{float:right;font-size:12px;background:#eee;border-radius:4px;padding:1px 6px}.public{background:#d3f9d8}
-pre{background:#f6f8fa;padding:.5rem;overflow:auto}.desc{color:#555}ul{margin:.3rem 0}</style></head><body>
-<h1>${escapeHtml(doc.info.title)} <small>${escapeHtml(doc.info.version)}</small></h1>
-<p>Every endpoint except the public ones needs an API key: <code>Authorization: Bearer &lt;key&gt;</code> or <code>X-API-Key: &lt;key&gt;</code>.
-Errors answer <code>{"detail", "code", "request_id"}</code>. Machine-readable document: <a href="/openapi.json">/openapi.json</a>.</p>
-<p>${toc}</p>${sections}</body></html>`
 }

@@ -12,6 +12,8 @@ import { Argument, Command, Flag } from "effect/cli"
 import { Cleaning, StorageError, type CleaningOptions, type PipelineResult } from "@optimizer/core"
 import { entryCommand, listCommand, switchFlag, uploadCommand, writeDownload } from "../fileCommands.ts"
 import { printJson, printLines } from "../output.ts"
+import { countLines, progressFlag, resolveMode, withProgress } from "../progress.ts"
+import { followJob } from "../jobWait.ts"
 import { withServices } from "../runtime.ts"
 
 const json = switchFlag("json", "print the result as JSON")
@@ -85,24 +87,34 @@ export const cleanCommand = Command.make(
       Flag.optional,
       Flag.withDescription("also write every row with phone_e164, status and reason to this file")
     ),
-    json
+    json,
+    progress: progressFlag
   },
   (flags) =>
     withServices(
       Effect.gen(function* () {
-        const result = yield* Cleaning.use((cleaning) =>
-          cleaning.cleanLocalFile(flags.file, {
-            includeBlacklist: flags.includeBlacklist,
-            includeMonitor: flags.includeMonitor,
-            includeConversion: flags.includeConversion,
-            includeMainDatabase: flags.includeMainDatabase,
-            country: Option.getOrUndefined(flags.country),
-            phoneColumn: Option.getOrUndefined(flags.phoneColumn),
-            out: flags.out,
-            rejectsOut: Option.getOrUndefined(flags.rejects),
-            annotatedOut: Option.getOrUndefined(flags.annotated)
-          })
-        )
+        const show = resolveMode(flags.progress, flags.json, process.stderr.isTTY === true) !== "none"
+        // The total for the ETA: the file's lines, counted first (a fast read) when progress is shown.
+        const total = show ? yield* countLines(flags.file) : undefined
+        const result = yield* withProgress({ label: "clean", mode: flags.progress, json: flags.json }, (p) => {
+          p.update(0, total)
+          return Cleaning.use((cleaning) =>
+            cleaning
+              .cleanLocalFile(flags.file, {
+                onProgress: (rows) => p.update(rows, total),
+                includeBlacklist: flags.includeBlacklist,
+                includeMonitor: flags.includeMonitor,
+                includeConversion: flags.includeConversion,
+                includeMainDatabase: flags.includeMainDatabase,
+                country: Option.getOrUndefined(flags.country),
+                phoneColumn: Option.getOrUndefined(flags.phoneColumn),
+                out: flags.out,
+                rejectsOut: Option.getOrUndefined(flags.rejects),
+                annotatedOut: Option.getOrUndefined(flags.annotated)
+              })
+              .pipe(Effect.tap((r) => Effect.sync(() => p.update(r.total_records, r.total_records))))
+          )
+        })
         if (flags.json) return yield* printJson(statsJson(result))
         yield* printLines(...statsLines(result), "", `cleaned list written to ${flags.out}`)
       })
@@ -111,10 +123,6 @@ export const cleanCommand = Command.make(
 
 // ---------------------------------------------------------------------------------------------
 // files …
-
-const toStderr = (text: string) => {
-  process.stderr.write(text)
-}
 
 const fileId = Argument.String("file-id").pipe(Argument.withDescription("the file's id (from `files list`)"))
 
@@ -154,8 +162,12 @@ const processFile = Command.make(
     phoneColumn,
     rejects: switchFlag("rejects", "also write a rejects file"),
     annotated: switchFlag("annotated", "also write an annotated file"),
-    wait: switchFlag("wait", "wait until a worker has finished the file, then print its stats"),
-    json
+    wait: switchFlag(
+      "wait",
+      "wait until a worker has finished the file (its progress on stderr), then print its stats"
+    ),
+    json,
+    progress: progressFlag
   },
   (flags) =>
     withServices(
@@ -178,17 +190,10 @@ const processFile = Command.make(
             `processing ${started.file_id} as job ${started.job_id} (a worker runs it: npx optimizer worker)`
           )
         }
-        toStderr(`processing ${started.file_id} as job ${started.job_id}; waiting for a worker…\n`)
-        let file = yield* cleaning.get(flags.id)
-        let shown = -1
-        while (file.status === "processing") {
-          yield* Effect.sleep("1 second")
-          file = yield* cleaning.get(flags.id)
-          if (file.progress_processed !== null && file.progress_processed !== shown) {
-            shown = file.progress_processed
-            toStderr(`  ${shown} / ${file.progress_total ?? "?"} rows\n`)
-          }
-        }
+        yield* withProgress({ label: "clean", mode: flags.progress, json: flags.json }, (p) =>
+          followJob(started.job_id, p)
+        )
+        const file = yield* cleaning.get(flags.id)
         if (file.status !== "processed") {
           return yield* new StorageError({ message: `the file ended ${file.status}: ${file.error_message ?? ""}` })
         }

@@ -5,7 +5,7 @@
  * is the value), `decrypt --file …` writes `token,plaintext` lines (empty plaintext for a token that
  * does not decrypt). Without `--out` the output goes to stdout. No database is needed.
  */
-import { createReadStream, createWriteStream } from "node:fs"
+import { createWriteStream } from "node:fs"
 import { stat } from "node:fs/promises"
 import { once } from "node:events"
 import type { Writable } from "node:stream"
@@ -21,6 +21,7 @@ import {
   type TokenDirection
 } from "@optimizer/core"
 import { printJson, printLines } from "../output.ts"
+import { progressFlag, readWithProgress, withProgress, type ProgressMode } from "../progress.ts"
 import { loadSettings } from "../runtime.ts"
 
 const json = Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("print the result as JSON"))
@@ -45,16 +46,24 @@ const writeTo = (stream: Writable, text: string) =>
     catch: (cause) => new StorageError({ message: `could not write the output: ${(cause as Error).message}`, cause })
   })
 
-const transformFile = (direction: TokenDirection, input: string, output: Option.Option<string>, asJson: boolean) =>
+const transformFile = (
+  direction: TokenDirection,
+  input: string,
+  output: Option.Option<string>,
+  asJson: boolean,
+  mode: ProgressMode
+) =>
   Effect.gen(function* () {
-    yield* Effect.tryPromise({
+    const { size } = yield* Effect.tryPromise({
       try: () => stat(input),
       catch: () => new NotFound({ message: `no such file: ${input}` })
     })
     const encryption = yield* Encryption
     const target: Writable = Option.isSome(output) ? createWriteStream(output.value) : process.stdout
-    const counts = yield* transformTokenCsv(encryption, direction, createReadStream(input), (text) =>
-      writeTo(target, text)
+    // The output on the terminal itself: a bar would be drawn through it.
+    const shown = Option.isNone(output) && process.stdout.isTTY === true && mode === "auto" ? "none" : mode
+    const counts = yield* withProgress({ label: direction, unit: "bytes", mode: shown, json: asJson }, (p) =>
+      transformTokenCsv(encryption, direction, readWithProgress(input, size, p), (text) => writeTo(target, text))
     )
     if (Option.isSome(output)) {
       yield* Effect.tryPromise({
@@ -91,9 +100,10 @@ const tokenCommand = (direction: TokenDirection) =>
       ),
       file,
       out,
-      json
+      json,
+      progress: progressFlag
     },
-    ({ value, file, out, json }) =>
+    ({ value, file, out, json, progress }) =>
       withEncryption(
         Effect.gen(function* () {
           if (Option.isSome(file)) {
@@ -102,7 +112,7 @@ const tokenCommand = (direction: TokenDirection) =>
                 message: `give either a ${direction === "encrypt" ? "value" : "token"} or --file, not both`
               })
             }
-            return yield* transformFile(direction, file.value, out, json)
+            return yield* transformFile(direction, file.value, out, json, progress)
           }
           if (Option.isNone(value)) {
             return yield* new ValidationError({

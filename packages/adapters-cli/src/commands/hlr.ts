@@ -12,14 +12,12 @@ import { Argument, Command, Flag } from "effect/cli"
 import { Hlr, UpstreamError, type HlrStatus } from "@optimizer/core"
 import { switchFlag, writeDownload } from "../fileCommands.ts"
 import { printJson, printLines } from "../output.ts"
+import { followJob } from "../jobWait.ts"
+import { progressFlag, withProgress } from "../progress.ts"
 import { withServices } from "../runtime.ts"
 
 const json = switchFlag("json", "print the result as JSON")
 const fileId = Argument.String("file-id").pipe(Argument.withDescription("the processed file's id (from `files list`)"))
-
-const toStderr = (text: string) => {
-  process.stderr.write(text)
-}
 
 const statusLines = (s: HlrStatus) => {
   const result = s.result as { sent?: number; counts?: Record<string, unknown> } | null
@@ -46,8 +44,13 @@ const statusLines = (s: HlrStatus) => {
 
 const start = Command.make(
   "start",
-  { id: fileId, wait: switchFlag("wait", "wait until a worker has finished the run, then print it"), json },
-  ({ id, wait, json }) =>
+  {
+    id: fileId,
+    wait: switchFlag("wait", "wait until a worker has finished the run (its progress on stderr), then print it"),
+    json,
+    progress: progressFlag
+  },
+  ({ id, wait, json, progress }) =>
     withServices(
       Effect.gen(function* () {
         const hlr = yield* Hlr
@@ -56,18 +59,10 @@ const start = Command.make(
           if (json) return yield* printJson(started)
           return yield* printLines(`HLR of ${started.file_id} queued as job ${started.job_id} (a worker runs it)`)
         }
-        toStderr(`HLR of ${started.file_id} queued as job ${started.job_id}; waiting for a worker…\n`)
-        let status = yield* hlr.status(id)
-        let shown = ""
-        while (status.hlr_status === "uploading" || status.hlr_status === "processing") {
-          yield* Effect.sleep("1 second")
-          status = yield* hlr.status(id)
-          const now = `${status.hlr_status} ${status.hlr_num_complete ?? "?"} / ${status.hlr_num_items ?? "?"}`
-          if (now !== shown) {
-            shown = now
-            toStderr(`  ${now}\n`)
-          }
-        }
+        yield* withProgress({ label: "hlr", unit: "numbers", mode: progress, json }, (p) =>
+          followJob(started.job_id, p)
+        )
+        const status = yield* hlr.status(id)
         if (status.hlr_status !== "complete") {
           return yield* new UpstreamError({
             service: "hlrlookup",

@@ -15,13 +15,15 @@
  * It is an admin's write: numbers are moved off the other lists (sticky entries too), and
  * blacklist entries become sticky. Every change is audited with actor `cli`.
  */
-import { createReadStream, createWriteStream } from "node:fs"
+import { createWriteStream, statSync } from "node:fs"
 import { once } from "node:events"
 import { Effect, Option, Stream } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { isSupportedCountry, Lists, StorageError, ValidationError, type ListExplanation } from "@optimizer/core"
 import { printJson, printLines } from "../output.ts"
+import { progressFlag, readWithProgress, withProgress } from "../progress.ts"
 import { withServices } from "../runtime.ts"
+import { manualImportCommands } from "./manualImports.ts"
 
 const ACTOR = "cli"
 const LIST_NAMES = ["blacklist", "whitelist", "monitor"] as const
@@ -52,20 +54,24 @@ const importCommand = Command.make(
       Flag.optional,
       Flag.withDescription("ISO country of national numbers (07700 900123 with GB)")
     ),
-    json
+    json,
+    progress: progressFlag
   },
-  ({ list, file, reason, source, country, json }) =>
+  ({ list, file, reason, source, country, json, progress }) =>
     withServices(
       Effect.gen(function* () {
         const defaultCountry = yield* countryHint(country)
-        const counts = yield* Lists.use((lists) =>
-          lists.importCsv(list, () => createReadStream(file), {
-            actor: ACTOR,
-            mode: "manual",
-            ...(defaultCountry === undefined ? {} : { defaultCountry }),
-            ...(Option.isSome(reason) ? { reason: reason.value } : {}),
-            ...(Option.isSome(source) ? { source: source.value } : {})
-          })
+        const size = statSync(file).size
+        const counts = yield* withProgress({ label: `import ${list}`, unit: "bytes", mode: progress, json }, (p) =>
+          Lists.use((lists) =>
+            lists.importCsv(list, () => readWithProgress(file, size, p), {
+              actor: ACTOR,
+              mode: "manual",
+              ...(defaultCountry === undefined ? {} : { defaultCountry }),
+              ...(Option.isSome(reason) ? { reason: reason.value } : {}),
+              ...(Option.isSome(source) ? { source: source.value } : {})
+            })
+          )
         )
         if (json) return yield* printJson({ list, ...counts })
         yield* printLines(
@@ -101,7 +107,9 @@ const removeCommand = Command.make(
             ...(Option.isSome(reason) ? { reason: reason.value } : {})
           })
         )
-        if (json) return yield* printJson(result)
+        // The HTTP answer's keys (POST /lists/{list}/remove).
+        if (json)
+          return yield* printJson({ removed: result.removed, not_listed: result.notListed, invalid: result.invalid })
         yield* printLines(
           `removed ${result.removed} entries; ${result.notListed} numbers were not listed` +
             (result.invalid.length > 0 ? `; not phone numbers: ${result.invalid.join(", ")}` : "")
@@ -109,6 +117,17 @@ const removeCommand = Command.make(
       })
     )
 ).pipe(Command.withDescription("Take numbers off the lists (sticky entries too)"))
+
+/** GET /lists/explain's keys: the history in snake_case, as the HTTP API names them. */
+const explanationJson = (e: ListExplanation) => ({
+  ...e,
+  history: e.history.map(({ fromList, toList, createdAt, ...entry }) => ({
+    ...entry,
+    from_list: fromList,
+    to_list: toList,
+    created_at: createdAt
+  }))
+})
 
 const describeExplanation = (e: ListExplanation): ReadonlyArray<string> => [
   e.list === null
@@ -131,7 +150,7 @@ const explainCommand = Command.make(
     withServices(
       Effect.gen(function* () {
         const explained = yield* Lists.use((lists) => lists.explain(phone))
-        if (json) return yield* printJson(explained)
+        if (json) return yield* printJson(explanationJson(explained))
         yield* printLines(...describeExplanation(explained))
       })
     )
@@ -186,6 +205,15 @@ const countsCommand = Command.make("counts", { json }, ({ json }) =>
 ).pipe(Command.withDescription("How many numbers each list holds"))
 
 export const listsCommand = Command.make("lists").pipe(
-  Command.withDescription("The phone lists: import, remove, explain, export, counts"),
-  Command.withSubcommands([importCommand, removeCommand, explainCommand, exportCommand, countsCommand])
+  Command.withDescription(
+    "The phone lists: import, remove, explain, export, counts; the manual imports (manual-import, history, result, import-blacklist-csv)"
+  ),
+  Command.withSubcommands([
+    importCommand,
+    removeCommand,
+    explainCommand,
+    exportCommand,
+    countsCommand,
+    ...manualImportCommands
+  ])
 )

@@ -4,11 +4,12 @@
  * - `mmd snapshot [--date YYYY-MM-DD]`: the day snapshot (default yesterday UTC), as `/save-data-for-…`.
  * - `mmd costs [--date] [--dry-run]`: the cost push to Voluum, as `/update-costs-for-mmd`.
  * - `mmd live [--search]`: today's broadcasts, each row printed as it arrives (JSON lines with `--json`).
- * - `mmd files`: the snapshot files, newest first.
+ * - `mmd files`: the snapshot files, newest first; `mmd download <file-id> [--out f]` one of them.
  */
 import { Effect, Option, Stream } from "effect"
-import { Command, Flag } from "effect/cli"
+import { Argument, Command, Flag } from "effect/cli"
 import { Mmd } from "@optimizer/core"
+import { writeDownload } from "../fileCommands.ts"
 import { printJson, printLines, printTable } from "../output.ts"
 import { withServices } from "../runtime.ts"
 
@@ -90,13 +91,32 @@ const filesCommand = Command.make("files", { json }, ({ json }) =>
   withServices(
     Effect.gen(function* () {
       const files = yield* Mmd.use((m) => m.files())
-      if (json) return yield* printJson(files)
+      if (json) return yield* printJson({ items: files })
       yield* printTable(files, ["id", "filename", "data_date", "number_of_broadcasts", "uploaded_at"])
     })
   )
 ).pipe(Command.withDescription("The MessageWhiz snapshot files, newest first"))
 
+const downloadCommand = Command.make(
+  "download",
+  {
+    id: Argument.String("file-id").pipe(Argument.withDescription("the snapshot file's id (from `mmd files`)")),
+    out: Flag.String("out").pipe(Flag.optional, Flag.withDescription("where to write it (default: stdout)"))
+  },
+  ({ id, out }) =>
+    withServices(
+      Effect.flatMap(
+        Mmd.use((m) => m.download(id)),
+        (file) => writeDownload(file, out)
+      )
+    )
+).pipe(
+  Command.withDescription(
+    "Download a snapshot file, MMD_Data_<date>.csv (as GET /{file_id}/download-broadcasts-history)"
+  )
+)
+
 export const mmdCommand = Command.make("mmd").pipe(
   Command.withDescription("MessageWhiz: day snapshots, the cost push to Voluum, the live broadcasts"),
-  Command.withSubcommands([snapshotCommand, costsCommand, liveCommand, filesCommand])
+  Command.withSubcommands([snapshotCommand, costsCommand, liveCommand, filesCommand, downloadCommand])
 )

@@ -3,6 +3,7 @@
  *
  *   npx optimizer voluum sync-reports --from 2025-05-01T00:00:00Z --to 2025-05-02T00:00:00Z [--json]
  *   npx optimizer voluum sync-conversions --from … --to … [--json]
+ *   npx optimizer voluum sync-reports-range|sync-conversions-range --year 2025 --month 5 --start-day 1 --end-day 8 [--json]
  *   npx optimizer voluum offers|campaigns [--from … --to …] [--json]
  *   npx optimizer smart-cleaning create --country GB [--from-date 2025-05-01] [--to-date …]
  *   npx optimizer smart-cleaning upload clickers.csv | list [--status …] | process <id> --offer "Offer A" [--filter-regs]
@@ -18,16 +19,17 @@ import { Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import {
   ConversionsSync,
-  Jobs,
-  NotFound,
   RegSearch,
   ReportsSync,
   SmartCleaning,
   VoluumClient,
+  VoluumSyncJobs,
   type JobInfo
 } from "@optimizer/core"
 import { downloadCommand, entryCommand, listCommand, switchFlag, uploadCommand } from "../fileCommands.ts"
 import { printJson, printLines, printTable } from "../output.ts"
+import { followJob } from "../jobWait.ts"
+import { progressFlag, withProgress, type ProgressMode } from "../progress.ts"
 import { withServices } from "../runtime.ts"
 
 const json = switchFlag("json", "print the result as JSON")
@@ -45,19 +47,9 @@ const wait = switchFlag("wait", "wait for the processing job (a worker must be r
 const optional = <K extends string>(key: K, value: Option.Option<string>): { [P in K]?: string } =>
   (Option.isSome(value) ? { [key]: value.value } : {}) as { [P in K]?: string }
 
-/** Polls a job until it ends; says on stderr what it waits for. */
-const waitForJob = (jobId: string) =>
-  Effect.gen(function* () {
-    const jobs = yield* Jobs
-    process.stderr.write(`waiting for job ${jobId} (run by a worker: npx optimizer worker, or npx optimizer start)\n`)
-    while (true) {
-      const found = yield* jobs.get(jobId)
-      if (Option.isNone(found)) return yield* new NotFound({ message: `no job with id ${jobId}` })
-      const job: JobInfo = found.value
-      if (job.state === "completed" || job.state === "failed" || job.state === "cancelled") return job
-      yield* Effect.sleep("500 millis")
-    }
-  })
+/** Follows a job to its end, with its progress on stderr (`progress.ts`). */
+const waitForJob = (jobId: string, mode: ProgressMode, json: boolean) =>
+  withProgress({ label: `job ${jobId.slice(0, 8)}`, mode, json }, (p) => followJob(jobId, p))
 
 const printResult = (asJson: boolean, value: object, lines: () => ReadonlyArray<string>) =>
   asJson ? printJson(value) : printLines(...lines())
@@ -90,6 +82,38 @@ const syncConversions = Command.make("sync-conversions", { from, to, json }, ({ 
   )
 ).pipe(Command.withDescription("Sync the Voluum conversions of a window and push new converters to Ongage"))
 
+/** One sync job per day of [start-day, end-day) of a month, queued for a worker (as the `…for_range` routes). */
+const rangeSync = (kind: "reports" | "conversions") =>
+  Command.make(
+    `sync-${kind}-range`,
+    {
+      year: Flag.Int("year").pipe(Flag.withDescription("the year, e.g. 2025")),
+      month: Flag.Int("month").pipe(Flag.withDescription("the month, 1–12")),
+      startDay: Flag.Int("start-day").pipe(Flag.withDescription("the first day")),
+      endDay: Flag.Int("end-day").pipe(Flag.withDescription("the day after the last (rolls over the month's end)")),
+      json
+    },
+    ({ year, month, startDay, endDay, json }) =>
+      withServices(
+        Effect.gen(function* () {
+          const range = { year, month, startDay, endDay }
+          const queued = yield* VoluumSyncJobs.use((s) =>
+            kind === "reports" ? s.syncReportsForRange(range) : s.syncConversionsForRange(range)
+          )
+          yield* printResult(json, queued, () => [
+            `queued ${queued.job_ids.length} ${kind} syncs (a worker runs them):`,
+            ...queued.windows.map((w, i) => `  ${w.from} → ${w.to}  job ${queued.job_ids[i]}`)
+          ])
+        })
+      )
+  ).pipe(
+    Command.withDescription(
+      kind === "reports"
+        ? "Queue one reports sync per day of a month (as POST /sync-voluum-reports_for_range)"
+        : "Queue one conversions sync per day of a month (as POST /sync-voluum-conversions-for-range)"
+    )
+  )
+
 const entities = (kind: "offers" | "campaigns") =>
   Command.make(
     kind,
@@ -116,7 +140,14 @@ const entities = (kind: "offers" | "campaigns") =>
 
 export const voluumCommand = Command.make("voluum").pipe(
   Command.withDescription("Voluum: report and conversion syncs, offers and campaigns"),
-  Command.withSubcommands([syncReports, syncConversions, entities("offers"), entities("campaigns")])
+  Command.withSubcommands([
+    syncReports,
+    syncConversions,
+    rangeSync("reports"),
+    rangeSync("conversions"),
+    entities("offers"),
+    entities("campaigns")
+  ])
 )
 
 // ---- smart cleaning -----------------------------------------------------------------------------
@@ -182,14 +213,15 @@ const smartProcess = Command.make(
       "also remove numbers with a live click on the offers in the last 24 hours"
     ),
     wait,
-    json
+    json,
+    progress: progressFlag
   },
-  ({ id, offers, filterRegs, filterLast24h, wait, json }) =>
+  ({ id, offers, filterRegs, filterLast24h, wait, json, progress }) =>
     withServices(
       Effect.gen(function* () {
         const started = yield* SmartCleaning.use((s) => s.process(id, { offers, filterRegs, filterLast24h }))
         if (!wait) return yield* printResult(json, started, () => [`processing ${id}: job ${started.job_id}`])
-        yield* processed(yield* waitForJob(started.job_id), json)
+        yield* processed(yield* waitForJob(started.job_id, progress, json), json)
       })
     )
 ).pipe(Command.withDescription("Remove the numbers that converted on the offers (a job)"))
@@ -245,14 +277,17 @@ const regList = listCommand({
   ]
 })
 
-const regProcess = Command.make("process", { id, offers, wait, json }, ({ id, offers, wait, json }) =>
-  withServices(
-    Effect.gen(function* () {
-      const started = yield* RegSearch.use((s) => s.process(id, { offers }))
-      if (!wait) return yield* printResult(json, started, () => [`processing ${id}: job ${started.job_id}`])
-      yield* processed(yield* waitForJob(started.job_id), json)
-    })
-  )
+const regProcess = Command.make(
+  "process",
+  { id, offers, wait, json, progress: progressFlag },
+  ({ id, offers, wait, json, progress }) =>
+    withServices(
+      Effect.gen(function* () {
+        const started = yield* RegSearch.use((s) => s.process(id, { offers }))
+        if (!wait) return yield* printResult(json, started, () => [`processing ${id}: job ${started.job_id}`])
+        yield* processed(yield* waitForJob(started.job_id, progress, json), json)
+      })
+    )
 ).pipe(Command.withDescription("Find the numbers with a REG but no FTD on the offers (a job)"))
 
 const regDownload = downloadCommand(id, {

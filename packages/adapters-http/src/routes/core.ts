@@ -1,7 +1,7 @@
 /**
  * The original's `main.py` endpoints and `/get-metrics` (`docs/original-api.md` "Service and metrics").
  */
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 import { Health, Metrics, type AppServices } from "@optimizer/core"
 import { errorResponse, type Routes } from "../http.ts"
 import { DATABASE_UNAVAILABLE } from "../errors.ts"
@@ -15,7 +15,8 @@ export const coreRoutes = (routes: Routes<AppServices>) =>
         role: "public",
         tag: "core",
         summary: "Liveness banner",
-        returns: '{"message": "Optimizer Backend is running!"}'
+        returns: '{"message": "Optimizer Backend is running!"}',
+        response: Schema.Struct({ message: Schema.String })
       },
       () => Effect.succeed({ message: "Optimizer Backend is running!" })
     )
@@ -26,7 +27,8 @@ export const coreRoutes = (routes: Routes<AppServices>) =>
         role: "public",
         tag: "core",
         summary: "Health: 200 when the database answers a ping within 2 s, else 503",
-        returns: '{"status": "ok"}'
+        returns: '{"status": "ok"}',
+        response: Schema.Struct({ status: Schema.Literal("ok") })
       },
       ({ c }) =>
         Health.use((h) => h.databaseAnswers).pipe(

@@ -46,7 +46,8 @@ export const exportRoutes = (routes: Routes<AppServices>) =>
         tag: "exports",
         summary: "Download the latest export of a table (404 none, 400 not completed)",
         description: ALLOWED,
-        query: TableQuery
+        query: TableQuery,
+        produces: "text/csv"
       },
       ({ query }) =>
         Exports.use((exports) => exports.download(query.table_name ?? "")).pipe(

@@ -46,7 +46,8 @@ export const hlrRoutes = (routes: Routes<AppServices>) => {
       role: "viewer",
       tag: "hlr",
       summary: "The live, non-risky numbers as hlr_<original_filename> (header phone_number)",
-      description: "400 HLR not complete yet; 404 HLR result file missing on disk."
+      description: "400 HLR not complete yet; 404 HLR result file missing on disk.",
+      produces: "text/csv"
     },
     ({ params }) =>
       Hlr.use((hlr) => hlr.download(params.file_id!, "clean")).pipe(
@@ -60,7 +61,8 @@ export const hlrRoutes = (routes: Routes<AppServices>) => {
       role: "viewer",
       tag: "hlr",
       summary: "The provider's raw results CSV as hlr_raw_<original_filename>",
-      description: "400 Raw HLR file not available; 404 Raw HLR file missing."
+      description: "400 Raw HLR file not available; 404 Raw HLR file missing.",
+      produces: "text/csv"
     },
     ({ params }) =>
       Hlr.use((hlr) => hlr.download(params.file_id!, "raw")).pipe(

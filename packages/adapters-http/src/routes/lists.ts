@@ -83,7 +83,8 @@ export const listRoutes = (routes: Routes<AppServices>) =>
         role: "viewer",
         tag: "lists",
         summary: "The result CSV of a manual import (phone,result), named result_<original filename>",
-        returns: "text/csv"
+        returns: "text/csv",
+        produces: "text/csv"
       },
       ({ params }) =>
         ManualImports.use((imports) => imports.resultFile(params.import_id ?? "")).pipe(
@@ -145,7 +146,8 @@ export const listRoutes = (routes: Routes<AppServices>) =>
         role: "viewer",
         tag: "lists",
         summary: "How many numbers each list holds",
-        returns: '{"blacklist", "whitelist", "monitor"}'
+        returns: '{"blacklist", "whitelist", "monitor"}',
+        response: Schema.Struct({ blacklist: Schema.Int, whitelist: Schema.Int, monitor: Schema.Int })
       },
       () => Lists.use((lists) => lists.counts)
     )

@@ -112,7 +112,8 @@ export const mmdRoutes = (routes: Routes<AppServices>) =>
           "Today's (UTC) sent broadcasts with their Voluum totals as server-sent events, grouped by name before _chunk (search: a name filter, any case)",
         query: LiveQuery,
         returns:
-          'text/event-stream: data: {"type":"row","broadcast","row"} | {"type":"error","broadcast","error"} | {"type":"broadcast_done","broadcast"}; then event: done, data: completed; ": heartbeat" comments'
+          'text/event-stream: data: {"type":"row","broadcast","row"} | {"type":"error","broadcast","error"} | {"type":"broadcast_done","broadcast"}; then event: done, data: completed; ": heartbeat" comments',
+        produces: "text/event-stream"
       },
       ({ query }) =>
         Effect.gen(function* () {
@@ -140,7 +141,8 @@ export const mmdRoutes = (routes: Routes<AppServices>) =>
         role: "viewer",
         tag: "mmd",
         summary: "Download a snapshot file (named MMD_Data_<date>.csv); 404 for an unknown id",
-        returns: "text/csv"
+        returns: "text/csv",
+        produces: "text/csv"
       },
       ({ params }) =>
         Mmd.use((m) => m.download(params.file_id!)).pipe(Effect.map((file) => csvDownload(file.body, file.filename)))

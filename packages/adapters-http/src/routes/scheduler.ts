@@ -1,6 +1,9 @@
-/** The scheduler's runs: what the cron schedules did, when, over which window, and why a run failed. */
+/**
+ * The scheduler's runs: what the cron schedules did, when, over which window, and why a run failed;
+ * and, for admins, a schedule's tick now (run by a scheduler process, recorded like a cron tick).
+ */
 import { Effect, Schema } from "effect"
-import { Scheduler, type AppServices } from "@optimizer/core"
+import { Scheduler, SCHEDULE_NAMES, ValidationError, type AppServices, type ScheduleName } from "@optimizer/core"
 import type { Routes } from "../http.ts"
 
 const RunsQuery = Schema.Struct({
@@ -12,14 +15,39 @@ const RunsQuery = Schema.Struct({
 })
 
 export const schedulerRoutes = (routes: Routes<AppServices>) =>
-  routes.add(
-    {
-      method: "get",
-      path: "/scheduler/runs",
-      role: "viewer",
-      tag: "scheduler",
-      summary: "Scheduler runs, newest first: start, end, outcome, window, counts, error",
-      query: RunsQuery
-    },
-    ({ query }) => Scheduler.use((s) => s.runs(query)).pipe(Effect.map((items) => ({ items })))
-  )
+  routes
+    .add(
+      {
+        method: "get",
+        path: "/scheduler/runs",
+        role: "viewer",
+        tag: "scheduler",
+        summary: "Scheduler runs, newest first: start, end, outcome, window, counts, error",
+        query: RunsQuery
+      },
+      ({ query }) => Scheduler.use((s) => s.runs(query)).pipe(Effect.map((items) => ({ items })))
+    )
+    .add(
+      {
+        method: "post",
+        path: "/scheduler/:schedule/run-now",
+        role: "admin",
+        tag: "scheduler",
+        summary: "Run a schedule now: a tick queued for a scheduler process, recorded in the runs like a cron tick",
+        description:
+          "schedule: conversions, reports or mmd-daily. 409 while a run of that schedule is queued or running; 400 for a schedule that is not active (its integration not configured, or SCHEDULER_ENABLED=false). Follow it at /jobs/{job_id} and /scheduler/runs.",
+        returns: '202 {"schedule", "job_id", "status": "queued"}'
+      },
+      ({ c, params }) =>
+        Effect.gen(function* () {
+          const name = params.schedule ?? ""
+          if (!(SCHEDULE_NAMES as ReadonlyArray<string>).includes(name)) {
+            return yield* new ValidationError({
+              message: `path.schedule: one of ${SCHEDULE_NAMES.join(", ")}`,
+              field: "schedule"
+            })
+          }
+          const queued = yield* Scheduler.use((s) => s.enqueueNow(name as ScheduleName))
+          return c.json(queued, 202)
+        })
+    )

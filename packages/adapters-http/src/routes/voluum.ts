@@ -55,6 +55,12 @@ const OffersBody = Schema.Struct({ offers: Schema.Array(Schema.String) })
 const SYNC_RETURNS_NOTE =
   '; when the sync takes longer than wait_seconds (default 25): 202 {"job_id", "status": "queued"|"running"}'
 
+/** A sync's 202, for the docs: what `syncAnswer` answers when the sync outlasts `wait_seconds`. */
+const SYNC_ACCEPTED = {
+  description: "The sync takes longer than wait_seconds: follow its job at /jobs/{job_id}",
+  schema: Schema.Struct({ job_id: Schema.String, status: Schema.Literals(["queued", "running"]) })
+}
+
 /** The finished sync's body (original keys) plus its job id, or 202 with the job to follow. */
 const syncAnswer = <A extends object>(c: HonoContext<AppEnv>, outcome: SyncOutcome<A>) =>
   outcome.state === "completed"
@@ -90,6 +96,7 @@ export const voluumRoutes = (routes: Routes<AppServices>) => {
         body: SyncDate,
         query: WaitQuery,
         waitsMs: (query) => (query.wait_seconds ?? DEFAULT_WAIT_SECONDS) * 1000,
+        accepted: SYNC_ACCEPTED,
         returns:
           '{"row_counts": {"blacklist_rows", "monitor_rows", "whitelist_rows"}, "unknown_rows", "invalid_phones", "undecryptable_tokens", "kept_sticky", …, "job_id"}' +
           SYNC_RETURNS_NOTE
@@ -123,6 +130,7 @@ export const voluumRoutes = (routes: Routes<AppServices>) => {
         body: SyncDate,
         query: WaitQuery,
         waitsMs: (query) => (query.wait_seconds ?? DEFAULT_WAIT_SECONDS) * 1000,
+        accepted: SYNC_ACCEPTED,
         returns:
           '{"row_counts": {"successful_rows", "unsuccessful_rows"}, "fetched", "inserted", "pushed", "ongage", …, "job_id"}' +
           SYNC_RETURNS_NOTE

@@ -84,6 +84,8 @@ export interface LocalCleaningOptions extends Omit<CleaningOptions, "rejects" | 
   readonly out: string
   readonly rejectsOut?: string | undefined
   readonly annotatedOut?: string | undefined
+  /** Rows read so far, every few tens of thousands of rows (a progress display). */
+  readonly onProgress?: ((rowsRead: number) => void) | undefined
 }
 
 /** What a run of the job returns (the job's result in `job_status`). */
@@ -439,7 +441,7 @@ export class Cleaning extends Context.Service<
             new StorageError({ message: `could not create the output files: ${(cause as Error)?.message}`, cause })
         })
         const open = async () => createReadStream(file, { highWaterMark: 256 * 1024 })
-        return yield* runWithOutputs(open, checked, new Date(), outputs, undefined)
+        return yield* runWithOutputs(open, checked, new Date(), outputs, options.onProgress)
       })
 
       // A file an HLR run is reading stays where it is until the run ends (the delete refuses it too).

@@ -26,7 +26,7 @@
  */
 import { Clock, Context, Cron, Effect, Layer, Result, type Scope } from "effect"
 import { AppConfig } from "../platform/Config.ts"
-import type { DatabaseError, ValidationError } from "../platform/Errors.ts"
+import { ValidationError, type Conflict, type DatabaseError } from "../platform/Errors.ts"
 import { Jobs } from "../platform/Jobs.ts"
 import { metrics } from "../platform/Observability.ts"
 import {
@@ -86,6 +86,16 @@ export const previousDayWindow = (now: Date): TimeWindow => {
   return { from: new Date(today - DAY_MS), to: new Date(today) }
 }
 
+/** A tick queued by `enqueueNow` (POST /scheduler/{schedule}/run-now's answer). */
+export interface QueuedTick {
+  readonly schedule: ScheduleName
+  readonly job_id: string
+  readonly status: "queued"
+}
+
+/** The key a tick's job has (`platform/jobs/JobSchedules.ts`): one queued-or-running run per schedule. */
+const TICK_SINGLETON_KEY = "schedule:default"
+
 /** A run's summary: what the job returns. */
 export interface RunSummary {
   readonly runId: number
@@ -122,6 +132,13 @@ export class Scheduler extends Context.Service<
      * it). Fails with the operation's error after recording it.
      */
     readonly runNow: (name: ScheduleName) => Effect.Effect<RunSummary, ScheduledOperationError | DatabaseError>
+    /**
+     * A tick now, outside the cron: a job on the schedule's queue under the key a cron tick uses, so
+     * a scheduler process runs and records it exactly like a tick, and it never overlaps a tick of
+     * the same schedule (`Conflict` naming the queued or running one). `ValidationError` for a
+     * schedule that is not active here (scheduler disabled, or its integration not configured).
+     */
+    readonly enqueueNow: (name: ScheduleName) => Effect.Effect<QueuedTick, ValidationError | Conflict | DatabaseError>
     /** Runs, newest first (at most 1000). */
     readonly runs: (filter?: {
       readonly schedule?: string | undefined
@@ -281,6 +298,31 @@ export class Scheduler extends Context.Service<
         return registered
       })
 
+      const enqueueNow = Effect.fn("Scheduler.enqueueNow")(function* (name: ScheduleName) {
+        const definition = all.find((d) => d.name === name)
+        if (definition === undefined) {
+          return yield* new ValidationError({
+            message: `unknown schedule "${name}" (one of ${SCHEDULE_NAMES.join(", ")})`,
+            field: "schedule"
+          })
+        }
+        if (!definitions.includes(definition)) {
+          return yield* new ValidationError({
+            message: schedules.enabled
+              ? `schedule "${name}" is not active: ${definition.integration} is not configured (set ${missing(definition).join(", ")})`
+              : `schedule "${name}" is not active: SCHEDULER_ENABLED=false`,
+            field: "schedule"
+          })
+        }
+        const jobId = yield* jobs.enqueue(
+          definition.queue,
+          { schedule: name, manual: true },
+          { singletonKey: TICK_SINGLETON_KEY }
+        )
+        yield* Effect.logInfo("scheduled run queued now").pipe(Effect.annotateLogs({ schedule: name, jobId }))
+        return { schedule: name, job_id: jobId, status: "queued" as const }
+      })
+
       const runs = Effect.fn("Scheduler.runs")(function* (filter?: {
         readonly schedule?: string | undefined
         readonly outcome?: RunOutcome | undefined
@@ -290,7 +332,7 @@ export class Scheduler extends Context.Service<
         return yield* repository.list({ schedule: filter?.schedule, outcome: filter?.outcome, limit })
       })
 
-      return Scheduler.of({ definitions, register, work, start, runNow, runs })
+      return Scheduler.of({ definitions, register, work, start, runNow, enqueueNow, runs })
     })
   )
 
