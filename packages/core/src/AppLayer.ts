@@ -34,7 +34,9 @@ import { FileStore } from "./platform/FileStore.ts"
 import { Health } from "./platform/Health.ts"
 import { Jobs, type JobsOptions } from "./platform/Jobs.ts"
 import { loggingLayer } from "./platform/Logging.ts"
+import { DatabaseMetricsLayer } from "./platform/DatabaseMetrics.ts"
 import type { SchemaVersionMismatch } from "./platform/SchemaVersion.ts"
+import { tracingLayer } from "./platform/Tracing.ts"
 import { OngageClient } from "./ongage/OngageClient.ts"
 import { OngageJobs } from "./ongage-jobs/OngageJobs.ts"
 import { VoluumClient } from "./voluum/VoluumClient.ts"
@@ -82,10 +84,11 @@ const withRoleTimeouts = (settings: AppSettings, role: ProcessRole): AppSettings
 export const platformLayer = (settings: AppSettings, options: AppLayerOptions = {}) => {
   const config = Layer.succeed(AppConfig, withRoleTimeouts(settings, options.role ?? "api"))
   const jobs = Jobs.layerWith({ ...jobsOptionsFor(options.role ?? "api"), ...options.jobs })
-  return Layer.mergeAll(jobs, FileStore.layer).pipe(
+  return Layer.mergeAll(jobs, FileStore.layer, DatabaseMetricsLayer).pipe(
     Layer.provideMerge(DatabaseLayer),
     Layer.provideMerge(config),
-    Layer.provideMerge(loggingLayer(settings))
+    Layer.provideMerge(loggingLayer(settings)),
+    Layer.provideMerge(tracingLayer(settings, options.role ?? "api"))
   )
 }
 
@@ -119,7 +122,8 @@ const buildConsumerLayer = (settings: AppSettings) =>
   liveEventsLayer.pipe(
     Layer.provideMerge(DatabaseLayer),
     Layer.provideMerge(Layer.succeed(AppConfig, settings)),
-    Layer.provideMerge(loggingLayer(settings))
+    Layer.provideMerge(loggingLayer(settings)),
+    Layer.provideMerge(tracingLayer(settings, "consumer"))
   )
 
 const buildAppLayer = (settings: AppSettings, options: AppLayerOptions) =>

@@ -47,3 +47,15 @@ export * from "./live-events/LiveEventsRepository.ts"
 export * from "./scheduler/Scheduler.ts"
 export * from "./scheduler/ScheduledOperations.ts"
 export * from "./scheduler/SchedulerRepository.ts"
+export {
+  metrics as prometheusMetrics,
+  renderMetrics,
+  serveMetrics,
+  exportedMetricNames,
+  secondsSince,
+  resetSampling,
+  processMetrics,
+  observeHttpRequest,
+  METRICS_CONTENT_TYPE
+} from "./platform/Observability.ts"
+export * from "./platform/Tracing.ts"

@@ -157,6 +157,21 @@ export interface AppSettings {
   readonly classifierRulesFile: string | undefined
   readonly riskyOperatorsFile: string | undefined
   readonly schedules: ScheduleSettings
+  readonly observability: ObservabilitySettings
+}
+
+/** Metrics and traces (docs/observability.md). */
+export interface ObservabilitySettings {
+  /** Prometheus metrics are kept and served (METRICS_ENABLED, default true). */
+  readonly metricsEnabled: boolean
+  /** The worker's, scheduler's and consumer's `GET /metrics` port (METRICS_PORT); no server when absent. */
+  readonly metricsPort: number | undefined
+  /** The interface `METRICS_PORT` listens on (METRICS_HOST, default 0.0.0.0). */
+  readonly metricsHost: string
+  /** OTLP/HTTP collector base URL (OTEL_EXPORTER_OTLP_ENDPOINT); no trace export when absent. */
+  readonly otlpEndpoint: string | undefined
+  /** OTEL_SERVICE_NAME: replaces the per-process name (`optimizer-api`, `optimizer-worker`, …). */
+  readonly serviceName: string | undefined
 }
 
 /** Traffic sources the original hard-coded (`docs/original-api.md` "Voluum reports"); VOLUUM_TRAFFIC_SOURCE_IDS replaces them. */
@@ -374,6 +389,13 @@ export const parseSettings = (env: Env): Result.Result<AppSettings, InvalidConfi
       reports: r.strOr("SCHEDULE_REPORTS", "15 0 * * *"),
       mmdDaily: r.strOr("SCHEDULE_MMD_DAILY", "0 5 * * *"),
       conversionsOverlapMinutes: r.int("CONVERSIONS_WINDOW_OVERLAP_MINUTES", 10, 0, 1440)
+    },
+    observability: {
+      metricsEnabled: r.bool("METRICS_ENABLED", true),
+      metricsPort: r.str("METRICS_PORT") === undefined ? undefined : r.int("METRICS_PORT", 0, 0, 65535),
+      metricsHost: r.strOr("METRICS_HOST", "0.0.0.0"),
+      otlpEndpoint: r.url("OTEL_EXPORTER_OTLP_ENDPOINT", undefined),
+      serviceName: r.str("OTEL_SERVICE_NAME")
     }
   }
   if (r.problems.length > 0) {
