@@ -33,7 +33,7 @@ afterAll(async () => {
 })
 
 const startWorker = async (): Promise<ChildProcess> => {
-  const child = spawn(process.execPath, [WORKER], {
+  const child = spawn(process.execPath, ["--conditions=@optimizer/source", WORKER], {
     env: { PATH: process.env.PATH, DATABASE_URL: app.db.url, STORAGE_DIR: storageDir, LOG_LEVEL: "Error" },
     stdio: ["ignore", "pipe", "inherit"]
   })

@@ -20,7 +20,9 @@ const EXCEPTIONS: Record<string, string> = {
   "GET /openapi.json": "API description",
   "GET /docs": "API reference page",
   // The reference page's scripts and styles (Swagger UI, served by the server itself).
-  "GET /docs/assets/:name": "API reference page assets"
+  "GET /docs/assets/:name": "API reference page assets",
+  // Prometheus's scrape (docs/observability.md); a shell reads it with curl, as Prometheus does.
+  "GET /metrics": "Prometheus metrics"
 }
 
 /** Route → the command that does the same (its words after `optimizer`). */

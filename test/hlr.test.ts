@@ -172,7 +172,7 @@ describe("HLR over HTTP", () => {
     await worker?.close()
     worker = undefined
     const startWorker = async () => {
-      const child = spawn(process.execPath, [WORKER], {
+      const child = spawn(process.execPath, ["--conditions=@optimizer/source", WORKER], {
         env: {
           PATH: process.env.PATH,
           DATABASE_URL: app.db.url,

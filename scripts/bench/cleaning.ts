@@ -169,7 +169,7 @@ const runWorker = (env: Record<string, string>): Promise<{ ms: number; peakRssMb
       // The young-generation size the optimizer command runs with (its shebang, the Dockerfile):
       // without it V8 sizes the young generation from the machine and lets it grow with the run's
       // length, which is what made the 5M run's RSS larger than the 1M run's.
-      ["--max-semi-space-size=16", WORKER],
+      ["--max-semi-space-size=16", "--conditions=@optimizer/source", WORKER],
       {
         env: {
           PATH: process.env.PATH ?? "",

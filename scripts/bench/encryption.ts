@@ -13,7 +13,7 @@
 import { createDecipheriv, randomBytes, randomFillSync } from "node:crypto"
 import { Effect, Layer, Result } from "effect"
 import { AppConfig, decodeBase64Lenient, Encryption, parseAesKey, transformTokenCsv } from "@optimizer/core"
-import { openOne, sealOne } from "@optimizer/core/encryption/Gcm"
+import { openOne, sealOne } from "@optimizer/core/encryption"
 import { perSecond, type Benchmark } from "./support.ts"
 
 const VALUES = 1_000_000

@@ -80,6 +80,7 @@ export const hlrBenchmark: Benchmark = {
           process.execPath,
           [
             "--max-semi-space-size=16",
+            "--conditions=@optimizer/source",
             // HLR_CPU_PROF=<dir>: a CPU profile of the worker written there (node --cpu-prof).
             ...(process.env.HLR_CPU_PROF === undefined
               ? []

@@ -4,7 +4,7 @@
  * cells than its header (csv-parse builds an error object for each such row; see ListCsv.ts).
  */
 import { Effect, Stream } from "effect"
-import { csvRows } from "@optimizer/core/lists/ListCsv"
+import { csvRows } from "@optimizer/core/lists"
 import type { Benchmark } from "./support.ts"
 
 const ROWS = 500_000

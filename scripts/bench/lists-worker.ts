@@ -8,9 +8,9 @@
 import { Effect, Layer, ManagedRuntime, Result, Stream } from "effect"
 // The three modules the import needs, not the package's index: the index loads every service
 // (S3, SQS clients and the rest), ~30 MB more RSS than an import has to carry.
-import { Lists } from "@optimizer/core/lists/Lists"
-import { AppConfig, parseSettings } from "@optimizer/core/platform/Config"
-import { DatabaseLayer } from "@optimizer/core/platform/Database"
+import { Lists } from "@optimizer/core/lists"
+import { AppConfig, parseSettings } from "@optimizer/core/config"
+import { DatabaseLayer } from "@optimizer/core/platform"
 import { typedRows } from "./lists-data.ts"
 
 const parsed = parseSettings({ DATABASE_URL: process.env.DATABASE_URL, LOG_LEVEL: "Warn" })

@@ -93,7 +93,7 @@ const runWorker = (url: string): Promise<WorkerResult> =>
     execFile(
       process.execPath,
       // The young-generation size the optimizer command runs with (its shebang, the Dockerfile).
-      ["--max-semi-space-size=16", WORKER],
+      ["--max-semi-space-size=16", "--conditions=@optimizer/source", WORKER],
       { env: { PATH: process.env.PATH ?? "", DATABASE_URL: url }, maxBuffer: 1024 * 1024, timeout: 30 * 60_000 },
       (error, stdout, stderr) => {
         if (error !== null) return reject(new Error(`the list-import worker failed: ${stderr || error.message}`))

@@ -11,4 +11,13 @@ if (major < 22 || (major === 22 && minor < 19)) {
   process.exit(1)
 }
 const source = new URL("../src/main.ts", import.meta.url)
+if (existsSync(source)) {
+  // A checkout runs @optimizer/core from its sources too: its package.json maps the
+  // "@optimizer/source" condition to src/*.ts (what `node --conditions=@optimizer/source` does).
+  const { registerHooks } = await import("node:module")
+  registerHooks({
+    resolve: (specifier, context, nextResolve) =>
+      nextResolve(specifier, { ...context, conditions: [...context.conditions, "@optimizer/source"] })
+  })
+}
 await import(existsSync(source) ? source.href : new URL("../dist/main.js", import.meta.url).href)

@@ -6,10 +6,11 @@ import { Hono } from "hono"
 import { cors } from "hono/cors"
 import { defaultHttpLimits, RateLimiter, type AppRuntime, type AppServices, type HttpLimits } from "@optimizer/core"
 import { errorResponse, Routes, type AppEnv } from "./http.ts"
-import { accessLog, authenticate, requestId } from "./middleware.ts"
+import { authenticate, makeAccessLog, requestId } from "./middleware.ts"
 import { docsRoutes } from "./docsPage.ts"
 import { openApiDocument } from "./openapi.ts"
 import { configureHttpLog, logLine } from "./log.ts"
+import { metricsRoute } from "./metrics.ts"
 import { cleaningRoutes } from "./routes/cleaning.ts"
 import { hlrRoutes } from "./routes/hlr.ts"
 import { coreRoutes } from "./routes/core.ts"
@@ -31,13 +32,21 @@ export interface AppOptions {
   readonly log?: { readonly pretty: boolean; readonly level: string }
   /** The process's HTTP limits (settings.http: body size, deadline, rate limits, server timeouts); the defaults when absent. */
   readonly http?: HttpLimits
+  /**
+   * Metrics: counted per request and served at `GET /metrics` ("here", the default), counted but served
+   * elsewhere (`METRICS_PORT`: "elsewhere"), or neither ("off", METRICS_ENABLED=false).
+   */
+  readonly metrics?: "here" | "elsewhere" | "off"
+  /** Each request runs in a server span continuing an incoming `traceparent` (spans are exported). */
+  readonly tracing?: boolean
 }
 
 export const makeApp = (runtime: AppRuntime, options: AppOptions) => {
   if (options.log) configureHttpLog(options.log)
   const app = new Hono<AppEnv>()
+  const metrics = options.metrics ?? "here"
   app.use(requestId)
-  app.use(accessLog)
+  app.use(makeAccessLog(metrics !== "off"))
   if (options.corsOrigins.length > 0) {
     app.use(
       cors({
@@ -53,7 +62,8 @@ export const makeApp = (runtime: AppRuntime, options: AppOptions) => {
   const limiter = new RateLimiter({ perSecond: limits.rateLimitPerSecond })
   app.use(authenticate(runtime, { deadlineMs: limits.requestDeadlineMs, limiter }))
 
-  const routes = new Routes<AppServices>(app, runtime, limits)
+  if (metrics === "here") app.get("/metrics", metricsRoute)
+  const routes = new Routes<AppServices>(app, runtime, limits, options.tracing === true)
   coreRoutes(routes)
   keyRoutes(routes)
   listRoutes(routes)

@@ -9,7 +9,7 @@
 import { Cause, Effect, Exit, Fiber, Option, Schema, SchemaGetter, SchemaIssue, type ManagedRuntime } from "effect"
 import type { Context as HonoContext, Hono } from "hono"
 import type { Principal, Role } from "@optimizer/core"
-import { defaultHttpLimits, roleAllows } from "@optimizer/core"
+import { defaultHttpLimits, parseTraceparent, roleAllows } from "@optimizer/core"
 import { DEADLINE_EXCEEDED, detailOf, httpErrorFor, INTERNAL, type ErrorBody } from "./errors.ts"
 import { logLine } from "./log.ts"
 
@@ -19,6 +19,8 @@ export interface AppEnv {
   Variables: {
     requestId: string
     principal: Principal | undefined
+    /** The request's trace id, when its handler ran in an exported server span (for the access log). */
+    traceId: string | undefined
   }
 }
 
@@ -190,21 +192,64 @@ export const withinDeadline = <A, E, R, T>(
     )
   })
 
+/**
+ * The handler in a server span named after the route (`GET /jobs/:id`), child of the caller's span
+ * when the request has a valid `traceparent`; it carries the request id, and a failure's status and
+ * code (the error body's `request_id` is the span's `request_id`).
+ */
+const serverSpan = <A, E, R>(
+  c: HonoContext<AppEnv>,
+  spec: RouteSpec<any, any>,
+  effect: Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> => {
+  const parent = parseTraceparent(c.req.header("traceparent"))
+  const requestId = c.get("requestId")
+  return Effect.flatMap(Effect.option(Effect.currentSpan), (span) => {
+    if (Option.isSome(span)) c.set("traceId", span.value.traceId)
+    return effect
+  }).pipe(
+    Effect.tapCause((cause) => {
+      const error = Cause.findErrorOption(cause)
+      const mapped = Option.isSome(error)
+        ? httpErrorFor(error.value as { _tag?: unknown })
+        : Cause.hasInterruptsOnly(cause)
+          ? undefined
+          : INTERNAL
+      return mapped === undefined
+        ? Effect.void
+        : Effect.annotateCurrentSpan({ "http.response.status_code": mapped.status, "error.code": mapped.code })
+    }),
+    Effect.withSpan(`${spec.method.toUpperCase()} ${spec.path}`, {
+      kind: "server",
+      ...(parent !== undefined ? { parent } : {}),
+      attributes: {
+        "http.request.method": spec.method.toUpperCase(),
+        "http.route": spec.path,
+        request_id: requestId
+      }
+    })
+  )
+}
+
 /** Registers routes on a Hono app, running handlers on one ManagedRuntime, and collects their OpenAPI. */
 export class Routes<R> {
   readonly operations: Array<OpenApiOperation> = []
   readonly app: Hono<AppEnv>
   readonly runtime: ManagedRuntime.ManagedRuntime<R, unknown>
   readonly limits: RouteLimits
+  /** Run each handler in a server span (when spans are exported). */
+  readonly tracing: boolean
 
   constructor(
     app: Hono<AppEnv>,
     runtime: ManagedRuntime.ManagedRuntime<R, unknown>,
-    limits: RouteLimits = defaultHttpLimits()
+    limits: RouteLimits = defaultHttpLimits(),
+    tracing = false
   ) {
     this.app = app
     this.runtime = runtime
     this.limits = limits
+    this.tracing = tracing
   }
 
   add<Q = undefined, B = undefined>(
@@ -271,7 +316,8 @@ export class Routes<R> {
         if (Exit.isFailure(exit)) return this.validationFailure(c, "body", exit.cause)
         body = exit.value
       }
-      const effect = handler(new Input(c, query, body, principal, c.get("requestId")))
+      const handled = handler(new Input(c, query, body, principal, c.get("requestId")))
+      const effect = this.tracing ? serverSpan(c, spec, handled) : handled
       if (spec.upload === true) return this.run(c, effect)
       return this.run(c, effect, this.limits.requestDeadlineMs + (spec.waitsMs?.(query) ?? 0))
     })

@@ -10,6 +10,7 @@ import { ApiKeys, retryAfterSeconds, type RateLimiter } from "@optimizer/core"
 import { DATABASE_UNAVAILABLE } from "./errors.ts"
 import { errorResponse, withinDeadline, type AppEnv } from "./http.ts"
 import { logEnabled, logLine } from "./log.ts"
+import { countRequest } from "./metrics.ts"
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/
 
@@ -19,6 +20,7 @@ export const requestId: MiddlewareHandler<AppEnv> = async (c, next) => {
   const id = incoming !== undefined && REQUEST_ID.test(incoming) ? incoming : randomUUID()
   c.set("requestId", id)
   c.set("principal", undefined)
+  c.set("traceId", undefined)
   // Under @hono/node-server the header goes on Node's response, whose `writeHead` merges it with
   // the route's own headers. Setting it on `c.res` turns the response's plain header object into a
   // WHATWG `Headers` that the server then converts back, per request.
@@ -31,22 +33,34 @@ export const requestId: MiddlewareHandler<AppEnv> = async (c, next) => {
   c.res.headers.set("X-Request-Id", id)
 }
 
-/** One line per request with method, path, status and duration. */
-export const accessLog: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const started = performance.now()
-  await next()
-  const status = c.res.status
-  const level = status >= 500 ? "error" : "info"
-  if (!logEnabled(level)) return
-  logLine(level, "request", {
-    request_id: c.get("requestId"),
-    method: c.req.method,
-    path: c.req.path,
-    status,
-    duration_ms: Math.round((performance.now() - started) * 10) / 10,
-    key: c.get("principal")?.name
-  })
-}
+/**
+ * One line per request with method, path, status and duration; with `metrics`, the request is also
+ * counted and timed (metrics.ts `countRequest`).
+ */
+export const makeAccessLog =
+  (metrics: boolean): MiddlewareHandler<AppEnv> =>
+  async (c, next) => {
+    const started = performance.now()
+    await next()
+    const status = c.res.status
+    if (metrics) countRequest(c, status, performance.now() - started)
+    const level = status >= 500 ? "error" : "info"
+    if (!logEnabled(level)) return
+    logLine(level, "request", {
+      request_id: c.get("requestId"),
+      method: c.req.method,
+      path: c.req.path,
+      status,
+      duration_ms: Math.round((performance.now() - started) * 10) / 10,
+      key: c.get("principal")?.name,
+      ...traceFields(c.get("traceId"))
+    })
+  }
+
+const traceFields = (traceId: string | undefined) => (traceId === undefined ? {} : { trace_id: traceId })
+
+/** The access log without metrics. */
+export const accessLog: MiddlewareHandler<AppEnv> = makeAccessLog(false)
 
 const presentedKey = (authorization: string | undefined, apiKey: string | undefined): string | undefined => {
   if (apiKey !== undefined && apiKey.trim() !== "") return apiKey.trim()

@@ -42,7 +42,7 @@ import {
   Schema,
   type Scope
 } from "effect"
-import { InvalidConfig, LiveEvents, type BatchOutcome, type SqsSettings } from "@optimizer/core"
+import { InvalidConfig, LiveEvents, prometheusMetrics, type BatchOutcome, type SqsSettings } from "@optimizer/core"
 import { Counters, describeStats, zeroStats, type ConsumerStats } from "./ConsumerStats.ts"
 import { SqsError, SqsQueue, type ReceivedMessage } from "./SqsQueue.ts"
 
@@ -180,6 +180,7 @@ export const startConsumer = (
         const messages = result.success
         if (messages.length === 0) continue
         counters.received += messages.length
+        prometheusMetrics.sqsReceived.inc([], messages.length)
         // Offered even when stopping began meanwhile: these are in hand and get committed.
         yield* Queue.offer(inbox, messages)
       }
@@ -195,6 +196,7 @@ export const startConsumer = (
             Effect.flatMap((response) =>
               Effect.gen(function* () {
                 counters.deleted += response.deleted
+                prometheusMetrics.sqsDeleted.inc([], response.deleted)
                 counters.deleteFailures += response.failures.length
                 if (response.failures.length > 0) {
                   // Committed already: when such a message comes back it is a duplicate, acknowledged again.
@@ -235,6 +237,7 @@ export const startConsumer = (
           const elapsed = Date.now() - started
           if (Result.isSuccess(result)) {
             counters.commits++
+            prometheusMetrics.sqsCommitDuration.set([], elapsed / 1000)
             counters.totalCommitMs += elapsed
             counters.maxCommitMs = Math.max(counters.maxCommitMs, elapsed)
             if (databaseDown) {
@@ -245,6 +248,7 @@ export const startConsumer = (
             return result.success
           }
           counters.commitRetries++
+          prometheusMetrics.sqsCommitRetries.inc([])
           if (!databaseDown) {
             databaseDown = true
             yield* receiving.close
@@ -260,17 +264,35 @@ export const startConsumer = (
 
     const record = (messages: ReadonlyArray<ReceivedMessage>, outcome: BatchOutcome) => {
       const committed = new Set(outcome.committed)
+      const failed = new Set(outcome.failed.map((f) => f.messageId))
+      const maxReceiveCount = queue.maxReceiveCount?.()
       const now = Date.now()
+      let batchOldest = 0
+      let deadLettered = 0
       for (const m of messages) {
         if (committed.has(m.messageId) && m.sentAt !== undefined) {
           const age = Math.max(0, Math.round((now - m.sentAt) / 1000))
+          batchOldest = Math.max(batchOldest, (now - m.sentAt) / 1000)
           if (counters.oldestMessageAgeSeconds === null || age > counters.oldestMessageAgeSeconds) {
             counters.oldestMessageAgeSeconds = age
           }
         }
+        // Failed on its last allowed receive: the queue's redrive moves it to the dead-letter queue.
+        if (
+          failed.has(m.messageId) &&
+          maxReceiveCount !== undefined &&
+          m.receiveCount !== undefined &&
+          m.receiveCount >= maxReceiveCount
+        ) {
+          deadLettered++
+        }
       }
       counters.committed += outcome.committed.length
       counters.failed += outcome.failed.length
+      prometheusMetrics.sqsCommitted.inc([], outcome.committed.length)
+      prometheusMetrics.sqsFailed.inc([], outcome.failed.length)
+      if (deadLettered > 0) prometheusMetrics.sqsDeadLettered.inc([], deadLettered)
+      prometheusMetrics.sqsOldestAge.set([], batchOldest)
       counters.duplicates += outcome.counts.duplicates
       counters.events += outcome.counts.events
       return messages.filter((m) => committed.has(m.messageId))

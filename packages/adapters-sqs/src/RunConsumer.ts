@@ -5,7 +5,7 @@
  * (SIGTERM/SIGINT), which drains and returns.
  */
 import { Effect, Layer, Result } from "effect"
-import { consumerLayer, parseSettings, requireDatabase, requireIntegration } from "@optimizer/core"
+import { consumerLayer, parseSettings, processMetrics, requireDatabase, requireIntegration } from "@optimizer/core"
 import { startConsumer, tuningFrom } from "./Consumer.ts"
 import { SqsQueue } from "./SqsQueue.ts"
 
@@ -19,6 +19,7 @@ export const runConsumer = Effect.gen(function* () {
   // deletes through them.
   yield* Effect.scoped(
     Effect.gen(function* () {
+      yield* processMetrics(settings.observability, "consumer", "")
       const consumer = yield* startConsumer(tuningFrom(sqsSettings))
       yield* consumer.stopped
     })

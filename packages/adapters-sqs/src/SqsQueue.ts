@@ -31,6 +31,8 @@ export interface ReceivedMessage {
   readonly body: string
   /** SentTimestamp (epoch milliseconds), when SQS gave one. */
   readonly sentAt: number | undefined
+  /** ApproximateReceiveCount: 1 on the first delivery. */
+  readonly receiveCount?: number | undefined
 }
 
 export interface ReceiveRequest {
@@ -58,6 +60,8 @@ export class SqsQueue extends Context.Service<
     readonly url: string
     /** Whether the queue has a dead-letter queue (a RedrivePolicy); fails on a wrong URL or credentials. */
     readonly hasDeadLetterQueue: Effect.Effect<boolean, SqsError>
+    /** The RedrivePolicy's maxReceiveCount, once `hasDeadLetterQueue` has read it (undefined: none). */
+    readonly maxReceiveCount?: () => number | undefined
     readonly receive: (request: ReceiveRequest) => Effect.Effect<ReadonlyArray<ReceivedMessage>, SqsError>
     /** Deletes up to 10 messages by their receipt handles in one call. */
     readonly deleteBatch: (receiptHandles: ReadonlyArray<string>) => Effect.Effect<DeleteOutcome, SqsError>
@@ -67,6 +71,7 @@ export class SqsQueue extends Context.Service<
   static readonly fromClient = (sqs: SQSClient, queueUrl: string): SqsQueue["Service"] => {
     const send = <A>(f: (signal: AbortSignal) => Promise<A>) =>
       Effect.tryPromise({ try: f, catch: (cause) => new SqsError({ message: messageOf(cause) }) })
+    let maxReceiveCount: number | undefined
     return SqsQueue.of({
       url: queueUrl,
       hasDeadLetterQueue: send((signal) =>
@@ -74,7 +79,20 @@ export class SqsQueue extends Context.Service<
           new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["VisibilityTimeout", "RedrivePolicy"] }),
           { abortSignal: signal }
         )
-      ).pipe(Effect.map((a) => a.Attributes?.RedrivePolicy !== undefined)),
+      ).pipe(
+        Effect.map((a) => {
+          const policy = a.Attributes?.RedrivePolicy
+          if (policy === undefined) return false
+          try {
+            const count = Number((JSON.parse(policy) as { maxReceiveCount?: unknown }).maxReceiveCount)
+            maxReceiveCount = Number.isInteger(count) && count > 0 ? count : undefined
+          } catch {
+            maxReceiveCount = undefined
+          }
+          return true
+        })
+      ),
+      maxReceiveCount: () => maxReceiveCount,
       receive: (request) =>
         send((signal) =>
           sqs.send(
@@ -92,12 +110,14 @@ export class SqsQueue extends Context.Service<
             (result.Messages ?? []).flatMap((m: Message): Array<ReceivedMessage> => {
               if (m.MessageId === undefined || m.ReceiptHandle === undefined) return []
               const sent = Number(m.Attributes?.SentTimestamp)
+              const received = Number(m.Attributes?.ApproximateReceiveCount)
               return [
                 {
                   messageId: m.MessageId,
                   receiptHandle: m.ReceiptHandle,
                   body: m.Body ?? "",
-                  sentAt: Number.isFinite(sent) ? sent : undefined
+                  sentAt: Number.isFinite(sent) ? sent : undefined,
+                  receiveCount: Number.isFinite(received) ? received : undefined
                 }
               ]
             })

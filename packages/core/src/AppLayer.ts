@@ -34,6 +34,9 @@ import { FileStore } from "./platform/FileStore.ts"
 import { Health } from "./platform/Health.ts"
 import { Jobs, type JobsOptions } from "./platform/Jobs.ts"
 import { loggingLayer } from "./platform/Logging.ts"
+import { DatabaseMetricsLayer } from "./platform/DatabaseMetrics.ts"
+import type { SchemaVersionMismatch } from "./platform/SchemaVersion.ts"
+import { tracingLayer } from "./platform/Tracing.ts"
 import { OngageClient } from "./ongage/OngageClient.ts"
 import { OngageJobs } from "./ongage-jobs/OngageJobs.ts"
 import { VoluumClient } from "./voluum/VoluumClient.ts"
@@ -81,10 +84,11 @@ const withRoleTimeouts = (settings: AppSettings, role: ProcessRole): AppSettings
 export const platformLayer = (settings: AppSettings, options: AppLayerOptions = {}) => {
   const config = Layer.succeed(AppConfig, withRoleTimeouts(settings, options.role ?? "api"))
   const jobs = Jobs.layerWith({ ...jobsOptionsFor(options.role ?? "api"), ...options.jobs })
-  return Layer.mergeAll(jobs, FileStore.layer).pipe(
+  return Layer.mergeAll(jobs, FileStore.layer, DatabaseMetricsLayer).pipe(
     Layer.provideMerge(DatabaseLayer),
     Layer.provideMerge(config),
-    Layer.provideMerge(loggingLayer(settings))
+    Layer.provideMerge(loggingLayer(settings)),
+    Layer.provideMerge(tracingLayer(settings, options.role ?? "api"))
   )
 }
 
@@ -109,15 +113,17 @@ const mmdLayer = Mmd.layer
 
 /**
  * Why building the services can fail: a missing or invalid setting (no database, a bad rules file),
- * the database unreachable (the pool's first connection, the bulk pool), the file store unusable.
+ * the database unreachable (the pool's first connection, the bulk pool) or not migrated to this
+ * version's schema, the file store unusable.
  */
-export type AppStartError = InvalidConfig | DatabaseError | StorageError | SqlError
+export type AppStartError = InvalidConfig | DatabaseError | StorageError | SqlError | SchemaVersionMismatch
 
 const buildConsumerLayer = (settings: AppSettings) =>
   liveEventsLayer.pipe(
     Layer.provideMerge(DatabaseLayer),
     Layer.provideMerge(Layer.succeed(AppConfig, settings)),
-    Layer.provideMerge(loggingLayer(settings))
+    Layer.provideMerge(loggingLayer(settings)),
+    Layer.provideMerge(tracingLayer(settings, "consumer"))
   )
 
 const buildAppLayer = (settings: AppSettings, options: AppLayerOptions) =>

@@ -9,6 +9,8 @@ import { Command, Flag } from "effect/cli"
 import {
   ApiKeys,
   makeRuntime,
+  processMetrics,
+  tracingEnabled,
   runWorkers,
   Scheduler,
   type AppRuntime,
@@ -45,7 +47,13 @@ const httpServer = (runtime: AppRuntime, settings: AppSettings) =>
           corsOrigins: settings.corsOrigins,
           version: VERSION,
           log: httpLogOptions(settings),
-          http: settings.http
+          http: settings.http,
+          metrics: !settings.observability.metricsEnabled
+            ? "off"
+            : settings.observability.metricsPort !== undefined && !isHttpWorker()
+              ? "elsewhere"
+              : "here",
+          tracing: tracingEnabled(settings)
         }),
       catch: (cause) =>
         new Error(`could not listen on port ${settings.port}: ${(cause as Error)?.message ?? String(cause)}`)
@@ -97,6 +105,7 @@ export const startCommand = Command.make("start", {}, () =>
       const migration = yield* runMigrations(Redacted.value(settings.database!.url))
       if (migration.applied.length > 0) yield* Console.error(`applied migrations: ${migration.applied.join(", ")}`)
       const runtime = yield* scopedRuntime(settings, "all")
+      yield* processMetrics(settings.observability, "all", VERSION)
       const bootstrap = yield* Effect.tryPromise(() => runtime.runPromise(ApiKeys.use((k) => k.ensureBootstrapAdmin)))
       if (Option.isSome(bootstrap)) {
         yield* Console.log(
@@ -150,6 +159,9 @@ export const serveCommand = Command.make(
         if (migrate && !isHttpWorker()) yield* runMigrations(Redacted.value(settings.database!.url))
         if (workers > 1 && !isHttpWorker()) return yield* superviseHttpWorkers(workers)
         const runtime = yield* scopedRuntime(settings, "api")
+        // Under --workers N each process would need a port of its own: the metrics stay on the API port.
+        if (!isHttpWorker()) yield* processMetrics(settings.observability, "api", VERSION)
+        else yield* processMetrics({ ...settings.observability, metricsPort: undefined }, "api", VERSION)
         const server = yield* httpServer(runtime, settings)
         yield* Console.log(
           `optimizer ${VERSION} listening on ${server.url}${isHttpWorker() ? ` (HTTP worker, pid ${process.pid})` : ""}`
@@ -164,6 +176,7 @@ export const workerCommand = Command.make("worker", {}, () =>
     Effect.gen(function* () {
       const settings = yield* settingsWithDatabase
       const runtime = yield* scopedRuntime(settings, "worker")
+      yield* processMetrics(settings.observability, "worker", VERSION)
       const queues = yield* workers(runtime)
       yield* Console.error(
         `optimizer ${VERSION} worker running: ${queues.length === 0 ? "no job queues" : queues.join(", ")}`
@@ -182,6 +195,7 @@ export const schedulerCommand = Command.make("scheduler", {}, () =>
     Effect.gen(function* () {
       const settings = yield* settingsWithDatabase
       const runtime = yield* scopedRuntime(settings, "scheduler")
+      yield* processMetrics(settings.observability, "scheduler", VERSION)
       const definitions = yield* schedules(runtime)
       yield* Console.error(
         `optimizer ${VERSION} scheduler running (one active across all scheduler processes): ${

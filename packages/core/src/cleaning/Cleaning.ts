@@ -51,6 +51,7 @@ import {
   type CleaningStats,
   type FileStatus
 } from "./CleaningRepository.ts"
+import { recordRun } from "../platform/Observability.ts"
 
 export { ITEM_KEYS, type CleaningFile, type CleaningFileItem, type CleaningStats } from "./CleaningRepository.ts"
 export type { CleaningCounts, CleaningFlags, PipelineResult } from "./CleaningPipeline.ts"
@@ -403,6 +404,7 @@ export class Cleaning extends Context.Service<
           yield* fileJobs.discardOutputs(fileId, [keys.processed, keys.rejects, keys.annotated])
           return { file_id: fileId, status: "skipped" as const, reason: "the file changed while it was processed" }
         }
+        recordRun("cleaning", result.total_records)
         yield* Effect.logInfo("list cleaned").pipe(
           Effect.annotateLogs({
             file_id: fileId,

@@ -41,6 +41,7 @@ import { FileStore } from "../platform/FileStore.ts"
 import { Jobs, type RunningJob } from "../platform/Jobs.ts"
 import { HlrClient, isBatchComplete, type HlrError } from "./HlrClient.ts"
 import { applyHlrResults, type HlrApplyResult } from "./HlrResults.ts"
+import { recordRun } from "../platform/Observability.ts"
 
 export const HLR_QUEUE = "hlr.run"
 /** Retries after the first attempt: a crash, the provider or the database down for a while. */
@@ -445,6 +446,13 @@ export class Hlr extends Context.Service<
           return { file_id: fileId, status: "skipped" as const, reason: "the run is no longer active" }
         }
         return yield* work(job, fileId, run, found.value).pipe(
+          Effect.tap((result) =>
+            Effect.sync(() => {
+              if (result.status === "complete" && result.counts !== undefined) {
+                recordRun("hlr", result.counts.results + result.counts.reused + result.counts.missing)
+              }
+            })
+          ),
           Effect.tapError((error) =>
             isFinalAttempt(job, error, HLR_RETRY_LIMIT)
               ? failRun(fileId, run, publicMessage(error)).pipe(Effect.ignore)

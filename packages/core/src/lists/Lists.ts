@@ -38,6 +38,7 @@ import {
 } from "./ListSchemas.ts"
 import { ListsRepository } from "./ListsRepository.ts"
 import { LIST_BATCH_ROWS, type BatchOptions } from "./ListWriteSink.ts"
+import { recordRun } from "../platform/Observability.ts"
 
 const HISTORY_LIMIT = 100
 const INVALID_SAMPLES = 20
@@ -321,6 +322,7 @@ export class Lists extends Context.Service<
         if (counts.total === 0) {
           return yield* new UnreadableFile({ message: "the file has no numbers" })
         }
+        recordRun("import", counts.total)
         return counts
       })
 

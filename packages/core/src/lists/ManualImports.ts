@@ -37,6 +37,7 @@ import { uploadFilename } from "../platform/TextUpload.ts"
 import { csvRows, normaliseHeader } from "./ListCsv.ts"
 import { LIST_METRIC_COLUMNS, ManualImportTarget, type ListEntry, type ListMetrics } from "./ListSchemas.ts"
 import { Lists } from "./Lists.ts"
+import { recordRun } from "../platform/Observability.ts"
 
 /** `POST /db-manual-update/import`'s answer (the original's keys). */
 export interface ManualImportResult {
@@ -383,6 +384,7 @@ export class ManualImports extends Context.Service<
             (id, original_filename, target, raw_file_path, result_file_path, uploaded_count, accepted_count, rejected_count)
           VALUES (${id}, ${uploadFilename(input.filename)}, ${target}, ${rawKey}, ${resultKey},
             ${counts.uploaded}, ${counts.accepted}, ${counts.rejected})`.pipe(Effect.mapError(toDatabaseError))
+        recordRun("import", counts.uploaded)
         return {
           id,
           target,

@@ -157,10 +157,28 @@ export interface AppSettings {
   readonly classifierRulesFile: string | undefined
   readonly riskyOperatorsFile: string | undefined
   readonly schedules: ScheduleSettings
+  readonly observability: ObservabilitySettings
+}
+
+/** Metrics and traces (docs/observability.md). */
+export interface ObservabilitySettings {
+  /** Prometheus metrics are kept and served (METRICS_ENABLED, default true). */
+  readonly metricsEnabled: boolean
+  /** The worker's, scheduler's and consumer's `GET /metrics` port (METRICS_PORT); no server when absent. */
+  readonly metricsPort: number | undefined
+  /** The interface `METRICS_PORT` listens on (METRICS_HOST, default 0.0.0.0). */
+  readonly metricsHost: string
+  /** OTLP/HTTP collector base URL (OTEL_EXPORTER_OTLP_ENDPOINT); no trace export when absent. */
+  readonly otlpEndpoint: string | undefined
+  /** OTEL_SERVICE_NAME: replaces the per-process name (`optimizer-api`, `optimizer-worker`, …). */
+  readonly serviceName: string | undefined
 }
 
 /** Traffic sources the original hard-coded (`docs/original-api.md` "Voluum reports"); VOLUUM_TRAFFIC_SOURCE_IDS replaces them. */
-const DEFAULT_TRAFFIC_SOURCES = ["61a5a37e-cf24-46cd-8a2f-038fd9c8d5f8", "4b62c9a1-6c3e-434b-aa7a-fbdf721f7e89"]
+export const DEFAULT_TRAFFIC_SOURCES: ReadonlyArray<string> = [
+  "61a5a37e-cf24-46cd-8a2f-038fd9c8d5f8",
+  "4b62c9a1-6c3e-434b-aa7a-fbdf721f7e89"
+]
 const LOG_LEVELS = ["Trace", "Debug", "Info", "Warn", "Error", "Fatal", "None"] as const
 
 /** Collects every problem of the environment, so one start-up names them all. */
@@ -371,6 +389,13 @@ export const parseSettings = (env: Env): Result.Result<AppSettings, InvalidConfi
       reports: r.strOr("SCHEDULE_REPORTS", "15 0 * * *"),
       mmdDaily: r.strOr("SCHEDULE_MMD_DAILY", "0 5 * * *"),
       conversionsOverlapMinutes: r.int("CONVERSIONS_WINDOW_OVERLAP_MINUTES", 10, 0, 1440)
+    },
+    observability: {
+      metricsEnabled: r.bool("METRICS_ENABLED", true),
+      metricsPort: r.str("METRICS_PORT") === undefined ? undefined : r.int("METRICS_PORT", 0, 0, 65535),
+      metricsHost: r.strOr("METRICS_HOST", "0.0.0.0"),
+      otlpEndpoint: r.url("OTEL_EXPORTER_OTLP_ENDPOINT", undefined),
+      serviceName: r.str("OTEL_SERVICE_NAME")
     }
   }
   if (r.problems.length > 0) {
@@ -384,7 +409,11 @@ export const parseSettings = (env: Env): Result.Result<AppSettings, InvalidConfi
   return Result.succeed(settings)
 }
 
-/** The settings of this process (`AppConfig.layer` reads `process.env`; `AppConfig.layerFrom(env)` in tests). */
+/**
+ * The settings the services read. `AppConfig.layerFrom(env)` parses an environment the caller
+ * passes; `AppConfig.layerSettings(settings)` takes settings made by `optimizerSettings(options)`
+ * or `fromEnv(env)` (platform/Options.ts). The SDK never reads `process.env` on its own.
+ */
 export class AppConfig extends Context.Service<AppConfig, AppSettings>()("@optimizer/core/platform/AppConfig") {
   static readonly layerFrom = (env: Env) =>
     Layer.effect(
@@ -394,7 +423,7 @@ export class AppConfig extends Context.Service<AppConfig, AppSettings>()("@optim
         return Result.isSuccess(parsed) ? Effect.succeed(parsed.success) : Effect.fail(parsed.failure)
       })
     )
-  static readonly layer = Layer.unwrap(Effect.sync(() => AppConfig.layerFrom(process.env)))
+  static readonly layerSettings = (settings: AppSettings) => Layer.succeed(AppConfig, settings)
 }
 
 /** The settings of a configured integration, or `NotConfigured` naming what is missing (HTTP 503). */

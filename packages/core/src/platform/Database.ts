@@ -11,10 +11,12 @@
 import * as Net from "node:net"
 import { PgClient } from "@effect/sql-pg"
 import { Context, Effect, Exit, Layer, Option, Redacted, Schema, Scope } from "effect"
+import { SqlClient } from "effect/sql"
 import pg from "pg"
 import { AppConfig, requireDatabase } from "./Config.ts"
 import { DatabaseError } from "./Errors.ts"
 import { maskPhones } from "./Logging.ts"
+import { checkSchemaVersion } from "./SchemaVersion.ts"
 
 /** The `@effect/sql-pg` pool for the configured database. Fails start-up when no database is configured. */
 export const DatabaseLive = Layer.unwrap(
@@ -262,7 +264,15 @@ export class PgBulk extends Context.Service<
 }
 
 /** Both pools. */
-export const DatabaseLayer = Layer.mergeAll(DatabaseLive, PgBulk.layer)
+/**
+ * Start-up fails with `SchemaVersionMismatch` (naming the applied and the expected version) on an
+ * unmigrated or older database, instead of `relation "…" does not exist` at the first query.
+ */
+export const SchemaCheck = Layer.effectDiscard(
+  Effect.flatMap(SqlClient.SqlClient, (sql) => checkSchemaVersion(sql))
+).pipe(Layer.provide(DatabaseLive))
+
+export const DatabaseLayer = Layer.mergeAll(DatabaseLive, PgBulk.layer, SchemaCheck)
 
 /** While a connection is held, a lost (or cut) connection emits "error" on its client; see `checkOut`. */
 const ignoreClientError = (): void => undefined

@@ -20,17 +20,17 @@ import { type Backend, batchingWriter, Missing, storageError, TooLarge } from ".
 import { type LocalStoreOptions, makeLocalBackend } from "./file-store/LocalFileStore.ts"
 import type { S3Options } from "./file-store/S3FileStore.ts"
 
+export type { S3Options } from "./file-store/S3FileStore.ts"
+
 /**
- * The S3 backend, loaded when first used: the AWS SDK it imports is ~18 MB of a process's memory,
- * which a deployment on local storage (and every worker started for it) does not pay.
+ * The S3 backend, loaded when a store on S3 is built: the AWS SDK is a large module graph that a
+ * process keeping its files on local disk (or using no file store) never loads.
  */
-const makeS3Backend = (options: S3Options) =>
+const makeS3Backend = (options: S3Options): Effect.Effect<Backend, never, Scope.Scope> =>
   Effect.flatMap(
     Effect.promise(() => import("./file-store/S3FileStore.ts")),
     (s3) => s3.makeS3Backend(options)
   )
-
-export type { S3Options } from "./file-store/S3FileStore.ts"
 export { localFileWriter, type LocalStoreOptions, type LocalWriteOptions } from "./file-store/LocalFileStore.ts"
 
 /** Settings of the FileStore layer that are not in the environment (`AppConfig.storage`). */

@@ -18,6 +18,11 @@
  */
 import { Cause, Clock, Duration, Effect, Random, Schema, Semaphore } from "effect"
 import { UpstreamError } from "./Errors.ts"
+import { metrics } from "./Observability.ts"
+
+/** The `outcome` label of an attempt's status (docs/observability.md). */
+const outcomeOf = (status: number): string =>
+  status < 400 ? "ok" : status === 429 ? "rate_limited" : status >= 500 ? "server_error" : "client_error"
 
 export type QueryValue = string | number | boolean
 
@@ -257,7 +262,25 @@ export const makeJsonClient = (options: JsonClientOptions): Effect.Effect<JsonCl
         },
         catch: (cause) => cause
       }).pipe(Effect.timeout(attemptTimeout))
-      const limited = inFlight === undefined ? call : inFlight.withPermit(call)
+      // Timed and counted from the request's start (the rate limit's wait is not the API's latency).
+      const timed = Effect.suspend(() => {
+        const started = performance.now()
+        return call.pipe(
+          Effect.tap((raw) =>
+            Effect.sync(() => {
+              metrics.externalRequests.inc([service, outcomeOf(raw.status)])
+              metrics.externalDuration.set([service], (performance.now() - started) / 1000)
+            })
+          ),
+          Effect.tapError((cause) =>
+            Effect.sync(() => {
+              metrics.externalRequests.inc([service, Cause.isTimeoutError(cause) ? "timeout" : "network_error"])
+              metrics.externalDuration.set([service], (performance.now() - started) / 1000)
+            })
+          )
+        )
+      })
+      const limited = inFlight === undefined ? timed : inFlight.withPermit(timed)
       return limiter.pipe(
         Effect.andThen(limited),
         Effect.flatMap((raw): Effect.Effect<Attempt<A>> => {
@@ -327,6 +350,7 @@ export const makeJsonClient = (options: JsonClientOptions): Effect.Effect<JsonCl
         const backoffMs = Math.min(maxDelayMs, baseDelayMs * 2 ** retry)
         // "Equal jitter": half the backoff fixed, half random, so synchronized callers spread out.
         const delayMs = outcome.retryAfterMs ?? Math.round(backoffMs / 2 + (yield* Random.next) * (backoffMs / 2))
+        metrics.externalRetries.inc([service])
         yield* Effect.logWarning(`${error.message}; retrying`).pipe(
           Effect.annotateLogs({ service, attempt: retry + 1, delayMs, status: error.status ?? "none" })
         )

@@ -31,10 +31,13 @@ import { Context, Effect, Layer, Option, Schedule, type Scope } from "effect"
 import { SqlClient } from "effect/sql"
 import { AppConfig, requireDatabase } from "./Config.ts"
 import { Conflict, type DatabaseError, NotFound } from "./Errors.ts"
-import { type JobsOptions, startJobQueue } from "./jobs/JobQueue.ts"
+import { startJobQueue } from "./jobs/JobQueue.ts"
+import type { JobsOptions } from "./jobs/JobsOptions.ts"
 import { makeJobSchedules, type JobSchedules } from "./jobs/JobSchedules.ts"
 import { INSERT_QUEUED_STATUS, type JobInfo, type JobState, makeJobStatusRows } from "./jobs/JobStatusRows.ts"
 import { makeWork, type RunningJob, type WorkOptions } from "./jobs/JobWorker.ts"
+import { metrics } from "./Observability.ts"
+import { withTraceContext } from "./Tracing.ts"
 
 export {
   DEFAULT_QUEUE_SETTINGS,
@@ -42,7 +45,7 @@ export {
   type JobsOptions,
   type JobsTimings,
   type QueueSettings
-} from "./jobs/JobQueue.ts"
+} from "./jobs/JobsOptions.ts"
 export type { ScheduleInfo } from "./jobs/JobSchedules.ts"
 export type { JobInfo, JobState } from "./jobs/JobStatusRows.ts"
 export { isRetryableJobError, type RunningJob, type WorkOptions } from "./jobs/JobWorker.ts"
@@ -103,12 +106,14 @@ export class Jobs extends Context.Service<
         enqueueOptions?: EnqueueOptions
       ) {
         yield* ensureQueue(queue)
+        // The job's span continues this trace (JobWorker.ts): the request → job link.
+        const payload = yield* withTraceContext(data)
         const id = randomUUID()
         const key = enqueueOptions?.singletonKey ?? id
         const sent = yield* call(`could not enqueue a "${queue}" job`, async () => {
           const tx = await jobQueue.beginTransaction()
           try {
-            const sentId = await boss.send(queue, data, {
+            const sentId = await boss.send(queue, payload, {
               id,
               singletonKey: key,
               ...(enqueueOptions?.retryLimit !== undefined ? { retryLimit: enqueueOptions.retryLimit } : {}),
@@ -140,6 +145,7 @@ export class Jobs extends Context.Service<
               `a "${queue}" job with key "${key}" is already queued or running` + (holder ? ` (job ${holder.id})` : "")
           })
         }
+        metrics.jobsEnqueued.inc([queue])
         yield* Effect.logDebug("job enqueued").pipe(Effect.annotateLogs({ job_id: id, queue }))
         return id
       })

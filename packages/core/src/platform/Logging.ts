@@ -3,8 +3,9 @@
  * whether stderr is a TTY). Logs go to stderr so that CLI output on stdout stays machine-readable.
  * Every line passes through `maskPhones`: phone numbers never reach a log in clear.
  */
-import { Layer, Logger, References } from "effect"
+import { Formatter, Layer, Logger, References } from "effect"
 import type { AppSettings } from "./Config.ts"
+import { traceIdsOf } from "./Tracing.ts"
 
 /** `447700900123` → `4477****0123`; keeps enough to correlate, not enough to dial. */
 export const maskPhone = (phone: string): string => {
@@ -26,8 +27,18 @@ const write = (line: string) => {
   process.stderr.write(maskPhones(line) + "\n")
 }
 
-export const jsonLogger = Logger.map(Logger.formatJson, write)
-export const prettyLogger = Logger.map(Logger.formatLogFmt, write)
+/** JSON lines; a line written inside a span carries its `trace_id` and `span_id`. */
+export const jsonLogger = Logger.make((options) => {
+  const entry = Logger.formatStructured.log(options)
+  const ids = traceIdsOf(options.fiber.context)
+  write(Formatter.formatJson(ids === undefined ? entry : { ...entry, ...ids }))
+})
+/** logfmt lines; inside a span, ending with `trace_id=… span_id=…`. */
+export const prettyLogger = Logger.make((options) => {
+  const line = Logger.formatLogFmt.log(options)
+  const ids = traceIdsOf(options.fiber.context)
+  write(ids === undefined ? line : `${line} trace_id=${ids.trace_id} span_id=${ids.span_id}`)
+})
 
 /** The process's loggers and minimum level from the settings. */
 export const loggingLayer = (settings: Pick<AppSettings, "logFormat" | "logLevel">) => {

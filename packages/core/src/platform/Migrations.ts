@@ -13,6 +13,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import pg from "pg"
+import { MigrationChecksumMismatch } from "./SchemaVersion.ts"
 
 export interface Migration {
   readonly version: number
@@ -26,21 +27,38 @@ export interface MigrationResult {
   readonly alreadyApplied: number
 }
 
-/** A migration file whose recorded checksum no longer matches the file: an applied migration was edited. */
-export class MigrationChecksumMismatch extends Error {
-  override readonly name = "MigrationChecksumMismatch"
-}
+export { MigrationChecksumMismatch }
 
 const MIGRATION_FILE = /^(\d+)_([A-Za-z0-9_-]+)\.sql$/
 // Any constant works; it only has to be the same for every optimizer process.
 const MIGRATION_LOCK_KEY = 8_245_117_001
 
-/** Where the migrations live: `<repo>/sql` in a checkout, `<package>/sql` when the core is installed. */
+/**
+ * Where the migrations live, found from this package's own root and nowhere else (never the host
+ * project's `sql/`): the package root is the nearest folder above this module whose package.json
+ * is `@optimizer/core`. In a checkout (`packages/core`, whose `src/` the tarball does not ship) that
+ * is the repository's `sql/`; in an installed package, its own `sql/` (the build's copy).
+ */
 export const defaultMigrationsDir = (): string => {
-  const here = dirname(fileURLToPath(import.meta.url))
-  const candidates = [join(here, "../../../../sql"), join(here, "../sql"), join(here, "../../sql")]
-  for (const dir of candidates) if (existsSync(join(dir, "0001_initial.sql"))) return dir
-  throw new Error(`migrations folder not found (looked in ${candidates.join(", ")})`)
+  let dir = dirname(fileURLToPath(import.meta.url))
+  while (!(existsSync(join(dir, "package.json")) && packageName(join(dir, "package.json")) === "@optimizer/core")) {
+    const parent = dirname(dir)
+    if (parent === dir)
+      throw new Error(`migrations folder not found: no @optimizer/core package above ${import.meta.url}`)
+    dir = parent
+  }
+  const checkout = existsSync(join(dir, "src/platform/Migrations.ts"))
+  const migrations = checkout ? join(dir, "../../sql") : join(dir, "sql")
+  if (!existsSync(join(migrations, "0001_initial.sql"))) throw new Error(`migrations folder not found: ${migrations}`)
+  return migrations
+}
+
+const packageName = (manifest: string): unknown => {
+  try {
+    return (JSON.parse(readFileSync(manifest, "utf8")) as { name?: unknown }).name
+  } catch {
+    return undefined
+  }
 }
 
 export const loadMigrations = (dir: string = defaultMigrationsDir()): ReadonlyArray<Migration> => {

@@ -24,10 +24,11 @@
  * next tick comes makes that tick skip instead of overlapping. Any scheduler process may execute a
  * job. Every run is a `scheduler_runs` row (start, end, outcome, window, counts, error).
  */
-import { Clock, Context, Effect, Layer, type Scope } from "effect"
+import { Clock, Context, Cron, Effect, Layer, Result, type Scope } from "effect"
 import { AppConfig } from "../platform/Config.ts"
 import { ValidationError, type Conflict, type DatabaseError } from "../platform/Errors.ts"
 import { Jobs } from "../platform/Jobs.ts"
+import { metrics } from "../platform/Observability.ts"
 import {
   ScheduledOperations,
   type OperationCounts,
@@ -201,6 +202,7 @@ export class Scheduler extends Context.Service<
         yield* Effect.logInfo(
           schedules.enabled ? "schedules registered" : "scheduler disabled: schedules removed"
         ).pipe(Effect.annotateLogs({ schedules: definitions.map((d) => `${d.name} ${d.cron}`) }))
+        for (const definition of definitions) recordNextRun(definition.name, new Date())
         return definitions
       }).pipe(Effect.withSpan("Scheduler.register"))
 
@@ -237,6 +239,15 @@ export class Scheduler extends Context.Service<
           }
         })
 
+      /** `optimizer_scheduler_next_run_timestamp_seconds`: when the schedule is due after `from`. */
+      const recordNextRun = (name: ScheduleName, from: Date) => {
+        const definition = all.find((d) => d.name === name)
+        const cron = definition === undefined ? undefined : Cron.parse(definition.cron, "UTC")
+        if (cron !== undefined && Result.isSuccess(cron)) {
+          metrics.scheduleNextRun.set([name], Cron.next(cron.success, from).getTime() / 1000)
+        }
+      }
+
       const runNow = Effect.fn("Scheduler.runNow")(function* (name: ScheduleName) {
         const now = new Date(yield* Clock.currentTimeMillis)
         const { window, run } = yield* plan(name, now)
@@ -261,11 +272,16 @@ export class Scheduler extends Context.Service<
         })
         if (result._tag === "Success") {
           yield* repository.finish(runId, finishedAt, "success", { ...result.success }, null)
+          metrics.scheduledRuns.inc([name, "success"])
+          metrics.scheduleLastSuccess.set([name], finishedAt.getTime() / 1000)
+          recordNextRun(name, finishedAt)
           yield* Effect.logInfo("scheduled run succeeded").pipe(Effect.annotateLogs({ schedule: name, runId }))
           return summary("success", result.success, null)
         }
         const error = messageOf(result.failure)
         yield* repository.finish(runId, finishedAt, "failed", null, error)
+        metrics.scheduledRuns.inc([name, "failure"])
+        recordNextRun(name, finishedAt)
         yield* Effect.logWarning("scheduled run failed", error).pipe(Effect.annotateLogs({ schedule: name, runId }))
         return yield* Effect.fail(result.failure)
       })

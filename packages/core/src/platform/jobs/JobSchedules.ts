@@ -33,6 +33,7 @@ export interface JobSchedules {
   readonly schedules: Effect.Effect<ReadonlyArray<ScheduleInfo>, DatabaseError>
 }
 
+/** @internal */
 export const makeJobSchedules = ({ boss, call, ensureQueue }: JobQueue): JobSchedules => {
   const schedule = Effect.fn("Jobs.schedule")(function* (
     queue: string,

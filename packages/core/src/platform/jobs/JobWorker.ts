@@ -39,6 +39,8 @@ import type { JobResult, JobResultStatus, JobWithMetadata } from "pg-boss"
 import { publicMessage, type DatabaseError } from "../Errors.ts"
 import { type JobQueue, messageOf } from "./JobQueue.ts"
 import type { JobStatusRows } from "./JobStatusRows.ts"
+import { metrics } from "../Observability.ts"
+import { takeTraceContext } from "../Tracing.ts"
 
 /** What a handler receives for one attempt of one job. */
 export interface RunningJob {
@@ -105,7 +107,7 @@ const describeFailure = (cause: Cause.Cause<unknown>): Failure => {
   }
 }
 
-/** `Jobs.work` over the queue and the status rows; `defaultConcurrency` is `WORKER_CONCURRENCY`. */
+/** `Jobs.work` over the queue and the status rows; `defaultConcurrency` is `WORKER_CONCURRENCY`. @internal */
 export const makeWork = (jobQueue: JobQueue, rows: JobStatusRows, defaultConcurrency: number) => {
   const { boss, call, ensureQueue, timings } = jobQueue
 
@@ -137,20 +139,31 @@ export const makeWork = (jobQueue: JobQueue, rows: JobStatusRows, defaultConcurr
       }
       yield* Effect.logInfo("job started").pipe(Effect.annotateLogs({ attempt }))
       const startedAt = Date.now()
+      const { data, parent } = takeTraceContext(job.data ?? {})
       const running: RunningJob = {
         id: job.id,
         queue,
-        data: job.data ?? {},
+        data,
         attempt,
         progress: progressOf(job.id, attempt)
       }
+      metrics.jobsStarted.inc([queue])
+      metrics.jobsRunning.add([queue], 1)
       // Interrupted when pg-boss takes the job away (cancel, expiration, lost claim) or the worker stops.
+      // Its span continues the trace of the request that queued it.
       const exit = yield* Effect.promise(() =>
         Effect.runPromiseExitWith(handlerContext)(
-          handler(running).pipe(Effect.annotateLogs({ job_id: job.id, queue, attempt })),
+          handler(running).pipe(
+            Effect.annotateLogs({ job_id: job.id, queue, attempt }),
+            Effect.withSpan(`job ${queue}`, {
+              kind: "consumer",
+              ...(parent !== undefined ? { parent } : {}),
+              attributes: { "job.id": job.id, "job.queue": queue, "job.attempt": attempt }
+            })
+          ),
           { signal: AbortSignal.any([job.signal, stopping]) }
         )
-      )
+      ).pipe(Effect.ensuring(Effect.sync(() => metrics.jobsRunning.add([queue], -1))))
       const durationMs = Date.now() - startedAt
 
       let failure: Failure | undefined
@@ -164,6 +177,8 @@ export const makeWork = (jobQueue: JobQueue, rows: JobStatusRows, defaultConcurr
         }
         if (json !== undefined) {
           yield* rows.complete(job.id, attempt, json)
+          metrics.jobsCompleted.inc([queue])
+          metrics.jobDuration.set([queue, "completed"], durationMs / 1000)
           yield* Effect.logInfo("job completed").pipe(Effect.annotateLogs({ durationMs }))
           return settle(job.id, "completed", { value: exit.value ?? null })
         }
@@ -171,6 +186,8 @@ export const makeWork = (jobQueue: JobQueue, rows: JobStatusRows, defaultConcurr
       const { message, shown, retryable } = failure ?? describeFailure(Exit.isFailure(exit) ? exit.cause : Cause.empty)
       const willRetry = retryable && job.retryCount < job.retryLimit
       yield* rows.fail(job.id, attempt, willRetry ? "queued" : "failed", shown)
+      ;(willRetry ? metrics.jobsRetried : metrics.jobsFailed).inc([queue])
+      metrics.jobDuration.set([queue, willRetry ? "retried" : "failed"], durationMs / 1000)
       yield* (willRetry ? Effect.logWarning : Effect.logError)(
         willRetry ? "job attempt failed; it will be retried" : "job failed",
         message
