@@ -18,7 +18,9 @@ export const maskPhone = (phone: string): string => {
 // bracketed country code (`(+44) 7400 …`), and not part of a longer token: not glued to a word or a
 // dotted/dashed word before it (uuids, versions, hostnames), not followed by a letter or digit, nor by a
 // dot and a digit (a decimal). A sentence's full stop or a leading minus still ends or starts a number.
-const PHONE_LIKE = /(?<![\w.]|[\w.]-)(?:\(\+?\d{1,4}\)[ -]{0,2}|\+)?(?:\d[ -]{0,2}){7,14}\d(?!\w|\.\d)/g
+// A calendar date (`2025-05-01`, the day of a sync or a snapshot) is not a number: it stays readable.
+const PHONE_LIKE =
+  /(?<![\w.]|[\w.]-)(?!(?:19|20)\d\d-[01]\d-[0-3]\d(?![\d -]*\d))(?:\(\+?\d{1,4}\)[ -]{0,2}|\+)?(?:\d[ -]{0,2}){7,14}\d(?!\w|\.\d)/g
 
 /** Masks everything in a log line that looks like a phone number. */
 export const maskPhones = (line: string): string => line.replace(PHONE_LIKE, (m) => maskPhone(m))

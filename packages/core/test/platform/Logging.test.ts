@@ -18,7 +18,9 @@ describe("maskPhones", () => {
     ["bracketed (+44) 7400 123456", "bracketed 4474****3456"],
     ["bracketed (44)7400123456", "bracketed 4474****3456"],
     ["dashed 0044-7400-123-456", "dashed 0044****3456"],
-    ["two: 447400123456, 33612345678", "two: 4474****3456, 3361****5678"]
+    ["two: 447400123456, 33612345678", "two: 4474****3456, 3361****5678"],
+    ["date-shaped but longer 2025-05-01234567", "date-shaped but longer 2025****4567"],
+    ["dashed like a date 2012-10-12-3456", "dashed like a date 2012****3456"]
   ])("masks %j", (line, masked) => {
     expect(maskPhones(line)).toBe(masked)
   })
@@ -26,6 +28,8 @@ describe("maskPhones", () => {
   it.each([
     "file 123e4567-e89b-12d3-a456-426614174000 done",
     "at 2026-12-07T20:43:18.123Z",
+    '{"date":"2025-05-01","skipped":2}',
+    "from 2025-05-01 to 2025-05-31",
     "took 12345678ms",
     "version 4.1.12345678",
     "ratio 12345678.9",
