@@ -6,7 +6,7 @@
  * settings the four endpoints answer 503 naming the variables.
  */
 import { spawn, type ChildProcess } from "node:child_process"
-import { mkdtemp, rm } from "node:fs/promises"
+import { mkdtemp, readdir, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -166,6 +166,20 @@ describe("HLR over HTTP", () => {
     const reran = await waitComplete(again)
     expect(fake.state.submitted.slice(before)).toEqual([N(6)])
     expect(reran.result).toMatchObject({ sent: 1, counts: { reused: 2 } })
+
+    // HLR again on the first file, every number cached now (no batch, so no new raw results): the new
+    // clean file replaces the old one in the store; the raw results stay the last batch's.
+    const hlrFilesOf = async (fileId: string) =>
+      (await readdir(join(storageDir, "hlr"))).filter((name) => name.startsWith(fileId)).map((name) => `hlr/${name}`)
+    const first = await hlrStatus(id)
+    expect((await hlrFilesOf(id)).sort()).toEqual([first.hlr_raw_file_path, first.hlr_result_file_path].sort())
+    expect((await call(app.url, operator, `/${id}/hlr`, { method: "POST" })).status).toBe(200)
+    const third = await waitComplete(id)
+    expect(third.result).toMatchObject({ sent: 0 })
+    expect(third.hlr_result_file_path).not.toBe(first.hlr_result_file_path)
+    expect(third.hlr_raw_file_path).toBe(first.hlr_raw_file_path)
+    expect((await hlrFilesOf(id)).sort()).toEqual([third.hlr_raw_file_path, third.hlr_result_file_path].sort())
+    expect(await (await call(app.url, operator, `/${id}/hlr/download`)).text()).toBe(`phone_number\n${N(1)}\n${N(5)}\n`)
   })
 
   it("a worker SIGKILLed while polling: another resumes the same batch (one batch created)", async () => {

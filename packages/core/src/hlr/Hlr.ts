@@ -36,7 +36,7 @@ import {
   type PayloadTooLarge,
   type UnreadableFile
 } from "../platform/Errors.ts"
-import { failureMessage, isFileId, isFinalAttempt, type FileDownload } from "../platform/FileJobKind.ts"
+import { failureMessage, isFileId, isFinalAttempt, runOutputKey, type FileDownload } from "../platform/FileJobKind.ts"
 import { FileStore } from "../platform/FileStore.ts"
 import { Jobs, type RunningJob } from "../platform/Jobs.ts"
 import { HlrClient, isBatchComplete, type HlrError } from "./HlrClient.ts"
@@ -112,7 +112,14 @@ export interface HlrJobResult {
 export type HlrRunError =
   HlrError | ValidationError | NotFound | UnreadableFile | PayloadTooLarge | DatabaseError | StorageError
 
-const storage = (fileId: string) => ({ raw: `hlr/${fileId}_raw.csv`, clean: `hlr/${fileId}_hlr_clean.csv` })
+/**
+ * A run's files, under keys of their own (`runOutputKey`): a job of an earlier run that is still
+ * writing never replaces the current run's files.
+ */
+const storage = (fileId: string, run: Date) => ({
+  raw: runOutputKey("hlr", `${fileId}_raw`, run),
+  clean: runOutputKey("hlr", `${fileId}_hlr_clean`, run)
+})
 
 const isUniqueViolation = (error: unknown): boolean =>
   (error as { reason?: { _tag?: string } }).reason?._tag === "UniqueViolation"
@@ -152,6 +159,20 @@ export class Hlr extends Context.Service<
         isFileId(id)
           ? sql`SELECT ${sql.unsafe(HLR_COLUMNS)} FROM uploaded_csv_files WHERE id = ${id}::uuid`.pipe(decodeOne)
           : Effect.succeed(Option.none())
+      // Keys the product did not write (paths migrated from the original) are skipped, not fatal.
+      const deleteStored = (key: string) =>
+        files.delete(key).pipe(Effect.catchTag("ValidationError", () => Effect.void))
+      /** A refused run's files, except those the row names (another attempt of the same run finished). */
+      const discardRunFiles = (id: string, keys: ReadonlyArray<string>) =>
+        Effect.gen(function* () {
+          const row = yield* find(id)
+          const named = Option.isSome(row) ? [row.value.hlr_raw_file_path, row.value.hlr_result_file_path] : []
+          yield* Effect.forEach(
+            keys.filter((key) => !named.includes(key)),
+            deleteStored,
+            { discard: true }
+          )
+        })
       const get = (id: string) =>
         find(id).pipe(
           Effect.flatMap((row) =>
@@ -184,18 +205,26 @@ export class Hlr extends Context.Service<
         yield* requireIntegration("HLR", settings.hlr)
         if (!isFileId(fileId)) return yield* new NotFound({ message: NOT_FOUND })
         yield* reconcile
-        const marked = yield* sql<{ run: Date }>`
-          UPDATE uploaded_csv_files SET hlr_status = 'uploading', hlr_started_at = date_trunc('milliseconds', now()),
+        const marked = yield* sql<{ run: Date; previous_result: string | null }>`
+          UPDATE uploaded_csv_files f SET hlr_status = 'uploading', hlr_started_at = date_trunc('milliseconds', now()),
             hlr_batch_id = NULL, hlr_result_file_path = NULL, hlr_completed_at = NULL, hlr_num_items = NULL,
             hlr_num_complete = NULL, hlr_error_message = NULL, hlr_job_id = NULL, lock_owner = 'hlr'
-          WHERE id = ${fileId}::uuid AND status = 'processed'
-            AND (hlr_status IS NULL OR hlr_status IN ('failed', 'complete'))
-          RETURNING hlr_started_at AS run`.pipe(
+          FROM uploaded_csv_files before
+          WHERE f.id = ${fileId}::uuid AND before.id = f.id AND f.status = 'processed'
+            AND (f.hlr_status IS NULL OR f.hlr_status IN ('failed', 'complete'))
+          RETURNING f.hlr_started_at AS run, before.hlr_result_file_path AS previous_result`.pipe(
           Effect.catch((error) =>
             Effect.fail(isUniqueViolation(error) ? new Conflict({ message: CONFLICT }) : toDatabaseError(error))
           )
         )
         const run = marked[0]?.run
+        // The previous run's clean file is no longer named by the row: nothing can download it.
+        const previousResult = marked[0]?.previous_result
+        if (previousResult != null) {
+          yield* deleteStored(previousResult).pipe(
+            Effect.catch((error) => Effect.logWarning("could not delete the previous HLR clean file", error.message))
+          )
+        }
         if (run === undefined) {
           const row = yield* get(fileId)
           return yield* row.hlr_status !== null && ACTIVE.includes(row.hlr_status)
@@ -401,7 +430,7 @@ export class Hlr extends Context.Service<
               return skipped("the run is no longer active")
             }
           }
-          const keys = storage(fileId)
+          const keys = storage(fileId, run)
           let rawKey: string | null = null
           if (batchId !== null) {
             const done = yield* poll(job, fileId, run, batchId, hlr.pollEverySeconds, hlr.pollMaxSeconds)
@@ -411,8 +440,14 @@ export class Hlr extends Context.Service<
               Effect.runPromise(files.put(keys.raw, body, { contentType: "text/csv" }).pipe(Effect.asVoid))
             )
             rawKey = keys.raw
-            yield* sql`UPDATE uploaded_csv_files SET hlr_raw_file_path = ${keys.raw}
-              WHERE id = ${fileId}::uuid AND hlr_started_at = ${run}`.pipe(db)
+            // The run's raw results replace the earlier run's (kept until now for `/hlr/raw`).
+            const stored = yield* sql<{ previous: string | null }>`
+              UPDATE uploaded_csv_files f SET hlr_raw_file_path = ${keys.raw}
+              FROM uploaded_csv_files before
+              WHERE f.id = ${fileId}::uuid AND before.id = f.id AND f.hlr_started_at = ${run}
+              RETURNING before.hlr_raw_file_path AS previous`.pipe(db)
+            const previous = stored[0]?.previous
+            if (previous != null && previous !== keys.raw) yield* deleteStored(previous)
           }
           const counts = yield* applyHlrResults({
             fileId,
@@ -426,7 +461,10 @@ export class Hlr extends Context.Service<
               hlr_completed_at = now(), lock_owner = NULL, hlr_error_message = NULL
             WHERE id = ${fileId}::uuid AND hlr_started_at = ${run} AND hlr_status IN ('uploading', 'processing')
             RETURNING id`.pipe(db)
-          if (finished.length === 0) return skipped("the run is no longer active")
+          if (finished.length === 0) {
+            yield* discardRunFiles(fileId, [keys.raw, keys.clean])
+            return skipped("the run is no longer active")
+          }
           yield* Effect.logInfo("HLR run complete").pipe(
             Effect.annotateLogs({ file_id: fileId, batch_id: batchId ?? "none", sent, reused: counts.reused })
           )
