@@ -11,7 +11,9 @@ import { tmpdir } from "node:os"
 import * as path from "node:path"
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest"
+import { startFakeHlr } from "./fakes/hlrlookup.ts"
 import { startFakeMessageWhiz } from "./fakes/messagewhiz.ts"
+import { startFauxqs } from "./support/fauxqs.ts"
 import { runCli } from "./support/cli.ts"
 import { createTestDatabase, type TestDatabase } from "./support/database.ts"
 import { adminUrl, dropDatabase, withDatabase } from "./support/pgUrls.ts"
@@ -152,6 +154,64 @@ describe("optimizer doctor", () => {
       ).toMatchObject({ status: "ok" })
     } finally {
       await mw.close()
+    }
+  })
+
+  it("--online reads hlrlookup's batches with the key and secret, and the SQS queue's attributes", async () => {
+    const hlr = await startFakeHlr({ apiKey: "hlr-key", secret: "hlr-secret" })
+    const aws = await startFauxqs()
+    try {
+      const withDlq = await aws.createQueueWithDeadLetter()
+      const plain = await aws.createQueue()
+      const env = {
+        DATABASE_URL: db.url,
+        STORAGE_DIR: path.join(dir, "files"),
+        HLR_API_URL: hlr.url,
+        HLRLOOKUP_APIKEY: "hlr-key",
+        SQS_ENDPOINT: aws.endpoint,
+        AWS_REGION: aws.region,
+        AWS_ACCESS_KEY_ID: aws.credentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: aws.credentials.secretAccessKey
+      }
+      const online = async (extra: Record<string, string>) => {
+        const run = await runCli(["doctor", "--online", "--json"], { env: { ...env, ...extra }, cwd: dir })
+        const checks = (JSON.parse(run.stdout) as { checks: ReadonlyArray<Check> }).checks
+        return { code: run.code, byName: (name: string) => checks.find((c) => c.check === name) }
+      }
+
+      const refused = await online({
+        HLRLOOKUP_SECRET: "a-wrong-secret",
+        SQS_QUEUE_URL: `${aws.endpoint}/000000000000/missing`
+      })
+      expect(refused.code).toBe(1)
+      expect(refused.byName("HLR (hlrlookup.com) online")).toMatchObject({
+        status: "fail",
+        message: expect.stringMatching(/401/),
+        fix: expect.stringMatching(/HLRLOOKUP_SECRET/)
+      })
+      expect(refused.byName("SQS live events online")).toMatchObject({
+        status: "fail",
+        fix: expect.stringMatching(/SQS_QUEUE_URL/)
+      })
+
+      const accepted = await online({ HLRLOOKUP_SECRET: "hlr-secret", SQS_QUEUE_URL: withDlq.queueUrl })
+      expect(accepted.byName("HLR (hlrlookup.com) online")).toMatchObject({
+        status: "ok",
+        message: expect.stringMatching(/0 batches/)
+      })
+      expect(accepted.byName("SQS live events online")).toMatchObject({
+        status: "ok",
+        message: expect.stringMatching(/dead-letter/)
+      })
+
+      const noDlq = await online({ HLRLOOKUP_SECRET: "hlr-secret", SQS_QUEUE_URL: plain.queueUrl })
+      expect(noDlq.byName("SQS live events online")).toMatchObject({
+        status: "warn",
+        fix: expect.stringMatching(/RedrivePolicy/)
+      })
+    } finally {
+      await aws.stop()
+      await hlr.close()
     }
   })
 })

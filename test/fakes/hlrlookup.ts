@@ -193,6 +193,20 @@ export const startFakeHlr = async (options: FakeHlrOptions = {}): Promise<FakeHl
 
   const batchOr404 = (id: string) => state.batches.get(id)
 
+  app.get("/batches/", (c) => {
+    const batches = [...state.batches.values()]
+    const listed = batches.slice(0, 10).map((b) => ({
+      id: b.id,
+      filename: b.filename,
+      type: "HLR_V2",
+      batchArguments: b.batchArguments,
+      numItems: b.numbers.length,
+      numComplete: b.status === "COMPLETE" ? b.numbers.length : 0,
+      status: b.status
+    }))
+    return c.json({ total: batches.length, offset: 0, limit: 10, batches: listed })
+  })
+
   app.post("/batches/", async (c) => {
     const body = (await c.req.json()) as { filename?: string; type?: string; batchArguments?: unknown }
     if (typeof body.filename !== "string" || body.type !== "HLR_V2") {

@@ -7,9 +7,11 @@
 import { randomUUID } from "node:crypto"
 import { Cause, Effect, Layer, Redacted, Result } from "effect"
 import pg from "pg"
+import { makeSqsClient, SqsQueue } from "@optimizer/adapters-sqs"
 import {
   AppConfig,
   FileStore,
+  HlrClient,
   loadMigrations,
   MessageWhizClient,
   parseSettings,
@@ -240,10 +242,58 @@ export const onlineChecks = (settings: AppSettings): Effect.Effect<ReadonlyArray
         )
       )
     : Effect.succeed(ok("MessageWhiz online", "not configured: not checked"))
-  const unchecked = (["Ongage", "HLR (hlrlookup.com)", "SQS live events"] as const).map((name) =>
-    ok(`${name} online`, "not checked: no call that changes nothing (its first operation shows it)")
+  const hlr: Effect.Effect<Check> = settings.hlr.configured
+    ? HlrClient.use((h) => h.batchCount).pipe(
+        Effect.timeout(ONLINE_TIMEOUT),
+        Effect.map((total) => ok("HLR (hlrlookup.com) online", `key and secret accepted; ${total} batches`)),
+        Effect.provide(HlrClient.layerWith({ maxRetries: 1 }).pipe(Layer.provide(config))),
+        Effect.catchCause((cause) =>
+          Effect.succeed(
+            fail(
+              "HLR (hlrlookup.com) online",
+              `could not read the batches: ${messageOf(causeError(cause))}`,
+              "check HLRLOOKUP_APIKEY / HLRLOOKUP_SECRET and that HLR_API_URL is reachable from here"
+            )
+          )
+        )
+      )
+    : Effect.succeed(ok("HLR (hlrlookup.com) online", "not configured: not checked"))
+  const sqsSettings = settings.sqs.configured ? settings.sqs.value : undefined
+  const sqs: Effect.Effect<Check> = sqsSettings
+    ? Effect.acquireUseRelease(
+        Effect.sync(() => makeSqsClient(sqsSettings)),
+        (client) => SqsQueue.fromClient(client, sqsSettings.queueUrl).hasDeadLetterQueue,
+        (client) => Effect.sync(() => client.destroy())
+      ).pipe(
+        Effect.timeout(ONLINE_TIMEOUT),
+        Effect.map((dlq) =>
+          dlq
+            ? ok("SQS live events online", "queue attributes read; it has a dead-letter queue")
+            : warn(
+                "SQS live events online",
+                "queue attributes read; it has no dead-letter queue: a message that never stores is received forever",
+                "give the queue a RedrivePolicy (deploy/ has one)"
+              )
+        ),
+        Effect.catchCause((cause) =>
+          Effect.succeed(
+            fail(
+              "SQS live events online",
+              `could not read the queue: ${messageOf(causeError(cause))}`,
+              "check SQS_QUEUE_URL, the region and the AWS credentials (or SQS_ENDPOINT for an emulator)"
+            )
+          )
+        )
+      )
+    : Effect.succeed(ok("SQS live events online", "not configured: not checked"))
+  // Ongage has no call that only reads without naming a contact: its first push shows it.
+  const ongage = ok(
+    "Ongage online",
+    settings.ongage.configured
+      ? "not checked: Ongage has no call that reads without a contact (the first push shows it)"
+      : "not configured: not checked"
   )
-  return Effect.all([voluum, mmd]).pipe(Effect.map((checks) => [...checks, ...unchecked]))
+  return Effect.all([voluum, mmd, hlr, sqs]).pipe(Effect.map((checks) => [...checks, ongage]))
 }
 
 const RECENT_SECONDS = 120

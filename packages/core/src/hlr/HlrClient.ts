@@ -61,6 +61,9 @@ const BatchBody = Schema.Struct({
   numComplete: Count
 })
 
+/** `GET /batches/`: the account's batches, a page of them; only the total is read. */
+const BatchList = Schema.Struct({ total: Count })
+
 const toCount = (value: number | string | null | undefined): number | null => {
   if (value === null || value === undefined || value === "") return null
   const n = Number(value)
@@ -78,6 +81,8 @@ export class HlrClient extends Context.Service<
     readonly startBatch: (batchId: string) => Effect.Effect<void, HlrError>
     /** The batch's status and counts; `HlrBatchFailed` when it is `FAILED` or `ERROR`. */
     readonly status: (batchId: string) => Effect.Effect<HlrBatch, HlrError>
+    /** How many batches the account has: a read that changes nothing (`optimizer doctor --online`). */
+    readonly batchCount: Effect.Effect<number, HlrError>
     /**
      * Streams the results CSV (dotted headers, one row per number) into `write` as it arrives, never
      * whole in memory; refused before `write` is called unless it is a CSV with a `live_status`
@@ -109,6 +114,7 @@ const notConfigured = (failure: Effect.Effect<unknown, NotConfigured>): HlrClien
     uploadSource: () => fail,
     startBatch: () => fail,
     status: () => fail,
+    batchCount: fail,
     results: () => fail
   })
 }
@@ -182,6 +188,12 @@ const makeConfigured = (settings: HlrSettings, options: HlrClientOptions) =>
       return batch
     })
 
+    const batchCount = Effect.gen(function* () {
+      const response = yield* request({ path: "/batches/" })
+      const body = yield* decodeResponse(SERVICE, "the batch list", BatchList)(response)
+      return toCount(body.total) ?? 0
+    }).pipe(Effect.withSpan("HlrClient.batchCount"))
+
     const results = Effect.fn("HlrClient.results")(function* (
       batchId: string,
       write: (body: AsyncIterable<Uint8Array>) => Promise<void>
@@ -231,5 +243,5 @@ const makeConfigured = (settings: HlrSettings, options: HlrClientOptions) =>
       }
     })
 
-    return HlrClient.of({ createBatch, uploadSource, startBatch, status, results })
+    return HlrClient.of({ createBatch, uploadSource, startBatch, status, batchCount, results })
   })
