@@ -37,8 +37,19 @@ const runtime = ManagedRuntime.make(
 await runtime.runPromise(Effect.void)
 
 let peak = process.memoryUsage().rss
+const trace = process.env.HLR_MEM_TRACE !== undefined
+const t00 = performance.now()
+let lastTrace = 0
 const sampler = setInterval(() => {
-  peak = Math.max(peak, process.memoryUsage().rss)
+  const m = process.memoryUsage()
+  peak = Math.max(peak, m.rss)
+  if (trace && performance.now() - lastTrace > 500) {
+    lastTrace = performance.now()
+    const mb = (n: number) => Math.round(n / 1048576)
+    process.stderr.write(
+      `mem ${((lastTrace - t00) / 1000).toFixed(1)}s rss=${mb(m.rss)} heapTotal=${mb(m.heapTotal)} heapUsed=${mb(m.heapUsed)} external=${mb(m.external)} arrayBuffers=${mb(m.arrayBuffers)}\n`
+    )
+  }
 }, 50)
 
 const fileId = process.env.FILE_ID!

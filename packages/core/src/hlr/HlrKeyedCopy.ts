@@ -26,14 +26,26 @@ const FILTER_MAX_ROWS = 3_000_000
 /** Rows checked and copied per round trip; a batch is checked and copied while the next is read. */
 const BATCH = 10_000
 const CHUNK = 256 * 1024
+/** A pooled Buffer's size: a chunk of text and the row that took it over `CHUNK`. */
+const SLAB = 320 * 1024
+const encoder = new TextEncoder()
+
+/** A batch's COPY bytes: a view of a pooled slab (returned once the COPY has ended), or a Buffer of its own. */
+interface Part {
+  readonly bytes: Buffer
+  readonly slab: Buffer | undefined
+}
 
 export class KeyedCopy {
   // A batch as its phones (numbers: nothing of the results text kept alive) and its COPY text
-  // turned into Buffers every ~256 KiB, so that nothing of it lingers in the JS heap while it waits.
+  // encoded every ~256 KiB, so that nothing of it lingers in the JS heap while it waits, into slabs
+  // reused from batch to batch: hundreds of MB of short-lived Buffers would wait for the garbage
+  // collector and lift the worker's peak memory.
   private keys = new Float64Array(BATCH)
   private count = 0
   private text = ""
-  private buffers: Array<Buffer> = []
+  private buffers: Array<Part> = []
+  private readonly slabs: Array<Buffer> = []
   private pending: Promise<void> = Promise.resolve()
   /** The table's keys when locked (undefined: too many to read; every phone is looked up). */
   private filter: PhoneKeyFilter | undefined
@@ -86,15 +98,23 @@ export class KeyedCopy {
     this.keys[this.count++] = key
     this.text += line
     if (this.text.length >= CHUNK) {
-      this.buffers.push(Buffer.from(this.text))
+      this.buffers.push(this.encode(this.text))
       this.text = ""
     }
     return this.count >= BATCH ? this.flush() : undefined
   }
 
+  private encode(text: string): Part {
+    const slab = this.slabs.pop() ?? Buffer.allocUnsafeSlow(SLAB)
+    const { read, written } = encoder.encodeInto(text, slab)
+    if (read === text.length) return { bytes: slab.subarray(0, written), slab }
+    this.slabs.push(slab)
+    return { bytes: Buffer.from(text), slab: undefined }
+  }
+
   private async flush(): Promise<void> {
     await this.pending
-    if (this.text !== "") this.buffers.push(Buffer.from(this.text))
+    if (this.text !== "") this.buffers.push(this.encode(this.text))
     const keys = this.keys.slice(0, this.count)
     const buffers = this.buffers
     this.count = 0
@@ -105,8 +125,18 @@ export class KeyedCopy {
     this.pending.catch(() => undefined)
   }
 
-  private async write(keys: Float64Array, buffers: Array<Buffer>): Promise<void> {
+  private async write(keys: Float64Array, parts: Array<Part>): Promise<void> {
     if (keys.length === 0) return
+    await this.copy(
+      keys,
+      parts.map((part) => part.bytes)
+    )
+    // The COPY has ended (the server has taken every byte): its slabs can take the next batches'.
+    // After a failure they are not reused — the connection may still hold them.
+    for (const part of parts) if (part.slab !== undefined) this.slabs.push(part.slab)
+  }
+
+  private async copy(keys: Float64Array, buffers: ReadonlyArray<Buffer>): Promise<void> {
     const filter = this.filter
     const maybe = filter === undefined ? Array.from(keys, String) : []
     if (filter !== undefined) for (const key of keys) if (filter.markAndTestKey(key)) maybe.push(String(key))
