@@ -25,9 +25,14 @@ const FILTER_MAX_ROWS = 3_000_000
 
 /** Rows checked and copied per round trip; a batch is checked and copied while the next is read. */
 const BATCH = 10_000
-const CHUNK = 256 * 1024
-/** A pooled Buffer's size: a chunk of text and the row that took it over `CHUNK`. */
-const SLAB = 320 * 1024
+/**
+ * The COPY text is encoded every ~32 Ki characters: a longer string, once flattened, is a large
+ * object that V8 allocates straight in the old generation, where only a full collection frees it —
+ * hundreds of MB of them lifted the heap (and the worker's peak RSS) by ~60 MB.
+ */
+const TEXT = 32 * 1024
+/** The Buffers the text is encoded into, reused from batch to batch. */
+const SLAB = 256 * 1024
 const encoder = new TextEncoder()
 
 /** A batch's COPY bytes: a view of a pooled slab (returned once the COPY has ended), or a Buffer of its own. */
@@ -38,13 +43,16 @@ interface Part {
 
 export class KeyedCopy {
   // A batch as its phones (numbers: nothing of the results text kept alive) and its COPY text
-  // encoded every ~256 KiB, so that nothing of it lingers in the JS heap while it waits, into slabs
+  // encoded as it comes, so that nothing of it lingers in the JS heap while it waits, into slabs
   // reused from batch to batch: hundreds of MB of short-lived Buffers would wait for the garbage
   // collector and lift the worker's peak memory.
   private keys = new Float64Array(BATCH)
   private count = 0
   private text = ""
-  private buffers: Array<Part> = []
+  private parts: Array<Part> = []
+  /** The slab being filled, up to `at`. */
+  private slab: Buffer | undefined
+  private at = 0
   private readonly slabs: Array<Buffer> = []
   private pending: Promise<void> = Promise.resolve()
   /** The table's keys when locked (undefined: too many to read; every phone is looked up). */
@@ -97,29 +105,43 @@ export class KeyedCopy {
   add(key: number, line: string): Promise<void> | undefined {
     this.keys[this.count++] = key
     this.text += line
-    if (this.text.length >= CHUNK) {
-      this.buffers.push(this.encode(this.text))
-      this.text = ""
-    }
+    if (this.text.length >= TEXT) this.encode()
     return this.count >= BATCH ? this.flush() : undefined
   }
 
-  private encode(text: string): Part {
-    const slab = this.slabs.pop() ?? Buffer.allocUnsafeSlow(SLAB)
-    const { read, written } = encoder.encodeInto(text, slab)
-    if (read === text.length) return { bytes: slab.subarray(0, written), slab }
-    this.slabs.push(slab)
-    return { bytes: Buffer.from(text), slab: undefined }
+  /** The text so far into the slab being filled, and on into further slabs while it does not fit. */
+  private encode(): void {
+    let text = this.text
+    this.text = ""
+    while (text !== "") {
+      if (this.slab === undefined) {
+        this.slab = this.slabs.pop() ?? Buffer.allocUnsafeSlow(SLAB)
+        this.at = 0
+      }
+      const { read, written } = encoder.encodeInto(text, this.at === 0 ? this.slab : this.slab.subarray(this.at))
+      this.at += written
+      if (read === text.length) return
+      // The slab is full (an empty one always takes a character: the loop ends).
+      this.closeSlab()
+      text = text.slice(read)
+    }
+  }
+
+  private closeSlab(): void {
+    if (this.slab === undefined) return
+    if (this.at > 0) this.parts.push({ bytes: this.slab.subarray(0, this.at), slab: this.slab })
+    else this.slabs.push(this.slab)
+    this.slab = undefined
   }
 
   private async flush(): Promise<void> {
     await this.pending
-    if (this.text !== "") this.buffers.push(this.encode(this.text))
+    this.encode()
+    this.closeSlab()
     const keys = this.keys.slice(0, this.count)
-    const buffers = this.buffers
+    const buffers = this.parts
     this.count = 0
-    this.text = ""
-    this.buffers = []
+    this.parts = []
     this.pending = this.write(keys, buffers)
     // A failure surfaces at the next flush or at `commit`; never unhandled meanwhile.
     this.pending.catch(() => undefined)

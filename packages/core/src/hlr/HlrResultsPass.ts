@@ -144,9 +144,14 @@ const both = (a: Promise<void> | undefined, b: Promise<void> | undefined): Promi
 const FIRST = 1 // its first row (result or reuse) has been taken
 const LIVE_ROW = 2 // its live row has been written (or found present)
 
-const CHUNK = 256 * 1024
+/**
+ * The clean file is written every ~16 Ki characters: a longer rope of short lines would outlive
+ * the young generation's collections (and a flattened string over 128 KiB is allocated in the old
+ * generation): garbage that only a full collection frees, lifting the worker's peak memory.
+ */
+const CHUNK = 16 * 1024
 
-/** A text output written in chunks of ~256 KiB, waiting for its sink only when the sink asks to. */
+/** A text output written in chunks of ~16 KiB, waiting for its sink only when the sink asks to. */
 class Chunked {
   private text = ""
   private readonly sink: (text: string) => Promise<void> | undefined
