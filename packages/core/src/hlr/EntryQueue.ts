@@ -17,7 +17,8 @@ export class EntryQueue implements AsyncIterable<ReadonlyArray<ListEntry>> {
   /** Adds an entry; a promise when the producer must wait. */
   add(entry: ListEntry): Promise<void> | undefined {
     this.batch.push(entry)
-    if (this.batch.length < 2000) return undefined
+    // Small batches: entries waiting longer would outlive the young generation's collections.
+    if (this.batch.length < 500) return undefined
     return this.push()
   }
 
