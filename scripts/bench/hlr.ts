@@ -98,7 +98,6 @@ export const hlrBenchmark: Benchmark = {
               HLR_API_URL: fake.url,
               HLR_POLL_EVERY_SECONDS: "1",
               ...(process.env.HLR_MEM_TRACE === undefined ? {} : { HLR_MEM_TRACE: "1" }),
-              ...(process.env.MALLOC_ARENA_MAX === undefined ? {} : { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX }),
               FILE_ID: id,
               ROWS: String(ROWS),
               PREFIX
