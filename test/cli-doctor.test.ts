@@ -6,7 +6,7 @@
  * The read-only store is a path under a regular file (STORAGE_DIR=<file>/store): no user, root
  * included, can create a folder there (ENOTDIR), so the test holds when CI runs as root.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
 import pg from "pg"
@@ -111,6 +111,8 @@ describe("optimizer doctor", () => {
     expect(alone.byName("migrations")?.status).toBe("ok")
     expect(alone.byName("workers")).toMatchObject({ status: "warn", fix: expect.stringMatching(/optimizer worker/) })
     expect(alone.byName("queues")?.status).toBe("ok")
+    // the file store's probe leaves nothing behind
+    expect(readdirSync(env.STORAGE_DIR)).toEqual([])
 
     const worker = await startTestWorker(env)
     try {

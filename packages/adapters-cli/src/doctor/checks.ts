@@ -160,7 +160,8 @@ export const fileStoreCheck = (settings: AppSettings): Effect.Effect<Check> => {
     settings.storage.kind === "s3"
       ? "check S3_BUCKET, S3_ENDPOINT, AWS_REGION and the credentials' write permission on the bucket"
       : "make STORAGE_DIR a directory this user can write (or point STORAGE_DIR elsewhere)"
-  const key = `doctor/probe-${randomUUID()}`
+  // At the store's root: a folder for it would be left behind (a local store keeps empty folders).
+  const key = `optimizer-doctor-probe-${randomUUID()}`
   return Effect.gen(function* () {
     const files = yield* FileStore
     yield* files.put(key, "optimizer doctor\n")
