@@ -80,6 +80,7 @@ export const hlrBenchmark: Benchmark = {
           process.execPath,
           [
             "--max-semi-space-size=16",
+            ...(process.env.HLR_TRACE_GC === undefined ? [] : ["--trace-gc"]),
             "--conditions=@optimizer/source",
             // HLR_CPU_PROF=<dir>: a CPU profile of the worker written there (node --cpu-prof).
             ...(process.env.HLR_CPU_PROF === undefined
@@ -108,6 +109,7 @@ export const hlrBenchmark: Benchmark = {
           (error, stdout, stderr) => {
             process.stderr.write(stderr)
             if (error !== null) return reject(new Error(`the HLR worker failed: ${stderr || error.message}`))
+            if (process.env.HLR_TRACE_GC !== undefined) process.stderr.write(stdout)
             resolve(JSON.parse(stdout.trim().split("\n").pop()!) as WorkerResult)
           }
         )
