@@ -204,89 +204,82 @@ const ONLINE_TIMEOUT = "20 seconds"
  * With `--online`: the integrations reached with their credentials, by a call that changes nothing
  * (Voluum: its campaigns of the last hour; MessageWhiz: its links). The others have no such call.
  */
+/**
+ * One integration reached with its credentials: `probe` (absent when it is not configured) within
+ * ONLINE_TIMEOUT gives the check `found` makes of its answer; any failure is a fail naming `fix`.
+ */
+const reach = <A, E>(
+  name: string,
+  probe: Effect.Effect<A, E> | undefined,
+  found: (answer: A) => Check,
+  failed: string,
+  fix: string
+): Effect.Effect<Check> =>
+  probe === undefined
+    ? Effect.succeed(ok(name, "not configured: not checked"))
+    : probe.pipe(
+        Effect.timeout(ONLINE_TIMEOUT),
+        Effect.map(found),
+        Effect.catchCause((cause) => Effect.succeed(fail(name, `${failed}: ${messageOf(causeError(cause))}`, fix)))
+      )
+
 export const onlineChecks = (settings: AppSettings): Effect.Effect<ReadonlyArray<Check>> => {
   const config = Layer.succeed(AppConfig, settings)
   const hour = Math.floor(Date.now() / 3_600_000) * 3_600_000
-  const voluum: Effect.Effect<Check> = settings.voluum.configured
-    ? VoluumClient.use((v) =>
-        v.campaigns({ from: new Date(hour - 3_600_000).toISOString(), to: new Date(hour).toISOString() })
-      ).pipe(
-        Effect.timeout(ONLINE_TIMEOUT),
-        Effect.map((campaigns) =>
-          ok("Voluum online", `signed in; ${campaigns.size} campaigns with traffic in the last hour`)
-        ),
-        Effect.provide(VoluumClient.layer.pipe(Layer.provide(config))),
-        Effect.catchCause((cause) =>
-          Effect.succeed(
-            fail(
-              "Voluum online",
-              `could not sign in or read: ${messageOf(causeError(cause))}`,
-              "check VOLUUM_ACCESS_ID / VOLUUM_ACCESS_KEY and that VOLUUM_API_URL is reachable from here"
-            )
-          )
+  const voluum = reach(
+    "Voluum online",
+    settings.voluum.configured
+      ? VoluumClient.use((v) =>
+          v.campaigns({ from: new Date(hour - 3_600_000).toISOString(), to: new Date(hour).toISOString() })
+        ).pipe(Effect.provide(VoluumClient.layer.pipe(Layer.provide(config))))
+      : undefined,
+    (campaigns) => ok("Voluum online", `signed in; ${campaigns.size} campaigns with traffic in the last hour`),
+    "could not sign in or read",
+    "check VOLUUM_ACCESS_ID / VOLUUM_ACCESS_KEY and that VOLUUM_API_URL is reachable from here"
+  )
+  const mmd = reach(
+    "MessageWhiz online",
+    settings.mmd.configured
+      ? MessageWhizClient.use((m) => m.links()).pipe(
+          Effect.provide(MessageWhizClient.layer.pipe(Layer.provide(config)))
         )
-      )
-    : Effect.succeed(ok("Voluum online", "not configured: not checked"))
-  const mmd: Effect.Effect<Check> = settings.mmd.configured
-    ? MessageWhizClient.use((m) => m.links()).pipe(
-        Effect.timeout(ONLINE_TIMEOUT),
-        Effect.map((links) => ok("MessageWhiz online", `key accepted; ${links.size} links`)),
-        Effect.provide(MessageWhizClient.layer.pipe(Layer.provide(config))),
-        Effect.catchCause((cause) =>
-          Effect.succeed(
-            fail(
-              "MessageWhiz online",
-              `could not read: ${messageOf(causeError(cause))}`,
-              "check MMD_API_KEY and that MMD_API_URL is reachable from here"
-            )
-          )
+      : undefined,
+    (links) => ok("MessageWhiz online", `key accepted; ${links.size} links`),
+    "could not read",
+    "check MMD_API_KEY and that MMD_API_URL is reachable from here"
+  )
+  const hlr = reach(
+    "HLR (hlrlookup.com) online",
+    settings.hlr.configured
+      ? HlrClient.use((h) => h.batchCount).pipe(
+          Effect.provide(HlrClient.layerWith({ maxRetries: 1 }).pipe(Layer.provide(config)))
         )
-      )
-    : Effect.succeed(ok("MessageWhiz online", "not configured: not checked"))
-  const hlr: Effect.Effect<Check> = settings.hlr.configured
-    ? HlrClient.use((h) => h.batchCount).pipe(
-        Effect.timeout(ONLINE_TIMEOUT),
-        Effect.map((total) => ok("HLR (hlrlookup.com) online", `key and secret accepted; ${total} batches`)),
-        Effect.provide(HlrClient.layerWith({ maxRetries: 1 }).pipe(Layer.provide(config))),
-        Effect.catchCause((cause) =>
-          Effect.succeed(
-            fail(
-              "HLR (hlrlookup.com) online",
-              `could not read the batches: ${messageOf(causeError(cause))}`,
-              "check HLRLOOKUP_APIKEY / HLRLOOKUP_SECRET and that HLR_API_URL is reachable from here"
-            )
-          )
-        )
-      )
-    : Effect.succeed(ok("HLR (hlrlookup.com) online", "not configured: not checked"))
+      : undefined,
+    (total) => ok("HLR (hlrlookup.com) online", `key and secret accepted; ${total} batches`),
+    "could not read the batches",
+    "check HLRLOOKUP_APIKEY / HLRLOOKUP_SECRET and that HLR_API_URL is reachable from here"
+  )
   const sqsSettings = settings.sqs.configured ? settings.sqs.value : undefined
-  const sqs: Effect.Effect<Check> = sqsSettings
-    ? Effect.acquireUseRelease(
-        Effect.sync(() => makeSqsClient(sqsSettings)),
-        (client) => SqsQueue.fromClient(client, sqsSettings.queueUrl).hasDeadLetterQueue,
-        (client) => Effect.sync(() => client.destroy())
-      ).pipe(
-        Effect.timeout(ONLINE_TIMEOUT),
-        Effect.map((dlq) =>
-          dlq
-            ? ok("SQS live events online", "queue attributes read; it has a dead-letter queue")
-            : warn(
-                "SQS live events online",
-                "queue attributes read; it has no dead-letter queue: a message that never stores is received forever",
-                "give the queue a RedrivePolicy (deploy/ has one)"
-              )
+  const sqs = reach(
+    "SQS live events online",
+    sqsSettings === undefined
+      ? undefined
+      : Effect.acquireUseRelease(
+          Effect.sync(() => makeSqsClient(sqsSettings)),
+          (client) => SqsQueue.fromClient(client, sqsSettings.queueUrl).hasDeadLetterQueue,
+          (client) => Effect.sync(() => client.destroy())
         ),
-        Effect.catchCause((cause) =>
-          Effect.succeed(
-            fail(
-              "SQS live events online",
-              `could not read the queue: ${messageOf(causeError(cause))}`,
-              "check SQS_QUEUE_URL, the region and the AWS credentials (or SQS_ENDPOINT for an emulator)"
-            )
-          )
-        )
-      )
-    : Effect.succeed(ok("SQS live events online", "not configured: not checked"))
+    (dlq) =>
+      dlq
+        ? ok("SQS live events online", "queue attributes read; it has a dead-letter queue")
+        : warn(
+            "SQS live events online",
+            "queue attributes read; it has no dead-letter queue: a message that never stores is received forever",
+            "give the queue a dead-letter queue (a RedrivePolicy, e.g. maxReceiveCount 5: docs/live-events.md)"
+          ),
+    "could not read the queue",
+    "check SQS_QUEUE_URL, the region and the AWS credentials (or SQS_ENDPOINT for an emulator)"
+  )
   // Ongage has no call that only reads without naming a contact: its first push shows it.
   const ongage = ok(
     "Ongage online",
