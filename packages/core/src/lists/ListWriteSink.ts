@@ -38,8 +38,13 @@ import { createdAt, directLine, stageLine } from "./StageLines.ts"
 /** Rows per COPY + transaction: big enough to amortise the statement, small enough to keep memory flat. */
 export const LIST_BATCH_ROWS = 50_000
 
-/** COPY text is handed to the socket in pieces of about this many characters. */
-const WRITE_CHARS = 64 * 1024
+/**
+ * Staging lines are encoded as they come into a Buffer of this many bytes, handed to the COPY when
+ * full. Kept as strings until then (a rope of ~1,000 cons-strings per 64 Ki characters), they
+ * outlived the young generation's collections in a write fed slowly, as the HLR pass feeds it, and
+ * were promoted: garbage that only a full collection frees (docs/hlr.md, "Performance").
+ */
+const WRITE_BYTES = 32 * 1024
 
 export interface BatchOptions {
   readonly actor: string
@@ -80,6 +85,9 @@ export interface ListSink {
  */
 export const sinkFilterCounts = { unfilteredRows: 0, filtered: 0 }
 
+const both = (a: Promise<void> | undefined, b: Promise<void> | undefined): Promise<void> | undefined =>
+  a === undefined ? b : b === undefined ? a : Promise.all([a, b]).then(() => undefined)
+
 /** A batch of one lane: its connection, in a transaction, with the staging COPY open. */
 interface OpenBatch {
   readonly client: pg.Client
@@ -92,8 +100,9 @@ interface OpenBatch {
   readonly from: number | undefined
   rows: number
   duplicates: boolean
-  /** Staging lines not yet handed to the COPY. */
-  buffer: string
+  /** Staging lines not yet handed to the COPY: the bytes of `pending` up to `used`. */
+  pending: Buffer
+  used: number
 }
 
 /** One lane of a sink: its own batches, applied one at a time in order, under its own advisory lock. */
@@ -159,7 +168,34 @@ class Lane {
       sink.repeats++
     }
     if (++sink.written % FILTER_MIN_ROWS === 0) sink.filter.consider()
-    if (line !== undefined) batch.buffer += line
+    let wait: Promise<void> | undefined
+    let full = false
+    if (line !== undefined) {
+      // UTF-8 takes at most 3 bytes per UTF-16 code unit.
+      if (line.length * 3 > WRITE_BYTES - batch.used) {
+        if (batch.used > 0) wait = this.flush(batch)
+        // A line longer than a Buffer (many metrics) goes as it is: the stream keeps it while full.
+        if (line.length * 3 > WRITE_BYTES) wait = both(wait, batch.copy.write(line))
+      }
+      if (line.length * 3 <= WRITE_BYTES) {
+        batch.used += batch.pending.write(line, batch.used)
+        full = batch.used > WRITE_BYTES - 1024
+      }
+    }
+    return both(wait, this.counted(batch, full))
+  }
+
+  /** Hands the bytes staged so far to the COPY; a new Buffer takes the next lines. */
+  private flush(batch: OpenBatch): Promise<void> | undefined {
+    const bytes = batch.pending.subarray(0, batch.used)
+    batch.pending = Buffer.allocUnsafe(WRITE_BYTES)
+    batch.used = 0
+    return batch.copy.write(bytes)
+  }
+
+  /** A row has been staged: ends the batch when full; else whether the caller must wait. */
+  private counted(batch: OpenBatch, full: boolean): Promise<void> | undefined {
+    const sink = this.sink
     batch.rows++
     if (batch.rows >= LIST_BATCH_ROWS) return this.endBatch(batch)
     // A caller that never has to wait would keep the filter's queries from running until the
@@ -167,18 +203,13 @@ class Lane {
     if (sink.filter.reading !== undefined && sink.filter.keys === undefined && sink.written % 1024 === 0) {
       return new Promise<void>((resolve) => setImmediate(resolve))
     }
-    if (batch.buffer.length >= WRITE_CHARS) {
-      const wait = batch.copy.write(batch.buffer)
-      batch.buffer = ""
-      return wait
-    }
-    return undefined
+    return full ? this.flush(batch) : undefined
   }
 
   private async endBatch(batch: OpenBatch): Promise<void> {
     this.open = undefined
-    const rest = batch.buffer
-    batch.buffer = ""
+    const rest = batch.pending.subarray(0, batch.used)
+    batch.used = 0
     await batch.copy.end(rest)
     // The previous batch of this lane commits first: applies stay in order, one at a time.
     await this.applying
@@ -279,7 +310,8 @@ export class ListWriteSink implements ListSink {
       from: this.versions.accounted?.[lane],
       rows: 0,
       duplicates: false,
-      buffer: ""
+      pending: Buffer.allocUnsafe(WRITE_BYTES),
+      used: 0
     }
     this.uncommitted.add(batch)
     this.filter.began(batch)
