@@ -1,32 +1,58 @@
 import type { ListEntry } from "../lists/ListSchemas.ts"
 
+/** Entries per batch. */
+const BATCH = 500
+
+/**
+ * A batch waiting for the list write: its phones as numbers (canonical keys: 15 digits fit a double
+ * exactly) and their reasons (shared strings). No object per entry while it waits: entries queued
+ * for longer than two young-generation collections were promoted, and a million-row HLR run's
+ * 300,000 of them lifted the old generation (docs/hlr.md, "Performance"). The entries are made
+ * when the list write takes the batch.
+ */
+interface Batch {
+  readonly keys: Float64Array
+  readonly reasons: Array<string>
+  count: number
+}
+
+const newBatch = (): Batch => ({ keys: new Float64Array(BATCH), reasons: new Array<string>(BATCH), count: 0 })
+
 /**
  * List entries handed from the pass to a list write (`Lists.applyStream`) running beside it, in
  * batches: `push` waits while a few batches are queued (backpressure); the consumer's iteration
  * ends at `close` and fails with what `fail` was given. A consumer that stops early makes `push` fail.
+ * Every entry of a queue has the same `source`.
  */
 export class EntryQueue implements AsyncIterable<ReadonlyArray<ListEntry>> {
-  private batch: Array<ListEntry> = []
-  private readonly queued: Array<ReadonlyArray<ListEntry>> = []
+  private readonly source: string
+  private batch: Batch = newBatch()
+  private readonly queued: Array<Batch> = []
   private closed = false
   private failure: { readonly error: unknown } | undefined
   private stopped = false
   private wakeConsumer: (() => void) | undefined
   private wakeProducer: (() => void) | undefined
 
-  /** Adds an entry; a promise when the producer must wait. */
-  add(entry: ListEntry): Promise<void> | undefined {
-    this.batch.push(entry)
-    // Small batches: entries waiting longer would outlive the young generation's collections.
-    if (this.batch.length < 500) return undefined
+  constructor(source: string) {
+    this.source = source
+  }
+
+  /** Adds the entry of a canonical phone (given as its number); a promise when the producer must wait. */
+  add(key: number, reason: string): Promise<void> | undefined {
+    const batch = this.batch
+    batch.keys[batch.count] = key
+    batch.reasons[batch.count++] = reason
+    // Small batches: a batch waiting longer would outlive the young generation's collections.
+    if (batch.count < BATCH) return undefined
     return this.push()
   }
 
   private push(): Promise<void> | undefined {
     if (this.stopped) return Promise.reject(new Error("the HLR list write stopped"))
-    if (this.batch.length > 0) {
+    if (this.batch.count > 0) {
       this.queued.push(this.batch)
-      this.batch = []
+      this.batch = newBatch()
       this.wakeConsumer?.()
     }
     if (this.queued.length < 4) return undefined
@@ -48,6 +74,15 @@ export class EntryQueue implements AsyncIterable<ReadonlyArray<ListEntry>> {
     this.wakeConsumer?.()
   }
 
+  /** A batch's entries (the phone: the digits of its key, a string of its own). */
+  private entries(batch: Batch): ReadonlyArray<ListEntry> {
+    const entries = new Array<ListEntry>(batch.count)
+    for (let i = 0; i < batch.count; i++) {
+      entries[i] = { phone: String(batch.keys[i]!), reason: batch.reasons[i]!, source: this.source }
+    }
+    return entries
+  }
+
   async *[Symbol.asyncIterator](): AsyncGenerator<ReadonlyArray<ListEntry>> {
     try {
       for (;;) {
@@ -56,7 +91,7 @@ export class EntryQueue implements AsyncIterable<ReadonlyArray<ListEntry>> {
           const wake = this.wakeProducer
           this.wakeProducer = undefined
           wake?.()
-          yield next
+          yield this.entries(next)
           continue
         }
         if (this.failure !== undefined) throw this.failure.error

@@ -34,7 +34,7 @@ import {
 import { FileStore } from "../platform/FileStore.ts"
 import { KeyedCopy, lockInOrder } from "./HlrKeyedCopy.ts"
 import { EntryQueue } from "./EntryQueue.ts"
-import { type HlrCategory, LIVE_COLUMNS, resultsPass } from "./HlrResultsPass.ts"
+import { ENTRY_SOURCE, type HlrCategory, LIVE_COLUMNS, resultsPass } from "./HlrResultsPass.ts"
 
 export { splitCsvRecord } from "./HlrResultsCsv.ts"
 export { CACHED_RISKY, categoryOf, type HlrCategory, resultKey } from "./HlrResultsPass.ts"
@@ -107,8 +107,8 @@ export const applyHlrResults = (
         ["custom_variable_1", "live_status", "looked_up_at"],
         "update"
       )
-      const black = new EntryQueue()
-      const monitored = new EntryQueue()
+      const black = new EntryQueue(ENTRY_SOURCE)
+      const monitored = new EntryQueue(ENTRY_SOURCE)
       const pass = run("applying the HLR results", async () => {
         try {
           await lockInOrder([live, cache])

@@ -92,6 +92,9 @@ export const resultKey = (formatted: string | undefined, detected: string | unde
   return CANONICAL.test(digits) ? digits : undefined
 }
 
+/** The `source` of the list entries an HLR run writes. */
+export const ENTRY_SOURCE = "CSV_CLEAN_UPLOAD"
+
 const REASON: Partial<Record<HlrCategory, string>> = {
   dead: "HLR_FAILED",
   risky: "HLR_RISKY_NETWORK",
@@ -227,11 +230,7 @@ export const resultsPass = async (
     }
     const reason = REASON[category]
     if (reason === undefined) return wait
-    const more = (category === "monitor" ? sinks.monitor : sinks.blacklist).add({
-      phone,
-      reason,
-      source: "CSV_CLEAN_UPLOAD"
-    })
+    const more = (category === "monitor" ? sinks.monitor : sinks.blacklist).add(Number(phone), reason)
     return both(wait, more)
   }
 
