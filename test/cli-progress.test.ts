@@ -67,6 +67,26 @@ describe("progress", () => {
     )
   })
 
+  it("an export into the store shows its rows under a terminal; --progress json ends at the row count", async () => {
+    // the earlier tests imported numbers into the monitor list
+    const onList = (
+      JSON.parse((await runCli(["lists", "counts", "--json"], { env, cwd: dir })).stdout) as {
+        monitor: number
+      }
+    ).monitor
+    expect(onList).toBeGreaterThan(0)
+    const run = await runCliInTerminal(["export", "monitor"], { env, cwd: dir })
+    expect(run.code, run.output).toBe(0)
+    expect(run.output).toMatch(/\rexport monitor .*rows/)
+    expect(run.output).toContain(`exported ${onList} rows of monitor`)
+
+    const scripted = await runCli(["export", "monitor", "--progress", "json", "--json"], { env, cwd: dir })
+    expect(scripted.code).toBe(0)
+    expect(JSON.parse(scripted.stdout)).toMatchObject({ table_name: "monitor", row_count: onList })
+    const last = JSON.parse(scripted.stderr.trim().split("\n").at(-1)!) as Record<string, unknown>
+    expect(last).toMatchObject({ progress: "export monitor", processed: onList })
+  })
+
   it("--json on a terminal: no bar either, one JSON answer", async () => {
     const run = await runCliInTerminal(["lists", "counts", "--json"], { env, cwd: dir })
     expect(run.code).toBe(0)

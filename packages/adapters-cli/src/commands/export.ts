@@ -108,7 +108,9 @@ export const exportCommand = Command.make(
           if (json) return yield* printJson(written)
           return yield* printLines(`exported ${table} to ${written.out} (${written.bytes} bytes)`)
         }
-        const done = yield* Exports.use((exports) => exports.exportNow(table))
+        const done = yield* withProgress({ label: `export ${table}`, mode: progress, json }, (p) =>
+          Exports.use((exports) => exports.exportNow(table, { onRows: (rows) => p.update(rows) }))
+        )
         const { storage } = yield* AppConfig
         const location =
           storage.kind === "s3"

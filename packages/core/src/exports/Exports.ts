@@ -158,9 +158,13 @@ export class Exports extends Context.Service<
     readonly process: (
       job: RunningJob
     ) => Effect.Effect<ExportRecord | { readonly skipped: string }, ValidationError | StorageError | DatabaseError>
-    /** Runs an export now, in this process (the CLI); the row is recorded as for a job. */
+    /**
+     * Runs an export now, in this process (the CLI); the row is recorded as for a job. `onRows` hears
+     * how many rows are written so far (the CLI's progress).
+     */
     readonly exportNow: (
-      tableName: string
+      tableName: string,
+      options?: { readonly onRows?: (rows: number) => void }
     ) => Effect.Effect<ExportRecord, ValidationError | StorageError | DatabaseError>
     /** The latest export of a table, or null. */
     readonly latest: (tableName: string) => Effect.Effect<ExportRecord | null, ValidationError | DatabaseError>
@@ -189,13 +193,24 @@ export class Exports extends Context.Service<
       })
 
       /** COPY → FileStore, then the row's outcome; a failure is recorded before it is returned. */
-      const runExport = (row: ExportRow, table: ExportableTable, key: string) =>
+      const runExport = (row: ExportRow, table: ExportableTable, key: string, onRows?: (rows: number) => void) =>
         Effect.gen(function* () {
           const rowCount = yield* Effect.scoped(
             Effect.gen(function* () {
               const writer: FileWriter = yield* files.openWriter(key, { contentType: "text/csv" })
+              // Lines written so far, less the header: COPY's CSV quotes a line break inside a value,
+              // so this can run ahead of the rows; it is only a progress figure.
+              let lines = 0
+              const write =
+                onRows === undefined
+                  ? (chunk: Uint8Array) => writer.write(chunk)
+                  : (chunk: Uint8Array) => {
+                      for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) lines++
+                      onRows(Math.max(0, lines - 1))
+                      return writer.write(chunk)
+                    }
               const count = yield* Effect.tryPromise({
-                try: () => copyOutTo(bulk.pool, copyStatement(table), (chunk) => writer.write(chunk)),
+                try: () => copyOutTo(bulk.pool, copyStatement(table), write),
                 catch: exportFailure
               })
               yield* Effect.tryPromise({ try: () => writer.close(), catch: exportFailure })
@@ -250,10 +265,13 @@ export class Exports extends Context.Service<
         return done
       })
 
-      const exportNow = Effect.fn("Exports.exportNow")(function* (tableName: string) {
+      const exportNow = Effect.fn("Exports.exportNow")(function* (
+        tableName: string,
+        options: { readonly onRows?: (rows: number) => void } = {}
+      ) {
         const table = yield* exportableTable(tableName)
         const row = yield* record(table)
-        return yield* runExport(row, table, row.file_path!)
+        return yield* runExport(row, table, row.file_path!, options.onRows)
       })
 
       const latestRow = (table: ExportableTable) =>
