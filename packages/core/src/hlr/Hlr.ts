@@ -41,6 +41,7 @@ import { FileStore } from "../platform/FileStore.ts"
 import { Jobs, type RunningJob } from "../platform/Jobs.ts"
 import { HlrClient, isBatchComplete, type HlrError } from "./HlrClient.ts"
 import { applyHlrResults, type HlrApplyResult } from "./HlrResults.ts"
+import { numbersToSend } from "./HlrSource.ts"
 import { recordRun } from "../platform/Observability.ts"
 
 export const HLR_QUEUE = "hlr.run"
@@ -150,7 +151,6 @@ export class Hlr extends Context.Service<
       const jobs = yield* Jobs
       const files = yield* FileStore
       const client = yield* HlrClient
-      const bulk = yield* PgBulk
       const context = yield* Effect.context<PgBulk | FileStore | Lists | RiskyOperators>()
       const db = Effect.mapError((cause: unknown) => toDatabaseError(cause))
       const decodeOne = decodeOptionalRow(HlrRow)
@@ -308,67 +308,6 @@ export class Hlr extends Context.Service<
           db
         )
 
-      /**
-       * The checked numbers without a cached result younger than `HLR_CACHE_DAYS`, as the batch's
-       * source (one per line) and their count. The file is read as a stream and looked up in the
-       * cache 50,000 numbers at a time, so only the source text is held.
-       */
-      const numbersToSend = (numbersKey: string, cacheDays: number) =>
-        Effect.gen(function* () {
-          const body = yield* files.get(numbersKey)
-          return yield* bulk.withClient(async (c) => {
-            // Each batch's numbers to send written as bytes at once: a million small strings (or a
-            // rope of them) would sit in the heap until the end and lift the worker's peak memory.
-            const parts: Array<Buffer> = []
-            let size = 0
-            let count = 0
-            let batch: Array<string> = []
-            const flush = async () => {
-              if (batch.length === 0) return
-              const fresh =
-                cacheDays <= 0
-                  ? new Set<string>()
-                  : new Set(
-                      (
-                        await c.query<{ phone: string }>(
-                          `SELECT custom_variable_1 AS phone FROM hlr_lookups_cache
-                           WHERE custom_variable_1 = ANY($1::text[]) AND looked_up_at > now() - make_interval(days => $2)`,
-                          [batch, cacheDays]
-                        )
-                      ).rows.map((row) => row.phone)
-                    )
-              let bytes = 0
-              for (const n of batch) if (!fresh.has(n)) bytes += Buffer.byteLength(n) + 1
-              const part = Buffer.allocUnsafe(bytes)
-              let at = 0
-              for (const n of batch) {
-                if (fresh.has(n)) continue
-                at += part.write(n, at)
-                part[at++] = 10
-                count++
-              }
-              parts.push(part)
-              size += bytes
-              batch = []
-            }
-            const decoder = new TextDecoder()
-            let rest = ""
-            const take = (line: string) => {
-              const n = line.trim()
-              if (n !== "") batch.push(n)
-            }
-            for await (const chunk of body) {
-              const lines = (rest + decoder.decode(chunk, { stream: true })).split("\n")
-              rest = lines.pop() ?? ""
-              for (const line of lines) take(line)
-              if (batch.length >= 50_000) await flush()
-            }
-            take(rest + decoder.decode())
-            await flush()
-            return { csv: parts.length === 1 ? parts[0]! : Buffer.concat(parts, size), count }
-          })
-        })
-
       const submit = (fileId: string, run: Date, batchId: string, source: { csv: Uint8Array; count: number }) =>
         Effect.gen(function* () {
           yield* client.uploadSource(batchId, source.csv)
@@ -417,7 +356,7 @@ export class Hlr extends Context.Service<
           let batchId = row.hlr_batch_id
           let sent = row.hlr_num_items ?? 0
           if (batchId === null) {
-            const source = yield* numbersToSend(numbersKey, hlr.cacheDays)
+            const source = yield* numbersToSend(numbersKey, hlr.cacheDays).pipe(Effect.provide(context))
             sent = source.count
             if (source.count > 0) {
               const created = yield* client.createBatch(`${fileId}.csv`)
@@ -431,7 +370,7 @@ export class Hlr extends Context.Service<
           } else if (row.hlr_status === "uploading") {
             const batch = yield* client.status(batchId)
             if (batch.status === "NEW" || batch.status === "") {
-              const source = yield* numbersToSend(numbersKey, hlr.cacheDays)
+              const source = yield* numbersToSend(numbersKey, hlr.cacheDays).pipe(Effect.provide(context))
               sent = source.count
               if (!(yield* submit(fileId, run, batchId, source))) return skipped("the run is no longer active")
             } else if (!(yield* updateRun(fileId, run, sql`hlr_status = 'processing'`))) {
