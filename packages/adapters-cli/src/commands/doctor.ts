@@ -7,17 +7,14 @@
  */
 import { Console, Effect, Redacted, Result } from "effect"
 import { Command } from "effect/cli"
-import { parseSettings, type AppSettings, type Env } from "@optimizer/core"
+import { databaseChecks, parseSettings, processChecks, type AppSettings, type Check, type Env } from "@optimizer/core"
 import {
   configurationCheck,
-  databaseChecks,
   describeUrl,
   fileStoreCheck,
   integrationChecks,
   nodeCheck,
-  onlineChecks,
-  processChecks,
-  type Check
+  onlineChecks
 } from "../doctor/checks.ts"
 import { switchFlag } from "../fileCommands.ts"
 import { printJson } from "../output.ts"

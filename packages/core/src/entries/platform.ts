@@ -17,3 +17,4 @@ export { ApiKeys, Role, roleAllows, type ApiKeyInfo, type CreatedApiKey, type Pr
 export * from "../auth/RateLimit.ts"
 export * from "../AppLayer.ts"
 export * from "../Runtime.ts"
+export * from "../platform/Diagnostics.ts"
