@@ -99,6 +99,8 @@ export interface FakeHlrState {
   readonly outcomes: Map<string, Outcome>
   /** Consulted for numbers not in `outcomes` (a benchmark's million numbers); default LIVE. */
   outcomeFor: ((n: string) => Outcome) | undefined
+  /** The results file as the provider wrote it for a batch's numbers, instead of the rows made from outcomes. */
+  resultsText: ((numbers: ReadonlyArray<string>) => string) | undefined
   readonly batches: Map<string, FakeBatch>
   batchesCreated: number
   /** Every number uploaded, in order, over all batches. */
@@ -177,6 +179,7 @@ export const startFakeHlr = async (options: FakeHlrOptions = {}): Promise<FakeHl
     createWithoutId: false,
     outcomes: new Map(),
     outcomeFor: undefined,
+    resultsText: undefined,
     batches: new Map(),
     batchesCreated: 0,
     submitted: [],
@@ -279,6 +282,9 @@ export const startFakeHlr = async (options: FakeHlrOptions = {}): Promise<FakeHl
     if (state.downloadDelayMs > 0) await sleep(state.downloadDelayMs)
     if (state.resultsNotCsv) return c.json({ error: "INTERNAL_ERROR", message: "try later" })
     if (batch.status !== "COMPLETE") return c.json({ error: "BAD_REQUEST", message: "batch not complete" }, 400)
+    if (state.resultsText !== undefined) {
+      return c.body(state.resultsText(batch.numbers), 200, { "content-type": "text/csv; charset=utf-8" })
+    }
     // Streamed in chunks, as a large provider download arrives (and so a million rows fit in memory).
     const numbers = batch.numbers
     let next = 0
