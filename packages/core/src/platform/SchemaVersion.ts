@@ -11,7 +11,7 @@ import { Effect, Schema } from "effect"
 import type { SqlClient } from "effect/sql/SqlClient"
 
 /** The highest migration (`sql/NNNN_*.sql`) this version of the package applies and expects. */
-export const SCHEMA_VERSION = 6
+export const SCHEMA_VERSION = 7
 
 /**
  * The database's schema is older than this package expects (`applied` < `expected`; `applied` is 0
