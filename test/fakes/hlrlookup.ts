@@ -12,7 +12,7 @@
  * `PUT /batches/<id>/` with `{"status":"PROCESSING"}` starts it; each `GET /batches/<id>` of a started
  * batch advances `numComplete` until, after `pollsToComplete` polls, it is `COMPLETE` (or `FAILED`
  * when `failBatches` is set); `GET /batches/<id>/results` answers the results CSV with the provider's
- * dotted headers, one row per number, after `downloadDelayMs`. A number's result is `outcomes.get(n)`,
+ * dotted headers, one row per number, after `downloadDelayMs` (or breaks it off half-way, `cutResults`). A number's result is `outcomes.get(n)`,
  * else `LIVE` on "Vodafone UK".
  */
 import { Hono } from "hono"
@@ -94,6 +94,12 @@ export interface FakeHlrState {
   downloadDelayMs: number
   /** Answer results as JSON (a provider error page) instead of CSV. */
   resultsNotCsv: boolean
+  /**
+   * The next `times` results downloads break off once `afterRows` rows were sent: the connection
+   * dropped mid-body as when the provider's server fails (status 200 and the start already sent, the
+   * chunked body never ended).
+   */
+  cutResults: { readonly afterRows: number; times: number } | undefined
   /** Creation answers without an id. */
   createWithoutId: boolean
   readonly outcomes: Map<string, Outcome>
@@ -174,6 +180,7 @@ export const startFakeHlr = async (options: FakeHlrOptions = {}): Promise<FakeHl
     failBatches: false,
     downloadDelayMs: 0,
     resultsNotCsv: false,
+    cutResults: undefined,
     createWithoutId: false,
     outcomes: new Map(),
     outcomeFor: undefined,
@@ -283,15 +290,22 @@ export const startFakeHlr = async (options: FakeHlrOptions = {}): Promise<FakeHl
     const numbers = batch.numbers
     let next = 0
     const encoder = new TextEncoder()
+    const cut = state.cutResults !== undefined && state.cutResults.times > 0 ? state.cutResults.afterRows : undefined
+    if (cut !== undefined) state.cutResults!.times--
     const body = new ReadableStream<Uint8Array>({
       pull: (controller) => {
         if (next === 0) controller.enqueue(encoder.encode(RESULT_HEADERS.join(",") + "\n"))
+        // An errored body makes the server destroy the connection, the end of the body never sent
+        // (after a moment: what was sent reaches the client first).
+        if (cut !== undefined && next >= cut) {
+          return sleep(50).then(() => controller.error(new Error("the fake cut the results download")))
+        }
         if (next >= numbers.length) {
           state.resultsSentAt = Date.now()
           return controller.close()
         }
         let chunk = ""
-        for (const end = Math.min(numbers.length, next + 2000); next < end; next++) {
+        for (const end = Math.min(numbers.length, next + 2000, cut ?? Infinity); next < end; next++) {
           chunk += resultRow(numbers[next]!, outcomeOf(numbers[next]!)).map(csvCell).join(",") + "\n"
         }
         controller.enqueue(encoder.encode(chunk))

@@ -7,6 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Result } from "effect"
 import { HlrClient, type HlrClientOptions } from "../../src/hlr/HlrClient.ts"
 import { AppConfig, type Env } from "../../src/platform/Config.ts"
+import type { UpstreamError } from "../../src/platform/Errors.ts"
 import { LIVE_STATUSES, RESULT_HEADERS, startFakeHlr, type FakeHlr } from "../../../../test/fakes/hlrlookup.ts"
 
 const FAST: HlrClientOptions = { baseDelay: "5 millis", maxDelay: "20 millis", timeout: "2 seconds", maxRetries: 3 }
@@ -29,18 +30,23 @@ const withClient =
       Effect.provide(HlrClient.layerWith({ ...FAST, ...options }).pipe(Layer.provide(AppConfig.layerFrom(env))))
     )
 
-/** `results` collected into a string. */
+/** `results` read to the end into a string (a failed read is the effect's failure). */
 const resultsText = (hlr: HlrClient["Service"], id: string) =>
-  Effect.suspend(() => {
-    let text = ""
-    const decoder = new TextDecoder()
-    return hlr
-      .results(id, async (body) => {
-        text = ""
-        for await (const chunk of body) text += decoder.decode(chunk, { stream: true })
-      })
-      .pipe(Effect.map(() => text))
-  })
+  Effect.scoped(
+    hlr.results(id).pipe(
+      Effect.flatMap((body) =>
+        Effect.tryPromise({
+          try: async () => {
+            let text = ""
+            const decoder = new TextDecoder()
+            for await (const chunk of body) text += decoder.decode(chunk, { stream: true })
+            return text
+          },
+          catch: (cause) => cause as UpstreamError
+        })
+      )
+    )
+  )
 
 const NUMBERS = LIVE_STATUSES.map((_, i) => `4477009000${String(i).padStart(2, "0")}`)
 
