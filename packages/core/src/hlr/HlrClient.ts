@@ -9,6 +9,7 @@
  *   makes one attempt; the run stores the batch id before it does anything else with the batch.
  * - Typed failures (`UpstreamError`, not retryable): a creation answer without a batch id, a status
  *   `FAILED` / `ERROR` (`HlrBatchFailed`), a results body that is not a CSV with a `live_status` header.
+ *   A results body that breaks off while the caller reads it is a retryable `UpstreamError`.
  * - Without HLRLOOKUP_APIKEY / HLRLOOKUP_SECRET the layer still builds and every method fails with
  *   `NotConfigured` naming them. Building the layer makes no request.
  */

@@ -1,6 +1,6 @@
 /**
  * HlrClient against the fake hlrlookup batch API over real HTTP: the batch flow, statuses over polls,
- * a FAILED batch, 429 with Retry-After, results that are not CSV, the credentials kept out of errors,
+ * a FAILED batch, 429 with Retry-After, results that are not CSV, a results body broken off, the credentials kept out of errors,
  * and the not-configured path.
  */
 import { assert, describe, it } from "@effect/vitest"
@@ -154,6 +154,32 @@ describe("HlrClient", () => {
         assert.notInclude(e.message, fake.state.credentials.secret)
         assert.notInclude(e.message, "wrong-secret-value")
       }
+    })
+  )
+
+  it.live("a results body broken off half-way fails the read, retryable, and is not downloaded again", () =>
+    Effect.gen(function* () {
+      const fake = yield* fakeHlr
+      fake.state.pollsToComplete = 1
+      fake.state.cutResults = { afterRows: 2, times: 1 }
+      const numbers = ["447700900001", "447700900002", "447700900003", "447700900004"]
+      const broken = yield* HlrClient.use((hlr) =>
+        Effect.gen(function* () {
+          const id = yield* hlr.createBatch("f.csv")
+          yield* hlr.uploadSource(id, numbers.join("\n"))
+          yield* hlr.startBatch(id)
+          yield* hlr.status(id)
+          return yield* resultsText(hlr, id)
+        })
+      ).pipe(withClient(envFor(fake)), Effect.flip)
+      assert.strictEqual(broken._tag, "UpstreamError")
+      assert.isTrue(broken._tag === "UpstreamError" && broken.retryable)
+      assert.include(broken.message, "broke off")
+      assert.notInclude(broken.message, fake.state.credentials.secret)
+      // The client handed the body on: it is the caller's to start over, not the client's to resume.
+      assert.strictEqual(fake.state.count("GET", "/batches/1001/results"), 1)
+      const again = yield* HlrClient.use((hlr) => resultsText(hlr, "1001")).pipe(withClient(envFor(fake)))
+      assert.strictEqual(again.split("\n").length, numbers.length + 2)
     })
   )
 
