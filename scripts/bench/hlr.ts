@@ -128,7 +128,7 @@ export const hlrBenchmark: Benchmark = {
         rows: ROWS,
         "rows/s (results parsed, applied)": perSecond(ROWS, applyMs),
         "seconds (results parsed, applied)": Number((applyMs / 1000).toFixed(2)),
-        "seconds (download, overlapped with the pass)": Number(
+        "seconds (download, overlapped)": Number(
           (((fake.state.resultsSentAt ?? resultsAt) - resultsAt) / 1000).toFixed(2)
         ),
         "rows/s (whole run)": perSecond(ROWS, figures.ms),
