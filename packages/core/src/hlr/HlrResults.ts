@@ -44,7 +44,7 @@ export interface HlrApplyInput {
   readonly fileId: string
   /**
    * The provider's results CSV as it arrives (null when every number came from the cache): read
-   * once, to its end, as the pass needs it (the pass pulls; nothing is read ahead). What it throws
+   * once, to its end, as the pass pulls it. What it throws
    * fails the apply as it is when typed — an `UpstreamError` (the download broke off), a
    * `StorageError` (a file could not be written) — so a retryable failure stays retryable; anything
    * else is a `DatabaseError`.
