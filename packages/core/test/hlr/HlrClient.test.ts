@@ -183,28 +183,41 @@ describe("HlrClient", () => {
     })
   )
 
-  it.live("a slow results download within the timeout succeeds; one beyond it fails after the retries", () =>
-    Effect.gen(function* () {
-      const fake = yield* fakeHlr
-      fake.state.pollsToComplete = 1
-      fake.state.downloadDelayMs = 300
-      const ok = yield* HlrClient.use((hlr) =>
-        Effect.gen(function* () {
-          const id = yield* hlr.createBatch("f.csv")
-          yield* hlr.uploadSource(id, "447700900001\n")
-          yield* hlr.startBatch(id)
-          yield* hlr.status(id)
-          return yield* resultsText(hlr, id)
-        })
-      ).pipe(withClient(envFor(fake)))
-      assert.include(ok, "447700900001")
-      const slow = yield* HlrClient.use((hlr) => resultsText(hlr, "1001")).pipe(
-        withClient(envFor(fake), { downloadTimeout: "100 millis", maxRetries: 1 }),
-        Effect.flip
-      )
-      assert.strictEqual(slow._tag, "UpstreamError")
-      assert.include(slow.message, "did not answer")
-    })
+  it.live(
+    "a slow results download within the timeout succeeds; one beyond it fails (after the retries while no body came)",
+    () =>
+      Effect.gen(function* () {
+        const fake = yield* fakeHlr
+        fake.state.pollsToComplete = 1
+        fake.state.downloadDelayMs = 300
+        const ok = yield* HlrClient.use((hlr) =>
+          Effect.gen(function* () {
+            const id = yield* hlr.createBatch("f.csv")
+            yield* hlr.uploadSource(id, "447700900001\n")
+            yield* hlr.startBatch(id)
+            yield* hlr.status(id)
+            return yield* resultsText(hlr, id)
+          })
+        ).pipe(withClient(envFor(fake)))
+        assert.include(ok, "447700900001")
+        const slow = yield* HlrClient.use((hlr) => resultsText(hlr, "1001")).pipe(
+          withClient(envFor(fake), { downloadTimeout: "100 millis", maxRetries: 1 }),
+          Effect.flip
+        )
+        assert.strictEqual(slow._tag, "UpstreamError")
+        assert.include(slow.message, "did not answer")
+        // A body that starts in time but does not end within the timeout: not retried once handed on.
+        fake.state.downloadDelayMs = 0
+        fake.state.resultsChunkDelayMs = 400
+        const before = fake.state.count("GET", "/batches/1001/results")
+        const stalled = yield* HlrClient.use((hlr) => resultsText(hlr, "1001")).pipe(
+          withClient(envFor(fake), { downloadTimeout: "150 millis", maxRetries: 1 }),
+          Effect.flip
+        )
+        assert.strictEqual(stalled._tag, "UpstreamError")
+        assert.include(stalled.message, "did not finish sending the results")
+        assert.strictEqual(fake.state.count("GET", "/batches/1001/results"), before + 1)
+      })
   )
 
   it.effect("not configured: every method fails with NotConfigured naming the variables", () =>
