@@ -109,6 +109,35 @@ export class KeyedCopy {
     return this.count >= BATCH ? this.flush() : undefined
   }
 
+  /**
+   * Room for a row of `key` of `size` bytes, written by the caller into `out` from the offset returned
+   * (the phone, a tab, the rest, a newline); then `endRow()`. The byte path of the results pass: its
+   * rows go from the results' bytes to the COPY's without becoming strings.
+   */
+  row(key: number, size: number): number {
+    this.keys[this.count++] = key
+    if (this.text !== "") this.encode()
+    if (this.slab === undefined || this.at + size > this.slab.length) {
+      this.closeSlab()
+      // A row longer than a slab gets a Buffer of its own (`closeSlab` does not pool it).
+      this.slab = size > SLAB ? Buffer.allocUnsafeSlow(size) : (this.slabs.pop() ?? Buffer.allocUnsafeSlow(SLAB))
+      this.at = 0
+    }
+    const at = this.at
+    this.at += size
+    return at
+  }
+
+  /** The Buffer `row` gave room in. */
+  get out(): Buffer {
+    return this.slab!
+  }
+
+  /** After the bytes of a `row` are written: the batch's write to wait for when it is full. */
+  endRow(): Promise<void> | undefined {
+    return this.count >= BATCH ? this.flush() : undefined
+  }
+
   /** The text so far into the slab being filled, and on into further slabs while it does not fit. */
   private encode(): void {
     let text = this.text
@@ -129,8 +158,9 @@ export class KeyedCopy {
 
   private closeSlab(): void {
     if (this.slab === undefined) return
-    if (this.at > 0) this.parts.push({ bytes: this.slab.subarray(0, this.at), slab: this.slab })
-    else this.slabs.push(this.slab)
+    const pooled = this.slab.length === SLAB
+    if (this.at > 0) this.parts.push({ bytes: this.slab.subarray(0, this.at), slab: pooled ? this.slab : undefined })
+    else if (pooled) this.slabs.push(this.slab)
     this.slab = undefined
   }
 

@@ -6,7 +6,7 @@
 import { UnreadableFile } from "../platform/Errors.ts"
 
 /** A quoted field longer than this is a runaway quote, not a result. */
-const MAX_RECORD = 1024 * 1024
+export const MAX_RECORD = 1024 * 1024
 
 /** One CSV record's cells, trimmed (RFC 4180 quotes, `""` inside them); a plain split when it has no quote. */
 export const splitCsvRecord = (line: string): Array<string> => {
@@ -43,9 +43,9 @@ const oddQuotes = (text: string): boolean => {
 }
 
 /**
- * The records of one chunk read; `plain` when no cell of theirs holds a quote, backslash, tab or CR.
- * A record of a plain chunk is its line, not split (it splits at every comma, and the caller may
- * need only a few of its cells); any other record is its cells.
+ * The records of a run of text: `plain` when no cell of theirs holds a quote, backslash, tab or CR.
+ * A record of plain text is its line, not split (it splits at every comma, and the caller may need
+ * only a few of its cells); any other record is its cells.
  */
 export interface CsvBatch {
   readonly rows: Array<Array<string> | string>
@@ -56,51 +56,33 @@ export interface CsvBatch {
 const SPECIAL = /["\\\t\r]/
 
 /**
- * The records of a CSV body, a batch per chunk read: a BOM dropped, CRLF or LF, blank lines
- * skipped, a quoted field may span lines. Hand-written rather than csv-parse: the results are
- * machine-written and nearly never quoted, and this split is several times cheaper per row.
+ * The complete records of `text` (CRLF or LF, blank lines skipped, a quoted field may span lines)
+ * into a batch; what is left — an unfinished line, or a quoted record still open — is returned to be
+ * read again with the text that follows. `final`: the text ends the file (nothing is left).
  */
-export async function* csvRecords(body: AsyncIterable<Uint8Array>): AsyncGenerator<CsvBatch> {
-  const decoder = new TextDecoder()
-  let rest = ""
-  let first = true
-  let plain = true
-  const take = (text: string, batch: Array<Array<string> | string>, final: boolean): string => {
-    plain = !SPECIAL.test(text)
-    let start = 0
-    let pending: string | undefined
-    for (;;) {
-      const nl = text.indexOf("\n", start)
-      if (nl < 0 && !final) break
-      const raw = text.slice(start, nl < 0 ? text.length : nl)
-      start = nl < 0 ? text.length : nl + 1
-      const record = pending === undefined ? raw : `${pending}\n${raw}`
-      pending = undefined
-      if (record.includes('"') && oddQuotes(record) && nl >= 0) {
-        if (record.length > MAX_RECORD) throw new UnreadableFile({ message: "the HLR results have a runaway quote" })
-        pending = record
-        continue
-      }
-      const line = record.endsWith("\r") ? record.slice(0, -1) : record
-      if (line.trim() !== "") batch.push(plain ? line : splitCsvRecord(line))
-      if (nl < 0) break
+export const textRecords = (text: string, final: boolean): { readonly batch: CsvBatch; readonly left: string } => {
+  const plain = !SPECIAL.test(text)
+  const rows: Array<Array<string> | string> = []
+  let start = 0
+  let pending: string | undefined
+  for (;;) {
+    const nl = text.indexOf("\n", start)
+    if (nl < 0 && !final) break
+    const raw = text.slice(start, nl < 0 ? text.length : nl)
+    start = nl < 0 ? text.length : nl + 1
+    const record = pending === undefined ? raw : `${pending}\n${raw}`
+    pending = undefined
+    if (record.includes('"') && oddQuotes(record) && nl >= 0) {
+      if (record.length > MAX_RECORD) throw runawayQuote()
+      pending = record
+      continue
     }
-    const left = text.slice(start)
-    return pending === undefined ? left : `${pending}\n${left}`
+    const line = record.endsWith("\r") ? record.slice(0, -1) : record
+    if (line.trim() !== "") rows.push(plain ? line : splitCsvRecord(line))
+    if (nl < 0) break
   }
-  for await (const chunk of body) {
-    let text = rest + decoder.decode(chunk, { stream: true })
-    if (first && text !== "") {
-      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1)
-      first = false
-    }
-    const batch: Array<Array<string> | string> = []
-    rest = take(text, batch, false)
-    if (rest.length > MAX_RECORD) throw new UnreadableFile({ message: "the HLR results have a runaway quote" })
-    if (batch.length > 0) yield { rows: batch, plain }
-  }
-  const batch: Array<Array<string> | string> = []
-  const text = rest + decoder.decode()
-  take(text, batch, true)
-  if (batch.length > 0) yield { rows: batch, plain }
+  const left = text.slice(start)
+  return { batch: { rows, plain }, left: pending === undefined ? left : `${pending}\n${left}` }
 }
+
+export const runawayQuote = () => new UnreadableFile({ message: "the HLR results have a runaway quote" })

@@ -11,7 +11,9 @@ import { UnreadableFile } from "../platform/Errors.ts"
 import type { FileWriter } from "../platform/FileStore.ts"
 import type { EntryQueue } from "./EntryQueue.ts"
 import type { KeyedCopy } from "./HlrKeyedCopy.ts"
-import { csvRecords, splitCsvRecord } from "./HlrResultsCsv.ts"
+import { canonicalKey, isInteger, isNumber, isTimestamp, keyLength, writeKey } from "./HlrResultBytes.ts"
+import { resultBatches } from "./HlrResultLines.ts"
+import { splitCsvRecord } from "./HlrResultsCsv.ts"
 import { PhoneTable } from "./PhoneTable.ts"
 
 export type HlrCategory = "live" | "risky" | "dead" | "monitor" | "unknown"
@@ -148,31 +150,46 @@ const FIRST = 1 // its first row (result or reuse) has been taken
 const LIVE_ROW = 2 // its live row has been written (or found present)
 
 /**
- * The clean file is written every ~16 Ki characters: a longer rope of short lines would outlive
- * the young generation's collections (and a flattened string over 128 KiB is allocated in the old
- * generation): garbage that only a full collection frees, lifting the worker's peak memory.
+ * The clean file is written in Buffers of 16 KiB: small writes, and nothing of it waits in the JS
+ * heap long enough to outlive the young generation's collections.
  */
-const CHUNK = 16 * 1024
+const CLEAN_CHUNK = 16 * 1024
 
-/** A text output written in chunks of ~16 KiB, waiting for its sink only when the sink asks to. */
-class Chunked {
-  private text = ""
-  private readonly sink: (text: string) => Promise<void> | undefined
-  constructor(sink: (text: string) => Promise<void> | undefined) {
+/** The clean file's lines (a phone each), as bytes. */
+class CleanLines {
+  private bytes = Buffer.allocUnsafe(CLEAN_CHUNK)
+  private at = 0
+  private readonly sink: FileWriter
+  constructor(sink: FileWriter) {
     this.sink = sink
   }
-  add(line: string): Promise<void> | undefined {
-    this.text += line
-    if (this.text.length < CHUNK) return undefined
-    const text = this.text
-    this.text = ""
-    return this.sink(text)
+  add(key: number): Promise<void> | undefined {
+    const length = keyLength(key)
+    writeKey(this.bytes, this.at, key, length)
+    this.bytes[this.at + length] = 10
+    this.at += length + 1
+    // Room for the next line (16 digits at most) or a fresh Buffer: the writer may keep this one.
+    if (this.at + 17 <= this.bytes.length) return undefined
+    return this.sink.write(this.take())
   }
-  rest(): string {
-    const text = this.text
-    this.text = ""
-    return text
+  take(): Buffer {
+    const full = this.bytes.subarray(0, this.at)
+    this.bytes = Buffer.allocUnsafe(CLEAN_CHUNK)
+    this.at = 0
+    return full
   }
+}
+
+/** A `live_status` as read (upper-cased), with what the pass needs of it and how often it came. */
+interface Status {
+  readonly name: string
+  /** `LIVE`: live or risky, by the network. */
+  readonly live: boolean
+  /** Its category when not `LIVE`. */
+  readonly category: HlrCategory
+  /** As the cache's COPY field. */
+  readonly field: Buffer
+  count: number
 }
 
 export interface PassSinks {
@@ -219,32 +236,96 @@ export const resultsPass = async (
     statuses: {}
   }
   const table = new PhoneTable(1 << 20)
-  const clean = new Chunked((t) => sinks.clean.write(t))
+  const clean = new CleanLines(sinks.clean)
   const now = new Date().toISOString()
+  const nowBytes = Buffer.from(now)
+
+  const statuses = new Map<string, Status>()
+  /** The status of an upper-cased `live_status`. */
+  const statusOf = (name: string): Status => {
+    let status = statuses.get(name)
+    if (status === undefined) {
+      const field = Buffer.from(escapeCopy(name))
+      status = { name, live: name === "LIVE", category: categoryOf(name, false), field, count: 0 }
+      statuses.set(name, status)
+    }
+    return status
+  }
+  const riskyField = Buffer.from(CACHED_RISKY)
+  // Networks repeat: each name is judged once.
+  const riskyNetworks = new Map<string, boolean>()
+  const risky = (network: string | undefined): boolean => {
+    if (network === undefined) return isRisky(undefined)
+    let judged = riskyNetworks.get(network)
+    if (judged === undefined) {
+      judged = isRisky(network)
+      if (riskyNetworks.size < 10_000) riskyNetworks.set(network, judged)
+    }
+    return judged
+  }
+
   /** The writes of a phone's first row (result or reuse); a pending write to wait for, if any. */
-  const first = (phone: string, category: HlrCategory): Promise<void> | undefined => {
+  const first = (key: number, category: HlrCategory): Promise<void> | undefined => {
     let wait: Promise<void> | undefined
     if (category === "live") {
       counts.clean++
-      wait = clean.add(`${phone}\n`)
+      wait = clean.add(key)
     }
     const reason = REASON[category]
     if (reason === undefined) return wait
-    const more = (category === "monitor" ? sinks.monitor : sinks.blacklist).add(Number(phone), reason)
+    const more = (category === "monitor" ? sinks.monitor : sinks.blacklist).add(key, reason)
     return both(wait, more)
   }
 
+  /** The cache row of a phone's first result: its status (a risky one as `CACHED_RISKY`) and the time. */
+  const cacheRow = (key: number, field: Buffer): Promise<void> | undefined => {
+    const length = keyLength(key)
+    const size = length + field.length + nowBytes.length + 3
+    const at = sinks.cache.row(key, size)
+    const out = sinks.cache.out
+    writeKey(out, at, key, length)
+    out[at + length] = 9
+    field.copy(out, at + length + 1)
+    out[at + length + 1 + field.length] = 9
+    nowBytes.copy(out, at + length + 2 + field.length)
+    out[at + size - 1] = 10
+    return sinks.cache.endRow()
+  }
+
+  /** What a result row of a phone leads to, once counted; its live row, if it is one, is the caller's to write. */
+  let category: HlrCategory = "unknown"
+  let liveRowDue = false
+  /**
+   * Counts a result and marks its phone; whether it is the phone's first row (then `finish` it).
+   * `onRiskyNetwork`: a `LIVE` result's current network is on the risky list.
+   */
+  const take = (key: number, status: Status, onRiskyNetwork: boolean): boolean => {
+    counts.results++
+    status.count++
+    category = status.live ? (onRiskyNetwork ? "risky" : "live") : status.category
+    counts.categories[category]++
+    const flags = table.mark(key, FIRST | (category === "live" ? LIVE_ROW : 0))
+    liveRowDue = category === "live" && (flags & LIVE_ROW) === 0
+    return (flags & FIRST) === 0
+  }
+  /** The cache row and the list entry or clean line of a phone's first result. */
+  const finish = (key: number, status: Status): Promise<void> | undefined =>
+    both(cacheRow(key, category === "risky" ? riskyField : status.field), first(key, category))
+
   if (results !== undefined) {
     let header: Header | undefined
-    // A plain line's cell boundaries: cell i is line.slice(starts[i], ends[i]).
+    // A line's cell boundaries: cell i is [starts[i], ends[i]) (of the line's string or of its bytes).
     let starts = new Int32Array(64)
     let ends = new Int32Array(64)
-    /** The cells of a plain line, when it has the header's width; else -1. */
-    const bounds = (line: string, width: number): number => {
+    const room = (width: number) => {
       if (starts.length < width + 1) {
         starts = new Int32Array(width + 1)
         ends = new Int32Array(width + 1)
       }
+    }
+    /** The cells of a plain line, when it has the header's width; else -1. */
+    const bounds = (line: string, width: number): number => {
+      room(width)
       let n = 0
       let from = 0
       for (let comma = line.indexOf(","); comma >= 0; comma = line.indexOf(",", comma + 1)) {
@@ -260,30 +341,22 @@ export const resultsPass = async (
     const cell = (line: string, i: number): string | undefined =>
       i < 0 ? undefined : line.slice(starts[i]!, ends[i]!).trim()
 
-    /** A result row: counted, and written where it goes; `liveLine` builds its live row's COPY line. */
-    const row = (
+    /** A result row read as strings (`TextRecords`, or a line the byte path leaves): counted and written. */
+    const textRow = (
       phone: string | undefined,
       rawStatus: string | undefined,
       network: () => string | undefined,
-      liveLine: (phone: string) => string,
-      plain: boolean
+      liveLine: (phone: string) => string
     ): Promise<void> | undefined => {
       if (phone === undefined) {
         counts.skipped++
         return undefined
       }
-      counts.results++
-      const status = (rawStatus ?? "").toUpperCase()
-      const category = categoryOf(status, status === "LIVE" && isRisky(network()))
-      counts.categories[category]++
-      counts.statuses[status] = (counts.statuses[status] ?? 0) + 1
       const key = Number(phone)
-      const flags = table.mark(key, FIRST | (category === "live" ? LIVE_ROW : 0))
-      const live = category === "live" && (flags & LIVE_ROW) === 0 ? sinks.live.add(key, liveLine(phone)) : undefined
-      if ((flags & FIRST) !== 0) return live
-      const cached = category === "risky" ? CACHED_RISKY : status
-      const cache = sinks.cache.add(key, `${phone}\t${plain ? cached : escapeCopy(cached)}\t${now}\n`)
-      return both(both(live, cache), first(phone, category))
+      const status = statusOf((rawStatus ?? "").toUpperCase())
+      const isFirst = take(key, status, status.live && risky(network()))
+      const live = liveRowDue ? sinks.live.add(key, liveLine(phone)) : undefined
+      return isFirst ? both(live, finish(key, status)) : live
     }
 
     /** The live row of split cells, field by field (NULL is the empty field: the COPY says `NULL ''`). */
@@ -336,34 +409,167 @@ export const resultsPass = async (
       return `${phone}\t${span.replaceAll(",", "\t")}\n`
     }
 
-    for await (const { rows, plain } of csvRecords(results)) {
-      for (const record of rows) {
+    /** A plain line (no quote, backslash, tab or CR) as a string. */
+    const plainLine = (h: Header, line: string): Promise<void> | undefined => {
+      if (line.trim() === "") return undefined
+      if (bounds(line, h.width) !== h.width) return splitRecord(h, splitCsvRecord(line), true)
+      const formatted = cell(line, h.formatted)
+      return textRow(
+        resultKey(formatted, formatted === undefined || formatted === "" ? cell(line, h.detected) : undefined),
+        cell(line, h.status),
+        () => cell(line, h.network),
+        (phone) => spanLiveLine(h, line, phone) ?? splitLiveLine(h, splitCsvRecord(line), phone, true)
+      )
+    }
+    /** A record split into its cells. */
+    const splitRecord = (h: Header, cells: ReadonlyArray<string>, plain: boolean): Promise<void> | undefined =>
+      textRow(
+        resultKey(cells[h.formatted], cells[h.detected]),
+        cells[h.status],
+        () => (h.network < 0 ? undefined : cells[h.network]),
+        (phone) => splitLiveLine(h, cells, phone, plain)
+      )
+
+    // The statuses met on the byte path, by their bytes as read (a few kinds, so a short list).
+    const seen: Array<{ readonly bytes: Buffer; readonly status: Status }> = []
+    const statusAt = (bytes: Buffer, from: number, to: number): Status => {
+      const length = to - from
+      for (const entry of seen) {
+        const known = entry.bytes
+        if (known.length !== length) continue
+        let i = 0
+        while (i < length && known[i] === bytes[from + i]) i++
+        if (i === length) return entry.status
+      }
+      const status = statusOf(bytes.toString("utf8", from, to).toUpperCase())
+      if (seen.length < 64) seen.push({ bytes: Buffer.from(bytes.subarray(from, to)), status })
+      return status
+    }
+
+    /**
+     * A line of `ByteLines`: its cells found and read as bytes, and its live row and cache row copied
+     * from them into the COPY slabs, without a string made. A line whose cells need trimming (a blank
+     * or non-ASCII byte at a cell's edge), of another width, or whose live row cannot be the span of
+     * its live cells, is read as a string (`plainLine`).
+     */
+    const byteLine = (h: Header, bytes: Buffer, start: number, end: number): Promise<void> | undefined => {
+      room(h.width)
+      let n = 0
+      let from = start
+      let edge = bytes[start]! <= 32 || bytes[start]! >= 128 || bytes[end - 1]! <= 32 || bytes[end - 1]! >= 128
+      for (let i = start; i < end; i++) {
+        if (bytes[i] !== 44) continue
+        if (n === h.width - 1) return plainLine(h, bytes.toString("utf8", start, end))
+        starts[n] = from
+        ends[n++] = i
+        from = i + 1
+        if (i > start) {
+          const before = bytes[i - 1]!
+          if (before <= 32 || before >= 128) edge = true
+        }
+        if (i + 1 < end) {
+          const after = bytes[i + 1]!
+          if (after <= 32 || after >= 128) edge = true
+        }
+      }
+      starts[n] = from
+      ends[n++] = end
+      if (edge || n !== h.width) return plainLine(h, bytes.toString("utf8", start, end))
+
+      // The number: the formatted one, else the detected one.
+      let from_ = -1
+      let to_ = -1
+      if (h.formatted >= 0 && ends[h.formatted]! > starts[h.formatted]!) {
+        from_ = starts[h.formatted]!
+        to_ = ends[h.formatted]!
+      } else if (h.detected >= 0) {
+        from_ = starts[h.detected]!
+        to_ = ends[h.detected]!
+      }
+      let key = from_ < 0 ? -1 : canonicalKey(bytes, from_, to_)
+      if (key < 0) {
+        const phone = from_ < 0 ? undefined : resultKey(bytes.toString("utf8", from_, to_), undefined)
+        if (phone === undefined) {
+          counts.skipped++
+          return undefined
+        }
+        key = Number(phone)
+      }
+      const status = statusAt(bytes, starts[h.status]!, ends[h.status]!)
+      const isFirst = take(
+        key,
+        status,
+        status.live && risky(h.network < 0 ? undefined : bytes.toString("utf8", starts[h.network]!, ends[h.network]!))
+      )
+      let live: Promise<void> | undefined
+      if (liveRowDue) {
+        const span = liveSpan(h, bytes, key)
+        live =
+          span !== null
+            ? span
+            : sinks.live.add(
+                key,
+                splitLiveLine(h, splitCsvRecord(bytes.toString("utf8", start, end)), String(key), true)
+              )
+      }
+      return isFirst ? both(live, finish(key, status)) : live
+    }
+
+    /**
+     * The live row of a line whose cells `byteLine` found, when its live columns are contiguous and
+     * none turns NULL for its type (a blank timestamp takes the time of the run): the span of the
+     * live cells copied, its commas turned into tabs. Else null (the row is built cell by cell).
+     */
+    const liveSpan = (h: Header, bytes: Buffer, key: number): Promise<void> | undefined | null => {
+      if (!h.contiguous) return null
+      for (const [i, kind] of h.typed) {
+        const from = starts[h.live[i]!]!
+        const to = ends[h.live[i]!]!
+        const fits =
+          kind === "timestamp"
+            ? isTimestamp(bytes, from, to)
+            : from === to || (kind === "integer" ? isInteger(bytes, from, to) : isNumber(bytes, from, to))
+        if (!fits) return null
+      }
+      const firstCell = h.live[0]!
+      const lastCell = h.live[h.live.length - 1]!
+      const spanFrom = starts[firstCell]!
+      const spanTo = ends[lastCell]!
+      const length = keyLength(key)
+      const size = length + 1 + (spanTo - spanFrom) + 1
+      const at = sinks.live.row(key, size)
+      const out = sinks.live.out
+      writeKey(out, at, key, length)
+      out[at + length] = 9
+      const base = at + length + 1
+      bytes.copy(out, base, spanFrom, spanTo)
+      for (let c = firstCell; c < lastCell; c++) out[base + ends[c]! - spanFrom] = 9
+      out[at + size - 1] = 10
+      return sinks.live.endRow()
+    }
+
+    for await (const batch of resultBatches(results)) {
+      if (batch.kind === "bytes") {
+        const { bytes, bounds: lines, count } = batch
+        for (let l = 0; l < count; l++) {
+          const start = lines[2 * l]!
+          const end = lines[2 * l + 1]!
+          if (header === undefined) {
+            const text = bytes.toString("utf8", start, end)
+            if (text.trim() !== "") header = headerOf(splitCsvRecord(text))
+            continue
+          }
+          const wait = byteLine(header, bytes, start, end)
+          if (wait !== undefined) await wait
+        }
+        continue
+      }
+      for (const record of batch.rows) {
         if (header === undefined) {
           header = headerOf(typeof record === "string" ? splitCsvRecord(record) : record)
           continue
         }
-        const h = header
-        let wait: Promise<void> | undefined
-        if (typeof record === "string" && bounds(record, h.width) === h.width) {
-          const line = record
-          const formatted = cell(line, h.formatted)
-          wait = row(
-            resultKey(formatted, formatted === undefined || formatted === "" ? cell(line, h.detected) : undefined),
-            cell(line, h.status),
-            () => cell(line, h.network),
-            (phone) => spanLiveLine(h, line, phone) ?? splitLiveLine(h, splitCsvRecord(line), phone, true),
-            true
-          )
-        } else {
-          const cells = typeof record === "string" ? splitCsvRecord(record) : record
-          wait = row(
-            resultKey(cells[h.formatted], cells[h.detected]),
-            cells[h.status],
-            () => (h.network < 0 ? undefined : cells[h.network]),
-            (phone) => splitLiveLine(h, cells, phone, plain),
-            plain
-          )
-        }
+        const wait = typeof record === "string" ? plainLine(header, record) : splitRecord(header, record, batch.plain)
         if (wait !== undefined) await wait
       }
     }
@@ -372,50 +578,83 @@ export const resultsPass = async (
   await sinks.cache.commit()
 
   // The numbers of the file without a result: their cached result (any age) as if returned, in file order.
-  const reuse = async (batch: Array<string>) => {
+  const reuse = async (batch: Array<number>) => {
     if (batch.length === 0) return
+    const phones = batch.map(String)
     const found = await sinks.lookup.query<{ p: string; s: string | null }>(
       "SELECT custom_variable_1 AS p, live_status AS s FROM hlr_lookups_cache WHERE custom_variable_1 = ANY($1::text[])",
-      [batch]
+      [phones]
     )
-    const statuses = new Map(found.rows.map((r) => [r.p, r.s ?? ""]))
-    for (const phone of batch) {
-      const status = statuses.get(phone)
-      if (status === undefined) {
+    const cached = new Map(found.rows.map((r) => [r.p, r.s ?? ""]))
+    for (let i = 0; i < batch.length; i++) {
+      const name = cached.get(phones[i]!)
+      if (name === undefined) {
         counts.missing++
         continue
       }
-      const category = categoryOf(status, false)
+      const status = statusOf(name)
+      const category = status.category
       counts.reused++
       counts.categories[category]++
-      counts.statuses[status] = (counts.statuses[status] ?? 0) + 1
-      const wait = first(phone, category)
+      status.count++
+      const wait = first(batch[i]!, category)
       if (wait !== undefined) await wait
     }
   }
-  const decoder = new TextDecoder()
-  let rest = ""
-  let batch: Array<string> = []
-  const take = (raw: string) => {
-    const phone = raw.trim()
-    if (phone === "" || !CANONICAL.test(phone)) return
-    // Each number once: a repeat in the file is neither reused nor missing twice.
-    if ((table.mark(Number(phone), FIRST) & FIRST) === 0) batch.push(phone)
+  let batch: Array<number> = []
+  // Each number once: a repeat in the file is neither reused nor missing twice.
+  const unanswered = (key: number) => {
+    if ((table.mark(key, FIRST) & FIRST) === 0) batch.push(key)
   }
-  for await (const chunk of numbers) {
-    const lines = (rest + decoder.decode(chunk, { stream: true })).split("\n")
-    rest = lines.pop() ?? ""
-    for (const l of lines) take(l)
+  for await (const keys of numberKeys(numbers)) {
+    for (const key of keys) unanswered(key)
     if (batch.length >= 50_000) {
       await reuse(batch)
       batch = []
     }
   }
-  take(rest + decoder.decode())
   await reuse(batch)
   await sinks.blacklist.close()
   await sinks.monitor.close()
-  const tail = clean.rest()
-  if (tail !== "") await sinks.clean.write(tail)
+  const tail = clean.take()
+  if (tail.length > 0) await sinks.clean.write(tail)
+  for (const status of statuses.values()) if (status.count > 0) counts.statuses[status.name] = status.count
   return counts
+}
+
+/**
+ * The canonical numbers of the cleaned file (one per line; blank and other lines skipped), as keys,
+ * a batch per chunk read.
+ */
+const isSpace = (b: number): boolean => b === 32 || (b >= 9 && b <= 13)
+
+async function* numberKeys(numbers: AsyncIterable<Uint8Array>): AsyncGenerator<Array<number>> {
+  let carry: Buffer | undefined
+  const keysOf = (bytes: Buffer, final: boolean): Array<number> => {
+    const keys: Array<number> = []
+    let start = 0
+    for (;;) {
+      let nl = bytes.indexOf(10, start)
+      if (nl < 0) {
+        if (!final) break
+        nl = bytes.length
+      }
+      let from = start
+      let to = nl
+      while (from < to && isSpace(bytes[from]!)) from++
+      while (to > from && isSpace(bytes[to - 1]!)) to--
+      const key = canonicalKey(bytes, from, to)
+      if (key > 0) keys.push(key)
+      start = nl + 1
+      if (start >= bytes.length) break
+    }
+    carry = start < bytes.length ? Buffer.from(bytes.subarray(start)) : undefined
+    return keys
+  }
+  for await (const chunk of numbers) {
+    let bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+    if (carry !== undefined) bytes = Buffer.concat([carry, bytes])
+    yield keysOf(bytes, false)
+  }
+  if (carry !== undefined) yield keysOf(carry, true)
 }

@@ -11,7 +11,7 @@ import { Effect, Exit, Fiber, Layer, ManagedRuntime, References } from "effect"
 import pg from "pg"
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest"
 import { createTestDatabase, type TestDatabase } from "../../../../test/support/database.ts"
-import { resultsCsv, startFakeHlr, type FakeHlr } from "../../../../test/fakes/hlrlookup.ts"
+import { RESULT_HEADERS, resultRow, resultsCsv, startFakeHlr, type FakeHlr } from "../../../../test/fakes/hlrlookup.ts"
 import { RiskyOperators } from "../../src/classification/RiskyOperators.ts"
 import { Hlr, HLR_QUEUE, HLR_RETRY_LIMIT } from "../../src/hlr/Hlr.ts"
 import { HlrClient } from "../../src/hlr/HlrClient.ts"
@@ -86,6 +86,7 @@ beforeEach(async () => {
   fake.state.cutResults = undefined
   fake.state.pollsToComplete = 1
   fake.state.submitted.length = 0
+  fake.state.resultsText = undefined
 })
 
 /** A processed cleaning file holding `numbers`; its id. */
@@ -292,6 +293,82 @@ describe("Hlr", () => {
     expect(fake.state.batchesCreated).toBe(before + 1)
     expect(again).toMatchObject({ status: "complete", batch_id: null, sent: 0 })
     expect(again.counts).toMatchObject({ reused: 2, clean: 1 })
+  })
+
+  it("reads results as a provider may write them: BOM, CRLF, padded and odd cells, a repeated number", async () => {
+    const at = (name: (typeof RESULT_HEADERS)[number]) => RESULT_HEADERS.indexOf(name)
+    const row = (phone: string, status: string, change: (cells: Array<string>) => void = () => undefined) => {
+      const cells = [...resultRow(phone, { live_status: status })]
+      change(cells)
+      return cells.join(",")
+    }
+    fake.state.resultsText = () =>
+      "\ufeff" +
+      [
+        RESULT_HEADERS.join(","),
+        row(N(40), "LIVE"),
+        row(N(41), "LIVE", (c) => (c[at("live_status")] = " live ")),
+        row(N(42), "LIVE", (c) => (c[at("formatted_telephone_number")] = "+44 7700 900142")),
+        row(N(43), "DEAD", (c) => (c[at("formatted_telephone_number")] = "")),
+        row(N(44), "LIVE", (c) => (c[at("current_network_details.name")] = "Telefónica UK")),
+        row(N(45), "LIVE", (c) => {
+          c[at("credits_spent")] = "abc"
+          c[at("timestamp")] = ""
+          c[at("request_parameters.cache_days_private")] = "99999999999"
+        }),
+        row(N(46), "NO_COVERAGE"),
+        "",
+        row("n/a", "LIVE", (c) => (c[at("detected_telephone_number")] = "n/a")),
+        row(N(40), "DEAD"),
+        row(N(47), "LIVE", (c) => (c[at("current_network_details.name")] = "Aero2"))
+      ].join("\r\n") +
+      "\r\n"
+    const numbers = [40, 41, 42, 43, 44, 45, 46, 47].map(N)
+    const id = await processedFile(numbers)
+    await hlr((h) => h.start(id))
+    const result = await runJob(id)
+    expect(result.status).toBe("complete")
+    expect(result.counts).toMatchObject({
+      results: 9,
+      skipped: 1,
+      categories: { live: 5, dead: 2, monitor: 1, risky: 1, unknown: 0 },
+      statuses: { LIVE: 6, DEAD: 2, NO_COVERAGE: 1 },
+      liveRowsAdded: 5,
+      clean: 5
+    })
+    // A number's first row is the one written: the repeated N(40) (DEAD) changes no list.
+    expect(await whereIs(N(40))).toEqual([])
+    expect(await whereIs(N(43))).toEqual([{ list: "blacklist", reason: "HLR_FAILED" }])
+    expect(await whereIs(N(46))).toEqual([{ list: "monitor", reason: "HLR_MONITORED" }])
+    expect(await whereIs(N(47))).toEqual([{ list: "blacklist", reason: "HLR_RISKY_NETWORK" }])
+    const live = await client.query(
+      `SELECT custom_variable_1 AS phone, current_network_details_name AS network, credits_spent,
+         request_parameters_cache_days_private AS days, "timestamp" > now() - interval '1 hour' AS stamped_now
+       FROM api_hlr_live_numbers ORDER BY 1`
+    )
+    expect(live.rows).toEqual([
+      { phone: N(40), network: "Vodafone UK", credits_spent: 1, days: 30, stamped_now: false },
+      { phone: N(41), network: "Vodafone UK", credits_spent: 1, days: 30, stamped_now: false },
+      { phone: N(42), network: "Vodafone UK", credits_spent: 1, days: 30, stamped_now: false },
+      { phone: N(44), network: "Telefónica UK", credits_spent: 1, days: 30, stamped_now: false },
+      // Values the columns' types cannot take are NULL; a blank timestamp is the run's time.
+      { phone: N(45), network: "Vodafone UK", credits_spent: null, days: null, stamped_now: true }
+    ])
+    const row_ = await fileRow(id)
+    expect(await readStored(row_.hlr_result_file_path as string)).toBe(
+      `phone_number\n${[40, 41, 42, 44, 45].map(N).join("\n")}\n`
+    )
+    const cache = await client.query("SELECT custom_variable_1 AS phone, live_status FROM hlr_lookups_cache ORDER BY 1")
+    expect(cache.rows.map((r) => r.live_status)).toEqual([
+      "LIVE",
+      "LIVE",
+      "LIVE",
+      "DEAD",
+      "LIVE",
+      "LIVE",
+      "NO_COVERAGE",
+      "LIVE_RISKY_NETWORK"
+    ])
   })
 
   it("a run interrupted while polling resumes the same batch: one batch created, none uploaded twice", async () => {
