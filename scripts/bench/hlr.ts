@@ -1,7 +1,8 @@
 /**
  * HLR: a processed file of 1,000,000 numbers through the real HLR job against the fake hlrlookup
  * batch API (`test/fakes/hlrlookup.ts`) — the numbers read and sent as one batch, the results (1M
- * rows, 27 dotted columns, every category) streamed into the store, parsed and applied: 200,000
+ * rows, 27 dotted columns, every category) parsed and applied as they download, a copy streamed into
+ * the store on the way: 200,000
  * blacklist entries (dead and risky), 100,000 monitor entries, 100,000 of them moved off the
  * whitelist, the audit, 700,000 live rows, the cache and the clean file.
  *
@@ -117,6 +118,9 @@ export const hlrBenchmark: Benchmark = {
       // The issue's figure: from the results download asked for to everything applied (the download
       // into the store, the parse, the lists with moves and audit, live rows, cache, clean file). The
       // fake is in this process and the job in the worker: both clocks are this machine's.
+      // The download ends when the fake sent its last byte: the worker parses the results as they
+      // arrive and the fake sends only as fast as the worker reads, so it spans most of the pass (the
+      // rest is the commits and the list writes finishing), not the transfer alone.
       const resultsAt = fake.state.resultsRequestedAt
       if (resultsAt === undefined) throw new Error("the HLR worker never downloaded the results")
       const applyMs = figures.endedAt - resultsAt
@@ -124,8 +128,7 @@ export const hlrBenchmark: Benchmark = {
         rows: ROWS,
         "rows/s (results parsed, applied)": perSecond(ROWS, applyMs),
         "seconds (results parsed, applied)": Number((applyMs / 1000).toFixed(2)),
-        // Of which the download into the store (the fake writing 1M rows in this process, the worker storing them).
-        "seconds (of which the download)": Number(
+        "seconds (download, overlapped)": Number(
           (((fake.state.resultsSentAt ?? resultsAt) - resultsAt) / 1000).toFixed(2)
         ),
         "rows/s (whole run)": perSecond(ROWS, figures.ms),

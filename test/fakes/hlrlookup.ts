@@ -12,8 +12,9 @@
  * `PUT /batches/<id>/` with `{"status":"PROCESSING"}` starts it; each `GET /batches/<id>` of a started
  * batch advances `numComplete` until, after `pollsToComplete` polls, it is `COMPLETE` (or `FAILED`
  * when `failBatches` is set); `GET /batches/<id>/results` answers the results CSV with the provider's
- * dotted headers, one row per number, after `downloadDelayMs`. A number's result is `outcomes.get(n)`,
- * else `LIVE` on "Vodafone UK".
+ * dotted headers, one row per number, after `downloadDelayMs` (each chunk of rows after
+ * `resultsChunkDelayMs`; broken off half-way with `cutResults`). A number's result is
+ * `outcomes.get(n)`, else `LIVE` on "Vodafone UK".
  */
 import { Hono } from "hono"
 import { listen, requestFront, sleep, type Injection, type RecordedRequest } from "./server.ts"
@@ -92,8 +93,16 @@ export interface FakeHlrState {
   failBatches: boolean
   /** The results download waits this long before answering. */
   downloadDelayMs: number
+  /** Each chunk of results rows (the header line goes at once) is sent after this long: a slow body. */
+  resultsChunkDelayMs: number
   /** Answer results as JSON (a provider error page) instead of CSV. */
   resultsNotCsv: boolean
+  /**
+   * The next `times` results downloads break off once `afterRows` rows were sent: the connection
+   * dropped mid-body as when the provider's server fails (status 200 and the start already sent, the
+   * chunked body never ended).
+   */
+  cutResults: { readonly afterRows: number; times: number } | undefined
   /** Creation answers without an id. */
   createWithoutId: boolean
   readonly outcomes: Map<string, Outcome>
@@ -200,7 +209,9 @@ export const startFakeHlr = async (options: FakeHlrOptions = {}): Promise<FakeHl
     pollsToComplete: options.pollsToComplete ?? 2,
     failBatches: false,
     downloadDelayMs: 0,
+    resultsChunkDelayMs: 0,
     resultsNotCsv: false,
+    cutResults: undefined,
     createWithoutId: false,
     outcomes: new Map(),
     outcomeFor: undefined,
@@ -314,18 +325,29 @@ export const startFakeHlr = async (options: FakeHlrOptions = {}): Promise<FakeHl
     const numbers = batch.numbers
     let next = 0
     const encoder = new TextEncoder()
+    const cut = state.cutResults !== undefined && state.cutResults.times > 0 ? state.cutResults.afterRows : undefined
+    if (cut !== undefined) state.cutResults!.times--
+    const delay = state.resultsChunkDelayMs
+    const more = (controller: ReadableStreamDefaultController<Uint8Array>): void | Promise<void> => {
+      // An errored body makes the server destroy the connection, the end of the body never sent
+      // (after a moment: what was sent reaches the client first).
+      if (cut !== undefined && next >= cut) {
+        return sleep(50).then(() => controller.error(new Error("the fake cut the results download")))
+      }
+      if (next >= numbers.length) {
+        state.resultsSentAt = Date.now()
+        return controller.close()
+      }
+      let chunk = ""
+      for (const end = Math.min(numbers.length, next + 2000, cut ?? Infinity); next < end; next++) {
+        chunk += fastResultLine(numbers[next]!, outcomeOf(numbers[next]!)) + "\n"
+      }
+      controller.enqueue(encoder.encode(chunk))
+    }
     const body = new ReadableStream<Uint8Array>({
       pull: (controller) => {
         if (next === 0) controller.enqueue(encoder.encode(RESULT_HEADERS.join(",") + "\n"))
-        if (next >= numbers.length) {
-          state.resultsSentAt = Date.now()
-          return controller.close()
-        }
-        let chunk = ""
-        for (const end = Math.min(numbers.length, next + 2000); next < end; next++) {
-          chunk += fastResultLine(numbers[next]!, outcomeOf(numbers[next]!)) + "\n"
-        }
-        controller.enqueue(encoder.encode(chunk))
+        return delay > 0 ? sleep(delay).then(() => more(controller)) : more(controller)
       }
     })
     return c.body(body, 200, { "content-type": "text/csv; charset=utf-8" })

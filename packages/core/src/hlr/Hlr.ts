@@ -1,7 +1,8 @@
 /**
  * HLR runs on processed cleaning files (`docs/hlr.md`): `start` marks the file's HLR `uploading` and
  * queues a durable job; the job sends the numbers without a fresh cached result to hlrlookup.com as
- * one batch, polls it, downloads its results and applies them (`HlrResults.ts`).
+ * one batch, polls it, and applies its results as they download, storing a copy on the way
+ * (`HlrResults.ts`, `downloadAndApply` below).
  *
  * - One run at a time over all files: the partial unique index `one_active_hlr_only` (409).
  * - The run marker is `hlr_started_at` (milliseconds), given to the job as `run`: every write of the
@@ -342,6 +343,49 @@ export class Hlr extends Context.Service<
           }
         })
 
+      /**
+       * The results applied as they download, in one read of the body: each chunk goes to the raw
+       * file's writer and to the pass (the pass pulls; the chunk's write runs while the pass parses
+       * it and is awaited before the next chunk is read, so a slow store slows the pass and nothing
+       * piles up). The raw file appears under its key only once the apply succeeded and the body was
+       * read to its end; a failure (the download broken off, the apply) aborts it, and the job's
+       * retry downloads the same batch again (`HlrClient.results` never retries a body it handed on).
+       */
+      const downloadAndApply = <E, R>(
+        batchId: string,
+        rawKey: string,
+        apply: (results: AsyncIterable<Uint8Array>) => Effect.Effect<HlrApplyResult, E, R>
+      ) =>
+        Effect.scoped(
+          Effect.gen(function* () {
+            const body = yield* client.results(batchId)
+            // Aborted when the scope closes unless closed before (nothing half written under the key).
+            const raw = yield* files.openWriter(rawKey, { contentType: "text/csv" })
+            let ended = false
+            const tee = (async function* () {
+              for await (const chunk of body) {
+                const written = raw.write(chunk)
+                written.catch(() => undefined) // awaited below; this only keeps it from being "unhandled" meanwhile
+                yield chunk
+                await written
+              }
+              ended = true
+            })()
+            const counts = yield* apply(tee)
+            if (!ended) {
+              return yield* new StorageError({ message: "the HLR results were not read to their end" })
+            }
+            yield* Effect.tryPromise({
+              try: () => raw.close(),
+              catch: (cause) =>
+                cause instanceof StorageError
+                  ? cause
+                  : new StorageError({ message: `could not store the HLR raw results: ${String(cause)}` })
+            })
+            return counts
+          })
+        )
+
       const work = (job: RunningJob, fileId: string, run: Date, row: HlrRow) =>
         Effect.gen(function* () {
           const hlr = yield* requireIntegration("HLR", settings.hlr)
@@ -378,16 +422,18 @@ export class Hlr extends Context.Service<
             }
           }
           const keys = storage(fileId, run)
-          let rawKey: string | null = null
-          if (batchId !== null) {
+          let counts: HlrApplyResult
+          const apply = (results: AsyncIterable<Uint8Array> | null) =>
+            applyHlrResults({ fileId, results, numbersKey, cleanKey: keys.clean, actor: `hlr:${fileId}` }).pipe(
+              Effect.provide(context)
+            )
+          if (batchId === null) {
+            counts = yield* apply(null)
+          } else {
             const done = yield* poll(job, fileId, run, batchId, hlr.pollEverySeconds, hlr.pollMaxSeconds)
             sent = done.numItems ?? sent
-            // Streamed into the store: a million results never sit in memory.
-            yield* client.results(batchId, (body) =>
-              Effect.runPromise(files.put(keys.raw, body, { contentType: "text/csv" }).pipe(Effect.asVoid))
-            )
-            rawKey = keys.raw
-            // The run's raw results replace the earlier run's (kept until now for `/hlr/raw`).
+            counts = yield* downloadAndApply(batchId, keys.raw, apply)
+            // The run's raw results (whole: the writer closed) replace the earlier run's, kept until now for `/hlr/raw`.
             const stored = yield* sql<{ previous: string | null }>`
               UPDATE uploaded_csv_files f SET hlr_raw_file_path = ${keys.raw}
               FROM uploaded_csv_files before
@@ -396,13 +442,6 @@ export class Hlr extends Context.Service<
             const previous = stored[0]?.previous
             if (previous != null && previous !== keys.raw) yield* deleteStored(previous)
           }
-          const counts = yield* applyHlrResults({
-            fileId,
-            rawKey,
-            numbersKey,
-            cleanKey: keys.clean,
-            actor: `hlr:${fileId}`
-          }).pipe(Effect.provide(context))
           const finished = yield* sql`
             UPDATE uploaded_csv_files SET hlr_status = 'complete', hlr_result_file_path = ${keys.clean},
               hlr_completed_at = now(), lock_owner = NULL, hlr_error_message = NULL

@@ -9,10 +9,11 @@
  *   makes one attempt; the run stores the batch id before it does anything else with the batch.
  * - Typed failures (`UpstreamError`, not retryable): a creation answer without a batch id, a status
  *   `FAILED` / `ERROR` (`HlrBatchFailed`), a results body that is not a CSV with a `live_status` header.
+ *   A results body that breaks off while the caller reads it is a retryable `UpstreamError`.
  * - Without HLRLOOKUP_APIKEY / HLRLOOKUP_SECRET the layer still builds and every method fails with
  *   `NotConfigured` naming them. Building the layer makes no request.
  */
-import { Context, Duration, Effect, Layer, Redacted, Schema } from "effect"
+import { Context, Duration, Effect, Layer, Redacted, Schema, type Scope } from "effect"
 import { AppConfig, requireIntegration, type HlrSettings } from "../platform/Config.ts"
 import { NotConfigured, UpstreamError } from "../platform/Errors.ts"
 import { decodeResponse, makeJsonClient, type HttpRequest } from "../platform/HttpApiClient.ts"
@@ -84,14 +85,14 @@ export class HlrClient extends Context.Service<
     /** How many batches the account has: a read that changes nothing (`optimizer doctor --online`). */
     readonly batchCount: Effect.Effect<number, HlrError>
     /**
-     * Streams the results CSV (dotted headers, one row per number) into `write` as it arrives, never
-     * whole in memory; refused before `write` is called unless it is a CSV with a `live_status`
-     * header. `write` runs again if the download is retried, so it must start over each time.
+     * Opens the results CSV (dotted headers, one row per number): its bytes as they arrive, to be
+     * read in the scope, never whole in memory. Refused unless it is a CSV with a `live_status`
+     * header. The request is retried (as every call here) until the body is handed over, never
+     * after: a body that breaks off, or is not read to its end within `downloadTimeout`, fails the
+     * read with a retryable `UpstreamError`, and the caller starts over with a new `results` (and a
+     * fresh reader of its own). Closing the scope ends the download.
      */
-    readonly results: (
-      batchId: string,
-      write: (body: AsyncIterable<Uint8Array>) => Promise<void>
-    ) => Effect.Effect<void, HlrError>
+    readonly results: (batchId: string) => Effect.Effect<AsyncIterable<Uint8Array>, HlrError, Scope.Scope>
   }
 >()("@optimizer/core/hlr/HlrClient") {
   static readonly layerWith = (options: HlrClientOptions) =>
@@ -124,6 +125,59 @@ const upstream = (message: string, status?: number) =>
 
 /** The batch path segment: ids are the provider's, but never let one change the path. */
 const segment = (batchId: string) => encodeURIComponent(batchId)
+
+/** What a failed body read says: the error and its cause (undici's "terminated" names the socket's). */
+const readFailure = (cause: unknown): string => {
+  if (!(cause instanceof Error)) return String(cause)
+  const inner = (cause as { cause?: unknown }).cause
+  return inner instanceof Error ? `${cause.message} (${inner.message})` : cause.message
+}
+
+/**
+ * The results body after its first line was checked: the bytes already read, then the rest as the
+ * caller pulls it. A read that fails (the connection lost, the timeout) throws a retryable
+ * `UpstreamError`; stopping early releases the connection.
+ */
+const handOn = (
+  batchId: string,
+  head: ReadonlyArray<Uint8Array>,
+  chunks: AsyncIterator<Uint8Array>,
+  timedOut: () => boolean,
+  timeout: Duration.Duration
+): AsyncIterable<Uint8Array> =>
+  (async function* () {
+    let bytes = 0
+    let ended = false
+    try {
+      for (const chunk of head) {
+        bytes += chunk.byteLength
+        yield chunk
+      }
+      for (;;) {
+        let next: IteratorResult<Uint8Array>
+        try {
+          next = await chunks.next()
+        } catch (cause) {
+          ended = true
+          throw new UpstreamError({
+            service: SERVICE,
+            retryable: true,
+            message: timedOut()
+              ? `hlrlookup did not finish sending the results of batch ${batchId} within ${Duration.format(timeout)}`
+              : `hlrlookup's results for batch ${batchId} broke off after ${bytes} bytes: ${readFailure(cause)}`
+          })
+        }
+        if (next.done === true) {
+          ended = true
+          return
+        }
+        bytes += next.value.byteLength
+        yield next.value
+      }
+    } finally {
+      if (!ended) await chunks.return?.()
+    }
+  })()
 
 const makeConfigured = (settings: HlrSettings, options: HlrClientOptions) =>
   Effect.gen(function* () {
@@ -194,19 +248,28 @@ const makeConfigured = (settings: HlrSettings, options: HlrClientOptions) =>
       return toCount(body.total) ?? 0
     }).pipe(Effect.withSpan("HlrClient.batchCount"))
 
-    const results = Effect.fn("HlrClient.results")(function* (
-      batchId: string,
-      write: (body: AsyncIterable<Uint8Array>) => Promise<void>
-    ) {
+    const results = Effect.fn("HlrClient.results")(function* (batchId: string) {
+      const timeout = Duration.fromInputUnsafe(options.downloadTimeout ?? "30 minutes")
+      // Ends the body handed on: when the scope closes (read or not), or when the download outlasts its timeout.
+      const controller = new AbortController()
+      let deadline: ReturnType<typeof setTimeout> | undefined
+      let timedOut = false
+      yield* Effect.addFinalizer(() =>
+        Effect.sync(() => {
+          clearTimeout(deadline)
+          controller.abort()
+        })
+      )
       const outcome = yield* client.download(
         {
           path: `/batches/${segment(batchId)}/results`,
           query: { ...auth },
           headers: { accept: "text/csv, */*" },
-          timeout: options.downloadTimeout ?? "30 minutes"
+          timeout,
+          signal: controller.signal
         },
         async (body, headers) => {
-          // The first line decides whether this is a results CSV; it is then written with the rest.
+          // The first line decides whether this is a results CSV; the body is then handed on, unread.
           const type = headers.get("content-type") ?? ""
           const chunks = body[Symbol.asyncIterator]()
           const head: Array<Uint8Array> = []
@@ -223,17 +286,12 @@ const makeConfigured = (settings: HlrSettings, options: HlrClientOptions) =>
             await chunks.return?.()
             return { ok: false as const, type }
           }
-          await write(
-            (async function* () {
-              yield* head
-              for (;;) {
-                const next = await chunks.next()
-                if (next.done === true) return
-                yield next.value
-              }
-            })()
-          )
-          return { ok: true as const, type }
+          clearTimeout(deadline)
+          deadline = setTimeout(() => {
+            timedOut = true
+            controller.abort()
+          }, Duration.toMillis(timeout))
+          return { ok: true as const, body: handOn(batchId, head, chunks, () => timedOut, timeout) }
         }
       )
       if (!outcome.ok) {
@@ -241,6 +299,7 @@ const makeConfigured = (settings: HlrSettings, options: HlrClientOptions) =>
           `hlrlookup's results for batch ${batchId} are not a results CSV (content type "${outcome.type}", no live_status header)`
         )
       }
+      return outcome.body
     })
 
     return HlrClient.of({ createBatch, uploadSource, startBatch, status, batchCount, results })

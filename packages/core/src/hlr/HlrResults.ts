@@ -10,8 +10,8 @@
  * A phone answered twice counts twice; its first row is the one written (its first live row for
  * `api_hlr_live_numbers`).
  *
- * How it stays fast and flat in memory for a million rows: one pass over the results
- * (`HlrResultsPass.ts`) on three connections at once — the live rows COPYed straight into
+ * How it stays fast and flat in memory for a million rows: one pass over the results as they
+ * download (`Hlr.ts` stores a copy on the way; `HlrResultsPass.ts`) on three connections at once — the live rows COPYed straight into
  * `api_hlr_live_numbers`, the cache rows and the list entries into temporary tables — then the cache
  * written and the list entries streamed into `Lists.applyStream`, side by side. Per row, JS keeps a
  * few bits (`PhoneTable.ts`).
@@ -25,10 +25,11 @@ import { Lists } from "../lists/Lists.ts"
 import type { ApplyCounts } from "../lists/ListSchemas.ts"
 import { dedicatedClient, PgBulk, toDatabaseError } from "../platform/Database.ts"
 import {
+  StorageError,
   UnreadableFile,
+  UpstreamError,
   type DatabaseError,
   type NotFound,
-  type StorageError,
   type ValidationError
 } from "../platform/Errors.ts"
 import { FileStore } from "../platform/FileStore.ts"
@@ -41,8 +42,14 @@ export { CACHED_RISKY, categoryOf, type HlrCategory, resultKey } from "./HlrResu
 
 export interface HlrApplyInput {
   readonly fileId: string
-  /** FileStore key of the provider's results CSV (absent when every number came from the cache). */
-  readonly rawKey: string | null
+  /**
+   * The provider's results CSV as it arrives (null when every number came from the cache): read
+   * once, to its end, as the pass pulls it. What it throws
+   * fails the apply as it is when typed — an `UpstreamError` (the download broke off), a
+   * `StorageError` (a file could not be written) — so a retryable failure stays retryable; anything
+   * else is a `DatabaseError`.
+   */
+  readonly results: AsyncIterable<Uint8Array> | null
   /** FileStore key of the cleaned file that was checked (one number per line). */
   readonly numbersKey: string
   /** FileStore key the clean file (`phone_number` header, live numbers) is written to. */
@@ -73,7 +80,7 @@ export const applyHlrResults = (
   input: HlrApplyInput
 ): Effect.Effect<
   HlrApplyResult,
-  UnreadableFile | NotFound | DatabaseError | StorageError | ValidationError,
+  UnreadableFile | UpstreamError | NotFound | DatabaseError | StorageError | ValidationError,
   PgBulk | FileStore | Lists | RiskyOperators
 > =>
   Effect.scoped(
@@ -85,7 +92,10 @@ export const applyHlrResults = (
       const run = <A>(what: string, f: () => Promise<A>) =>
         Effect.tryPromise({
           try: f,
-          catch: (cause) => (cause instanceof UnreadableFile ? cause : toDatabaseError(cause, what))
+          catch: (cause) =>
+            cause instanceof UnreadableFile || cause instanceof UpstreamError || cause instanceof StorageError
+              ? cause
+              : toDatabaseError(cause, what)
         })
       // Sessions of their own (outside the pool, which other work uses): each holds a transaction
       // and a table lock for the length of the pass.
@@ -98,7 +108,7 @@ export const applyHlrResults = (
       const cacheDb = yield* connect("optimizer-hlr-cache")
 
       const numbers = yield* files.get(input.numbersKey)
-      const results = input.rawKey === null ? undefined : yield* files.get(input.rawKey)
+      const results = input.results ?? undefined
       const writer = yield* files.openWriter(input.cleanKey)
       const live = new KeyedCopy(liveDb, "api_hlr_live_numbers", ["custom_variable_1", ...LIVE_COLUMNS], "keep", true)
       const cache = new KeyedCopy(
@@ -124,7 +134,7 @@ export const applyHlrResults = (
         } catch (error) {
           black.fail(error)
           monitored.fail(error)
-          // A file not read to its end is closed now, not when collected.
+          // A body not read to its end is closed now, not when collected.
           for (const body of [numbers, results]) await body?.[Symbol.asyncIterator]().return?.()
           throw error
         }

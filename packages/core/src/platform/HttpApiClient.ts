@@ -50,6 +50,11 @@ export interface HttpRequest {
   readonly maxRetries?: number
   /** Overrides the client's per-attempt timeout for this request (a large download). */
   readonly timeout?: Duration.Input
+  /**
+   * Ends the request when aborted, beside the client's own timeout and interruption: what ends a
+   * body `download`'s consumer handed on (read after the call).
+   */
+  readonly signal?: AbortSignal
 }
 
 export interface HttpResponse {
@@ -90,7 +95,9 @@ export interface JsonClient {
    * `request` for a large body: a 2xx body is handed to `consume` as it arrives instead of being
    * read into memory, under the same limit, timeout and retries. `consume` runs again on each
    * attempt, so it must start over each time (open a new writer); its failure counts as a failed
-   * attempt.
+   * attempt. It may also read only the start and hand the body on (return it unread): the rest is
+   * then read after the call, outside the attempt — no timeout, no retry — until `request.signal`
+   * ends it.
    */
   readonly download: <A>(
     request: HttpRequest,
@@ -250,7 +257,7 @@ export const makeJsonClient = (options: JsonClientOptions): Effect.Effect<JsonCl
           const res = await fetch(url, {
             method: request.method ?? "GET",
             headers,
-            signal,
+            signal: request.signal === undefined ? signal : AbortSignal.any([signal, request.signal]),
             ...(body === undefined ? {} : { body })
           })
           if (consume !== undefined && res.status >= 200 && res.status < 300) {

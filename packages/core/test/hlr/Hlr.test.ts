@@ -4,16 +4,16 @@
  * the same batch; cached numbers are not sent again; eligibility, the one-run-at-a-time 409, a FAILED
  * batch, and the not-configured 503. The job handler is called directly (no worker), as a retry would.
  */
-import { mkdtemp, rm } from "node:fs/promises"
+import { mkdtemp, readdir, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Exit, Fiber, Layer, ManagedRuntime, References } from "effect"
 import pg from "pg"
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest"
 import { createTestDatabase, type TestDatabase } from "../../../../test/support/database.ts"
-import { RESULT_HEADERS, resultRow, startFakeHlr, type FakeHlr } from "../../../../test/fakes/hlrlookup.ts"
+import { RESULT_HEADERS, resultRow, resultsCsv, startFakeHlr, type FakeHlr } from "../../../../test/fakes/hlrlookup.ts"
 import { RiskyOperators } from "../../src/classification/RiskyOperators.ts"
-import { Hlr, HLR_QUEUE } from "../../src/hlr/Hlr.ts"
+import { Hlr, HLR_QUEUE, HLR_RETRY_LIMIT } from "../../src/hlr/Hlr.ts"
 import { HlrClient } from "../../src/hlr/HlrClient.ts"
 import { Lists } from "../../src/lists/Lists.ts"
 import { AppConfig, type Env } from "../../src/platform/Config.ts"
@@ -83,6 +83,7 @@ beforeEach(async () => {
   )
   fake.state.outcomes.clear()
   fake.state.failBatches = false
+  fake.state.cutResults = undefined
   fake.state.pollsToComplete = 1
   fake.state.submitted.length = 0
   fake.state.resultsText = undefined
@@ -152,6 +153,12 @@ const fileRow = async (id: string) =>
   ).rows[0]!
 
 const readStored = (key: string) => runtime.runPromise(FileStore.use((files) => files.readText(key)))
+/** The HLR files in the store of a file, whatever names them (or a writer's unfinished ones). */
+const hlrFilesOf = async (fileId: string) =>
+  (await readdir(join(storageDir, "hlr")).catch(() => [])).filter((name) => name.includes(fileId))
+/** What the fake answers for `numbers` (its outcomes, else LIVE): the raw file stored must be exactly it. */
+const expectedResults = (numbers: ReadonlyArray<string>) =>
+  resultsCsv(numbers, (n) => fake.state.outcomes.get(n) ?? { live_status: "LIVE" })
 
 describe("Hlr", () => {
   it("runs a processed file through one batch into the lists, the live table, the cache and the clean file", async () => {
@@ -215,7 +222,9 @@ describe("Hlr", () => {
     const row = await fileRow(id)
     expect(row).toMatchObject({ hlr_status: "complete", hlr_num_items: 7, hlr_num_complete: 7, lock_owner: null })
     expect(await readStored(row.hlr_result_file_path as string)).toBe(`phone_number\n${N(1)}\n${N(7)}\n`)
-    expect((await readStored(row.hlr_raw_file_path as string)).split("\n")[0]).toContain("live_status")
+    // Applied as it downloaded, in one download: the raw file stored whole beside the lists above.
+    expect(await readStored(row.hlr_raw_file_path as string)).toBe(expectedResults(numbers))
+    expect(fake.state.count("GET", `/batches/${String(row.hlr_batch_id)}/results`)).toBe(1)
     const cache = await client.query("SELECT custom_variable_1, live_status FROM hlr_lookups_cache ORDER BY 1")
     expect(cache.rows).toHaveLength(7)
     expect(cache.rows.find((r) => r.custom_variable_1 === N(3))?.live_status).toBe("LIVE_RISKY_NETWORK")
@@ -383,6 +392,47 @@ describe("Hlr", () => {
     expect(result).toMatchObject({ status: "complete", batch_id: mid.hlr_batch_id })
     expect(fake.state.batchesCreated).toBe(before + 1)
     expect(fake.state.count("POST", `/batches/${String(mid.hlr_batch_id)}/source`)).toBe(1)
+  })
+
+  it("a results download broken off half-way: no raw file, nothing applied; the retry downloads the same batch again", async () => {
+    const numbers = [N(50), N(51), N(52), N(53), N(54), N(55)]
+    fake.state.outcomes.set(N(55), { live_status: "DEAD" })
+    const id = await processedFile(numbers)
+    const before = fake.state.batchesCreated
+    await hlr((h) => h.start(id))
+    fake.state.cutResults = { afterRows: 3, times: 1 }
+    const job = await jobFor(id)
+    const failure = await failureOf((h) => h.runJob(job))
+    expect(failure).toMatchObject({ _tag: "UpstreamError", retryable: true })
+    expect(failure.message).toContain("broke off")
+    const mid = await fileRow(id)
+    // Still active for the job's retry; no raw file recorded nor left in the store; the pass rolled back.
+    expect(mid).toMatchObject({ hlr_status: "processing", hlr_raw_file_path: null, hlr_error_message: null })
+    expect(await hlrFilesOf(id)).toEqual([])
+    expect((await client.query("SELECT count(*)::int AS n FROM api_hlr_live_numbers")).rows[0].n).toBe(0)
+    expect((await client.query("SELECT count(*)::int AS n FROM hlr_lookups_cache")).rows[0].n).toBe(0)
+    expect(await whereIs(N(55))).toEqual([])
+
+    const result = await runJob(id, 2)
+    expect(result).toMatchObject({ status: "complete", batch_id: mid.hlr_batch_id, counts: { results: 6 } })
+    expect(fake.state.batchesCreated).toBe(before + 1)
+    expect(fake.state.count("GET", `/batches/${String(mid.hlr_batch_id)}/results`)).toBe(2)
+    const row = await fileRow(id)
+    expect(await readStored(row.hlr_raw_file_path as string)).toBe(expectedResults(numbers))
+    expect((await hlrFilesOf(id)).sort()).toEqual(
+      [row.hlr_raw_file_path, row.hlr_result_file_path].map((key) => String(key).replace("hlr/", "")).sort()
+    )
+    expect(await whereIs(N(55))).toEqual([{ list: "blacklist", reason: "HLR_FAILED" }])
+
+    // On the last attempt the run fails, with no raw file either.
+    const last = await processedFile([N(60), N(61), N(62)], "last.csv")
+    await hlr((h) => h.start(last))
+    fake.state.cutResults = { afterRows: 1, times: 1 }
+    const lastJob = await jobFor(last, HLR_RETRY_LIMIT + 1)
+    expect((await failureOf((h) => h.runJob(lastJob)))._tag).toBe("UpstreamError")
+    expect(await fileRow(last)).toMatchObject({ hlr_status: "failed", hlr_raw_file_path: null, lock_owner: null })
+    expect(String((await fileRow(last)).hlr_error_message)).toContain("broke off")
+    expect(await hlrFilesOf(last)).toEqual([])
   })
 
   it("eligibility: unknown 404, unprocessed 400, a second run 409; a FAILED batch fails the run", async () => {

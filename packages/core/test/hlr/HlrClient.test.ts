@@ -1,12 +1,13 @@
 /**
  * HlrClient against the fake hlrlookup batch API over real HTTP: the batch flow, statuses over polls,
- * a FAILED batch, 429 with Retry-After, results that are not CSV, the credentials kept out of errors,
+ * a FAILED batch, 429 with Retry-After, results that are not CSV, a results body broken off, the credentials kept out of errors,
  * and the not-configured path.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Result } from "effect"
 import { HlrClient, type HlrClientOptions } from "../../src/hlr/HlrClient.ts"
 import { AppConfig, type Env } from "../../src/platform/Config.ts"
+import type { UpstreamError } from "../../src/platform/Errors.ts"
 import { LIVE_STATUSES, RESULT_HEADERS, startFakeHlr, type FakeHlr } from "../../../../test/fakes/hlrlookup.ts"
 
 const FAST: HlrClientOptions = { baseDelay: "5 millis", maxDelay: "20 millis", timeout: "2 seconds", maxRetries: 3 }
@@ -29,18 +30,23 @@ const withClient =
       Effect.provide(HlrClient.layerWith({ ...FAST, ...options }).pipe(Layer.provide(AppConfig.layerFrom(env))))
     )
 
-/** `results` collected into a string. */
+/** `results` read to the end into a string (a failed read is the effect's failure). */
 const resultsText = (hlr: HlrClient["Service"], id: string) =>
-  Effect.suspend(() => {
-    let text = ""
-    const decoder = new TextDecoder()
-    return hlr
-      .results(id, async (body) => {
-        text = ""
-        for await (const chunk of body) text += decoder.decode(chunk, { stream: true })
-      })
-      .pipe(Effect.map(() => text))
-  })
+  Effect.scoped(
+    hlr.results(id).pipe(
+      Effect.flatMap((body) =>
+        Effect.tryPromise({
+          try: async () => {
+            let text = ""
+            const decoder = new TextDecoder()
+            for await (const chunk of body) text += decoder.decode(chunk, { stream: true })
+            return text
+          },
+          catch: (cause) => cause as UpstreamError
+        })
+      )
+    )
+  )
 
 const NUMBERS = LIVE_STATUSES.map((_, i) => `4477009000${String(i).padStart(2, "0")}`)
 
@@ -151,28 +157,67 @@ describe("HlrClient", () => {
     })
   )
 
-  it.live("a slow results download within the timeout succeeds; one beyond it fails after the retries", () =>
+  it.live("a results body broken off half-way fails the read, retryable, and is not downloaded again", () =>
     Effect.gen(function* () {
       const fake = yield* fakeHlr
       fake.state.pollsToComplete = 1
-      fake.state.downloadDelayMs = 300
-      const ok = yield* HlrClient.use((hlr) =>
+      fake.state.cutResults = { afterRows: 2, times: 1 }
+      const numbers = ["447700900001", "447700900002", "447700900003", "447700900004"]
+      const broken = yield* HlrClient.use((hlr) =>
         Effect.gen(function* () {
           const id = yield* hlr.createBatch("f.csv")
-          yield* hlr.uploadSource(id, "447700900001\n")
+          yield* hlr.uploadSource(id, numbers.join("\n"))
           yield* hlr.startBatch(id)
           yield* hlr.status(id)
           return yield* resultsText(hlr, id)
         })
-      ).pipe(withClient(envFor(fake)))
-      assert.include(ok, "447700900001")
-      const slow = yield* HlrClient.use((hlr) => resultsText(hlr, "1001")).pipe(
-        withClient(envFor(fake), { downloadTimeout: "100 millis", maxRetries: 1 }),
-        Effect.flip
-      )
-      assert.strictEqual(slow._tag, "UpstreamError")
-      assert.include(slow.message, "did not answer")
+      ).pipe(withClient(envFor(fake)), Effect.flip)
+      assert.strictEqual(broken._tag, "UpstreamError")
+      assert.isTrue(broken._tag === "UpstreamError" && broken.retryable)
+      assert.include(broken.message, "broke off")
+      assert.notInclude(broken.message, fake.state.credentials.secret)
+      // The client handed the body on: it is the caller's to start over, not the client's to resume.
+      assert.strictEqual(fake.state.count("GET", "/batches/1001/results"), 1)
+      const again = yield* HlrClient.use((hlr) => resultsText(hlr, "1001")).pipe(withClient(envFor(fake)))
+      assert.strictEqual(again.split("\n").length, numbers.length + 2)
     })
+  )
+
+  it.live(
+    "a slow results download within the timeout succeeds; one beyond it fails (after the retries while no body came)",
+    () =>
+      Effect.gen(function* () {
+        const fake = yield* fakeHlr
+        fake.state.pollsToComplete = 1
+        fake.state.downloadDelayMs = 300
+        const ok = yield* HlrClient.use((hlr) =>
+          Effect.gen(function* () {
+            const id = yield* hlr.createBatch("f.csv")
+            yield* hlr.uploadSource(id, "447700900001\n")
+            yield* hlr.startBatch(id)
+            yield* hlr.status(id)
+            return yield* resultsText(hlr, id)
+          })
+        ).pipe(withClient(envFor(fake)))
+        assert.include(ok, "447700900001")
+        const slow = yield* HlrClient.use((hlr) => resultsText(hlr, "1001")).pipe(
+          withClient(envFor(fake), { downloadTimeout: "100 millis", maxRetries: 1 }),
+          Effect.flip
+        )
+        assert.strictEqual(slow._tag, "UpstreamError")
+        assert.include(slow.message, "did not answer")
+        // A body that starts in time but does not end within the timeout: not retried once handed on.
+        fake.state.downloadDelayMs = 0
+        fake.state.resultsChunkDelayMs = 400
+        const before = fake.state.count("GET", "/batches/1001/results")
+        const stalled = yield* HlrClient.use((hlr) => resultsText(hlr, "1001")).pipe(
+          withClient(envFor(fake), { downloadTimeout: "150 millis", maxRetries: 1 }),
+          Effect.flip
+        )
+        assert.strictEqual(stalled._tag, "UpstreamError")
+        assert.include(stalled.message, "did not finish sending the results")
+        assert.strictEqual(fake.state.count("GET", "/batches/1001/results"), before + 1)
+      })
   )
 
   it.effect("not configured: every method fails with NotConfigured naming the variables", () =>
