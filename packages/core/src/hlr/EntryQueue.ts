@@ -61,7 +61,9 @@ export class EntryQueue implements AsyncIterable<ReadonlyArray<ListEntry>> {
     }).then(() => (this.stopped ? Promise.reject(new Error("the HLR list write stopped")) : undefined))
   }
 
+  /** Ends the entries (a second call does nothing). */
   async close(): Promise<void> {
+    if (this.closed) return
     const wait = this.push()
     if (wait !== undefined) await wait
     this.closed = true

@@ -574,10 +574,19 @@ export const resultsPass = async (
       }
     }
   }
-  await sinks.live.commit()
-  await sinks.cache.commit()
+  // The live rows and the cache commit while the cleaned file is read for the numbers without a result.
+  const committed = Promise.all([sinks.live.commit(), sinks.cache.commit()])
+  committed.catch(() => undefined) // awaited below; this only keeps it from being "unhandled" meanwhile
+  const unanswered: Array<number> = []
+  // Each number once: a repeat in the file is neither reused nor missing twice.
+  for await (const keys of numberKeys(numbers)) {
+    for (const key of keys) if ((table.mark(key, FIRST) & FIRST) === 0) unanswered.push(key)
+  }
+  // Nothing more for the lists: their last batches apply meanwhile.
+  if (unanswered.length === 0) await Promise.all([sinks.blacklist.close(), sinks.monitor.close()])
+  await committed
 
-  // The numbers of the file without a result: their cached result (any age) as if returned, in file order.
+  // Their cached result (any age) as if returned, in file order.
   const reuse = async (batch: Array<number>) => {
     if (batch.length === 0) return
     const phones = batch.map(String)
@@ -601,19 +610,7 @@ export const resultsPass = async (
       if (wait !== undefined) await wait
     }
   }
-  let batch: Array<number> = []
-  // Each number once: a repeat in the file is neither reused nor missing twice.
-  const unanswered = (key: number) => {
-    if ((table.mark(key, FIRST) & FIRST) === 0) batch.push(key)
-  }
-  for await (const keys of numberKeys(numbers)) {
-    for (const key of keys) unanswered(key)
-    if (batch.length >= 50_000) {
-      await reuse(batch)
-      batch = []
-    }
-  }
-  await reuse(batch)
+  for (let i = 0; i < unanswered.length; i += 50_000) await reuse(unanswered.slice(i, i + 50_000))
   await sinks.blacklist.close()
   await sinks.monitor.close()
   const tail = clean.take()

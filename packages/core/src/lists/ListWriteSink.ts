@@ -50,6 +50,8 @@ export interface BatchOptions {
   readonly actor: string
   readonly conflict: ConflictPolicy
   readonly guard: StickyGuard
+  /** Rows per batch (default `LIST_BATCH_ROWS`). */
+  readonly batchRows?: number
 }
 
 /**
@@ -197,7 +199,7 @@ class Lane {
   private counted(batch: OpenBatch, full: boolean): Promise<void> | undefined {
     const sink = this.sink
     batch.rows++
-    if (batch.rows >= LIST_BATCH_ROWS) return this.endBatch(batch)
+    if (batch.rows >= sink.batchRows) return this.endBatch(batch)
     // A caller that never has to wait would keep the filter's queries from running until the
     // next batch boundary: let the event loop turn now and then while the lists are read.
     if (sink.filter.reading !== undefined && sink.filter.keys === undefined && sink.written % 1024 === 0) {
@@ -228,6 +230,8 @@ export class ListWriteSink implements ListSink {
   readonly uncommitted = new Set<OpenBatch>()
   /** Whether new numbers may be copied straight to the list (`directCopy`). */
   readonly directAllowed: boolean
+  /** Rows per batch. */
+  readonly batchRows: number
   /** Rows written so far, and rows whose number came earlier in their batch. */
   written = 0
   repeats = 0
@@ -248,6 +252,7 @@ export class ListWriteSink implements ListSink {
     this.connections = new SinkConnections(open)
     this.list = list
     this.options = options
+    this.batchRows = options.batchRows ?? LIST_BATCH_ROWS
     this.directAllowed = list !== "whitelist"
     this.auditBetween = Buffer.from(`\tadd\t${list}\t`)
     this.auditAfter = Buffer.from(`\t${escapeCopy(options.actor)}\n`)
