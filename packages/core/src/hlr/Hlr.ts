@@ -364,7 +364,8 @@ export class Hlr extends Context.Service<
             let ended = false
             const tee = (async function* () {
               for await (const chunk of body) {
-                const written = raw.write(chunk)
+                // Handed over, not copied: the body's chunks are fresh, and the pass only reads them.
+                const written = raw.write(chunk, { handOver: true })
                 written.catch(() => undefined) // awaited below; this only keeps it from being "unhandled" meanwhile
                 yield chunk
                 await written

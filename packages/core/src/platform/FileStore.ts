@@ -60,8 +60,12 @@ export interface StoredFile {
  * The Promises reject with `StorageError`.
  */
 export interface FileWriter {
-  /** Resolves when the chunk is buffered; waits while the storage is behind (backpressure). */
-  readonly write: (chunk: string | Uint8Array) => Promise<void>
+  /**
+   * Resolves when the chunk is buffered; waits while the storage is behind (backpressure). Bytes are
+   * copied (the caller may reuse its buffer once the write resolves) unless `handOver` says the caller
+   * will never touch them again: then the writer keeps the chunk itself.
+   */
+  readonly write: (chunk: string | Uint8Array, options?: { readonly handOver?: boolean }) => Promise<void>
   /** Finishes the file and makes it visible under the key. */
   readonly close: () => Promise<StoredFile>
   /** Discards what was written. Does nothing after `close` or a previous `abort`. */

@@ -132,7 +132,7 @@ export const batchingWriter = (key: string, raw: RawWriter): FileWriter => {
     return handDown(batch)
   }
   return {
-    write: (chunk) => {
+    write: (chunk, options) => {
       if (state !== "open") return refuse("write to it")
       if (failure !== undefined) return Promise.reject(failure)
       if (typeof chunk === "string") {
@@ -140,8 +140,8 @@ export const batchingWriter = (key: string, raw: RawWriter): FileWriter => {
         return text.length < WRITE_BATCH_BYTES ? RESOLVED : flush()
       }
       encodeText()
-      // A copy: the caller may reuse its buffer as soon as the write resolves.
-      keep(Buffer.from(chunk))
+      // A copy: the caller may reuse its buffer as soon as the write resolves (unless handed over).
+      keep(options?.handOver === true ? chunk : Buffer.from(chunk))
       return partsBytes < WRITE_BATCH_BYTES ? RESOLVED : flush()
     },
     close: async (): Promise<StoredFile> => {
