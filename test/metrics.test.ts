@@ -197,7 +197,12 @@ describe("GET /metrics", () => {
 
   it("is off the API port when served elsewhere (METRICS_PORT) or disabled (METRICS_ENABLED=false)", async () => {
     for (const metrics of ["elsewhere", "off"] as const) {
-      const { app: hono } = makeApp(app.runtime, { corsOrigins: [], version: "test", metrics })
+      const { app: hono } = makeApp(app.runtime, {
+        corsOrigins: [],
+        version: "test",
+        metrics,
+        validateResponses: true
+      })
       const before = (await scrape()).value("optimizer_http_requests_total", {
         route: "/health",
         method: "GET",

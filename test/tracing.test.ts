@@ -45,7 +45,8 @@ beforeAll(async () => {
     corsOrigins: [],
     version: "test",
     log: { pretty: false, level: "info" },
-    tracing: true
+    tracing: true,
+    validateResponses: true
   })
   worker = await startTestWorker(env)
 })

@@ -36,7 +36,9 @@ export const startTestApp = async (
     corsOrigins: parsed.success.corsOrigins,
     version: "test",
     log: { pretty: false, level: parsed.success.logLevel },
-    http: parsed.success.http
+    http: parsed.success.http,
+    // Every JSON 200/202 a test receives has been checked against its route's declared schema.
+    validateResponses: true
   })
   return {
     url: server.url,

@@ -39,6 +39,12 @@ export interface AppOptions {
   readonly metrics?: "here" | "elsewhere" | "off"
   /** Each request runs in a server span continuing an incoming `traceparent` (spans are exported). */
   readonly tracing?: boolean
+  /**
+   * Tests only: check each JSON 200/202 body against its route's declared schema (`response`,
+   * `accepted.schema` in `http.ts`) and answer 500 `RESPONSE_SCHEMA_MISMATCH` naming the route and the
+   * mismatch instead. Off by default: production never pays for it.
+   */
+  readonly validateResponses?: boolean
 }
 
 export const makeApp = (runtime: AppRuntime, options: AppOptions) => {
@@ -63,7 +69,13 @@ export const makeApp = (runtime: AppRuntime, options: AppOptions) => {
   app.use(authenticate(runtime, { deadlineMs: limits.requestDeadlineMs, limiter }))
 
   if (metrics === "here") app.get("/metrics", metricsRoute)
-  const routes = new Routes<AppServices>(app, runtime, limits, options.tracing === true)
+  const routes = new Routes<AppServices>(
+    app,
+    runtime,
+    limits,
+    options.tracing === true,
+    options.validateResponses === true
+  )
   coreRoutes(routes)
   keyRoutes(routes)
   listRoutes(routes)

@@ -6,7 +6,18 @@
  * A handler returns an Effect of either a plain value (sent as JSON with status 200) or a web
  * `Response` (files, SSE, custom statuses).
  */
-import { Cause, Effect, Exit, Fiber, Option, Schema, SchemaGetter, SchemaIssue, type ManagedRuntime } from "effect"
+import {
+  Cause,
+  Effect,
+  Exit,
+  Fiber,
+  Option,
+  Schema,
+  SchemaAST,
+  SchemaGetter,
+  SchemaIssue,
+  type ManagedRuntime
+} from "effect"
 import type { Context as HonoContext, Hono } from "hono"
 import type { Principal, Role } from "@optimizer/core"
 import { defaultHttpLimits, parseTraceparent, roleAllows } from "@optimizer/core"
@@ -45,7 +56,11 @@ export interface RouteSpec<Q, B> {
   readonly upload?: boolean
   /** What a success returns, for the docs. */
   readonly returns?: string
-  /** The schema of a success's JSON body, for the docs and generated clients (not checked at run time). */
+  /**
+   * The schema of a success's JSON body (its JSON form: timestamps as strings), for the docs and
+   * generated clients. Not checked in production; the tests check every body against it
+   * (`validateResponses`).
+   */
   readonly response?: Schema.Top
   /** A `202 Accepted` the route may answer instead of 200 (work to follow), for the docs and clients. */
   readonly accepted?: { readonly description: string; readonly schema: Schema.Top }
@@ -231,6 +246,39 @@ const serverSpan = <A, E, R>(
   )
 }
 
+/**
+ * Checks a JSON success body against its route's declared schema: the reason it does not match, or
+ * undefined. Only built when the app is made with `validateResponses` (the tests).
+ */
+type ResponseCheck = (status: number, body: unknown) => string | undefined
+
+/**
+ * The route's response check: the body, as the client will read it (through JSON, so a `Date` is
+ * its ISO string), decoded with its declared schema — 200 with `response`, 202 with `accepted` —
+ * refusing keys the schema does not name, so a schema can be neither wrong nor incomplete.
+ */
+const responseCheckOf = (spec: RouteSpec<any, any>): ResponseCheck => {
+  const route = `${spec.method.toUpperCase()} ${spec.path}`
+  const decoders = new Map<
+    number,
+    (body: unknown, options: SchemaAST.ParseOptions) => Exit.Exit<unknown, Schema.SchemaError>
+  >()
+  if (spec.response !== undefined) decoders.set(200, Schema.decodeUnknownExit(spec.response as Schema.Codec<unknown>))
+  if (spec.accepted !== undefined) {
+    decoders.set(202, Schema.decodeUnknownExit(spec.accepted.schema as Schema.Codec<unknown>))
+  }
+  return (status, body) => {
+    const decode = decoders.get(status)
+    if (decode === undefined) return `${route} answered a JSON ${status} but declares no schema for it`
+    const exit = decode(body, { errors: "all", onExcessProperty: "error" })
+    if (Exit.isSuccess(exit)) return undefined
+    const error = Cause.findErrorOption(exit.cause)
+    return `${route}: the ${status} body does not match its schema: ${
+      Option.isSome(error) ? describeSchemaError("response", error.value) : "invalid"
+    }`
+  }
+}
+
 /** Registers routes on a Hono app, running handlers on one ManagedRuntime, and collects their OpenAPI. */
 export class Routes<R> {
   readonly operations: Array<OpenApiOperation> = []
@@ -239,17 +287,21 @@ export class Routes<R> {
   readonly limits: RouteLimits
   /** Run each handler in a server span (when spans are exported). */
   readonly tracing: boolean
+  /** Check each JSON success body against its route's declared schema (tests only: `AppOptions.validateResponses`). */
+  readonly validateResponses: boolean
 
   constructor(
     app: Hono<AppEnv>,
     runtime: ManagedRuntime.ManagedRuntime<R, unknown>,
     limits: RouteLimits = defaultHttpLimits(),
-    tracing = false
+    tracing = false,
+    validateResponses = false
   ) {
     this.app = app
     this.runtime = runtime
     this.limits = limits
     this.tracing = tracing
+    this.validateResponses = validateResponses
   }
 
   add<Q = undefined, B = undefined>(
@@ -260,6 +312,7 @@ export class Routes<R> {
     const decodeQuery = spec.query ? Schema.decodeUnknownExit(spec.query) : undefined
     const decodeBody = spec.body ? Schema.decodeUnknownExit(spec.body) : undefined
     const hasParams = spec.path.includes(":")
+    const check = this.validateResponses && spec.produces === undefined ? responseCheckOf(spec) : undefined
     this.app.on(spec.method.toUpperCase(), spec.path, async (c) => {
       const principal = c.get("principal")
       if (spec.role !== "public") {
@@ -318,8 +371,11 @@ export class Routes<R> {
       }
       const handled = handler(new Input(c, query, body, principal, c.get("requestId")))
       const effect = this.tracing ? serverSpan(c, spec, handled) : handled
-      if (spec.upload === true) return this.run(c, effect)
-      return this.run(c, effect, this.limits.requestDeadlineMs + (spec.waitsMs?.(query) ?? 0))
+      const response =
+        spec.upload === true
+          ? await this.run(c, effect)
+          : await this.run(c, effect, this.limits.requestDeadlineMs + (spec.waitsMs?.(query) ?? 0))
+      return check === undefined ? response : checkedResponse(c, response, check)
     })
     return this
   }
@@ -408,6 +464,19 @@ export class Routes<R> {
     })
     return errorResponse(c, 500, INTERNAL.code, "Internal Server Error")
   }
+}
+
+/**
+ * The response, or a 500 naming the route and the schema error when it is a JSON 200/202 whose body
+ * does not match the route's declared schema (tests only: `validateResponses`).
+ */
+const checkedResponse = async (c: HonoContext<AppEnv>, response: Response, check: ResponseCheck): Promise<Response> => {
+  if (response.status !== 200 && response.status !== 202) return response
+  if (!(response.headers.get("content-type") ?? "").includes("application/json")) return response
+  const problem = check(response.status, await response.clone().json())
+  if (problem === undefined) return response
+  logLine("error", "response does not match its schema", { request_id: c.get("requestId"), error: problem })
+  return errorResponse(c, 500, "RESPONSE_SCHEMA_MISMATCH", problem)
 }
 
 /** FastAPI-style query booleans: true/false, 1/0, yes/no, on/off (case-insensitive). */
