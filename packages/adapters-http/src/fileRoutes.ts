@@ -19,6 +19,7 @@ import { csvDownload } from "./download.ts"
 import type { HandlerInput, Routes } from "./http.ts"
 import type { Principal } from "@optimizer/core"
 import { uploadedFile, type UploadedFile } from "./upload.ts"
+import { Items, ProcessingStarted } from "./responses.ts"
 
 type Run<A> = Effect.Effect<A, unknown, AppServices>
 
@@ -27,6 +28,8 @@ interface Doc {
   readonly summary: string
   readonly description?: string
   readonly returns?: string
+  /** The JSON answer's schema (`RouteSpec.response`); a listing gives its item's (`item`) instead. */
+  readonly response?: Schema.Top
 }
 
 /** A route of the resource with its own query and body schemas (process). */
@@ -40,8 +43,12 @@ export interface FileResource<PQ, PB, DQ> {
   /** The OpenAPI tag. */
   readonly tag: string
   readonly upload?: Doc & { readonly run: (file: UploadedFile, maxBytes: number) => Run<unknown> }
-  /** Answered as `{"items": [...]}`; `status` is the raw `?status=` value. */
-  readonly list?: Doc & { readonly run: (status: string | undefined) => Run<ReadonlyArray<unknown>> }
+  /** Answered as `{"items": [...]}`, each an `item`; `status` is the raw `?status=` value. */
+  readonly list?: Doc & {
+    readonly item: Schema.Top
+    readonly run: (status: string | undefined) => Run<ReadonlyArray<unknown>>
+  }
+  /** Answers `{"ok": true, "file_id", "status": "processing", "job_id"}` (`ProcessingStarted`). */
   readonly process?: Operation<PQ, PB>
   readonly stats?: Doc & { readonly run: (fileId: string) => Run<unknown> }
   readonly download?: Doc & {
@@ -67,7 +74,8 @@ const docOf = (tag: string, doc: Doc) => ({
   tag,
   summary: doc.summary,
   ...(doc.description === undefined ? {} : { description: doc.description }),
-  ...(doc.returns === undefined ? {} : { returns: doc.returns })
+  ...(doc.returns === undefined ? {} : { returns: doc.returns }),
+  ...(doc.response === undefined ? {} : { response: doc.response })
 })
 
 /** Adds the resource's routes, in the order upload, list, process, stats, download, archive, delete. */
@@ -89,8 +97,9 @@ export const fileRoutes = <PQ = undefined, PB = undefined, DQ = undefined>(
     )
   }
   if (list !== undefined) {
-    routes.add({ ...docOf(tag, list), method: "get", role: "viewer", query: StatusQuery }, ({ query }) =>
-      list.run(query.status).pipe(Effect.map((items) => ({ items })))
+    routes.add(
+      { ...docOf(tag, list), method: "get", role: "viewer", query: StatusQuery, response: Items(list.item) },
+      ({ query }) => list.run(query.status).pipe(Effect.map((items) => ({ items })))
     )
   }
   if (process !== undefined) {
@@ -99,6 +108,7 @@ export const fileRoutes = <PQ = undefined, PB = undefined, DQ = undefined>(
         ...docOf(tag, process),
         method: "post",
         role: "operator",
+        response: ProcessingStarted,
         ...(process.query === undefined ? {} : { query: process.query }),
         ...(process.body === undefined ? {} : { body: process.body })
       },

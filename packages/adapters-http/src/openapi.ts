@@ -104,18 +104,23 @@ export const openApiDocument = (
       tags: [spec.tag],
       parameters,
       responses: {
-        "200": {
-          description: spec.returns ?? "Success",
-          // JSON unless declared otherwise; its schema when the route declares one, else any JSON value.
-          content:
-            spec.produces !== undefined
-              ? { [spec.produces]: { schema: { type: "string" } } }
-              : {
-                  "application/json": {
-                    schema: spec.response === undefined ? {} : schemaOf(spec.response as Schema.Top)
-                  }
-                }
-        },
+        // A route that only ever answers 202 (work queued) declares `accepted` and no `response`.
+        ...(spec.accepted !== undefined && spec.response === undefined && spec.produces === undefined
+          ? {}
+          : {
+              "200": {
+                description: spec.returns ?? "Success",
+                // JSON unless declared otherwise; its schema when the route declares one, else any JSON value.
+                content:
+                  spec.produces !== undefined
+                    ? { [spec.produces]: { schema: { type: "string" } } }
+                    : {
+                        "application/json": {
+                          schema: spec.response === undefined ? {} : schemaOf(spec.response as Schema.Top)
+                        }
+                      }
+              }
+            }),
         ...(spec.accepted === undefined
           ? {}
           : {

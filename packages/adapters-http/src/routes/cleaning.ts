@@ -8,6 +8,7 @@ import { Effect, Schema } from "effect"
 import { Cleaning, ITEM_KEYS, type AppServices, type CleaningFile } from "@optimizer/core"
 import { fileRoutes, statusesOf } from "../fileRoutes.ts"
 import { QueryBoolean, type Routes } from "../http.ts"
+import { Count, FileStatus, Null, Timestamp, Uploaded } from "../responses.ts"
 
 const ProcessQuery = Schema.Struct({
   include_conversion: Schema.optionalKey(QueryBoolean),
@@ -22,6 +23,48 @@ const ProcessQuery = Schema.Struct({
 
 const DownloadQuery = Schema.Struct({ kind: Schema.optionalKey(Schema.Literals(["default", "rejects", "annotated"])) })
 
+/** A `/files` item: the original's keys (`ITEM_KEYS`, `CleaningFileItem` in core). */
+const CleaningFileItem = Schema.Struct({
+  id: Schema.String,
+  original_filename: Schema.String,
+  status: FileStatus,
+  record_count_total: Schema.NullOr(Count).annotate({
+    description: "Non-blank lines at upload (header included); rows read once processed"
+  }),
+  record_count_clean: Schema.NullOr(Count).annotate({ description: "Numbers kept by the last run" }),
+  uploaded_at: Timestamp,
+  processing_started_at: Schema.NullOr(Timestamp),
+  processed_at: Schema.NullOr(Timestamp),
+  error_message: Schema.NullOr(Schema.String),
+  hlr_status: Schema.NullOr(Schema.String).annotate({
+    description: "The file's HLR run: null, processing, complete or failed"
+  }),
+  hlr_batch_id: Schema.NullOr(Schema.String),
+  hlr_started_at: Schema.NullOr(Timestamp),
+  hlr_completed_at: Schema.NullOr(Timestamp),
+  hlr_num_items: Schema.NullOr(Count),
+  hlr_num_complete: Schema.NullOr(Count),
+  hlr_error_message: Schema.NullOr(Schema.String),
+  hlr_raw_file_path: Schema.NullOr(Schema.String)
+}).annotate({ identifier: "CleaningFileItem" })
+
+/** `GET /{file_id}/stats` (`CleaningStats` in core). */
+const CleaningStats = Schema.Struct({
+  file_id: Schema.String,
+  total_records: Count,
+  removed_blacklist: Count,
+  removed_monitor: Count,
+  removed_conversion: Count,
+  removed_maindatabase: Count,
+  final_clean_count: Count,
+  created_at: Timestamp,
+  removed_duplicates: Count,
+  removed_invalid: Count.annotate({ description: "Rows without a valid phone number" }),
+  phone_metadata_version: Schema.NullOr(Schema.String).annotate({
+    description: "The libphonenumber metadata the run validated numbers with"
+  })
+}).annotate({ identifier: "CleaningStats" })
+
 /** A `/files` item: exactly the original's keys. */
 const item = (file: CleaningFile) => Object.fromEntries(ITEM_KEYS.map((key) => [key, file[key]]))
 
@@ -34,6 +77,7 @@ export const cleaningRoutes = (routes: Routes<AppServices>) =>
       description:
         "Stored as it is; record_count_total = the number of non-blank lines (header included). 413 above UPLOAD_MAX_BYTES; 422 for a binary, UTF-16 or empty file.",
       returns: '{"id", "original_filename", "status": "uploaded"}',
+      response: Uploaded,
       run: (file, maxBytes) => Cleaning.use((cleaning) => cleaning.upload(file.filename, file.stream, { maxBytes }))
     },
     list: {
@@ -41,6 +85,7 @@ export const cleaningRoutes = (routes: Routes<AppServices>) =>
       summary: "Uploaded lists, newest first; ?status=a,b filters",
       description: "Progress of a running file: GET /jobs/{job_id} (processed / total rows).",
       returns: `{"items": [{${ITEM_KEYS.map((k) => `"${k}"`).join(", ")}}]}`,
+      item: CleaningFileItem,
       run: (status) =>
         statusesOf(status).pipe(
           Effect.flatMap((statuses) => Cleaning.use((cleaning) => cleaning.list(statuses))),
@@ -75,6 +120,7 @@ export const cleaningRoutes = (routes: Routes<AppServices>) =>
         "total_records = final_clean_count + removed_blacklist + removed_monitor + removed_conversion + removed_maindatabase + removed_duplicates + removed_invalid.",
       returns:
         '{"file_id", "total_records", "removed_blacklist", "removed_monitor", "removed_conversion", "removed_maindatabase", "final_clean_count", "created_at", "removed_duplicates", "removed_invalid", "phone_metadata_version"}',
+      response: CleaningStats,
       run: (fileId) =>
         Cleaning.use((cleaning) => cleaning.stats(fileId)).pipe(
           Effect.map((s) => ({
@@ -104,12 +150,14 @@ export const cleaningRoutes = (routes: Routes<AppServices>) =>
       path: "/:file_id/archive",
       summary: "Archive a file (409 while it is processing)",
       returns: "null",
+      response: Null,
       run: (fileId) => Cleaning.use((cleaning) => cleaning.archive(fileId)).pipe(Effect.as(null))
     },
     delete: {
       path: "/:file_id/delete",
       summary: "Delete a file: its row, its stats and its stored files (409 while it is processing)",
       returns: "null",
+      response: Null,
       run: (fileId) => Cleaning.use((cleaning) => cleaning.delete(fileId)).pipe(Effect.as(null))
     }
   })

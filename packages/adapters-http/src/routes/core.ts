@@ -5,6 +5,22 @@ import { Effect, Schema } from "effect"
 import { Health, Metrics, type AppServices } from "@optimizer/core"
 import { errorResponse, type Routes } from "../http.ts"
 import { DATABASE_UNAVAILABLE } from "../errors.ts"
+import { Count } from "../responses.ts"
+
+const MetricTriple = Schema.Tuple([
+  Count.annotate({ description: "All rows" }),
+  Count.annotate({ description: "Rows of the last 24 hours" }),
+  Count.annotate({ description: "Rows of the last 7 days" })
+]).annotate({ identifier: "MetricTriple", description: "[total, last_24_hours, last_7_days]" })
+
+const TableMetrics = Schema.Struct({
+  blacklist: MetricTriple,
+  whitelist: MetricTriple,
+  monitor: MetricTriple,
+  main_database: MetricTriple,
+  api_voluum_conversions: MetricTriple,
+  api_hlr_live_numbers: MetricTriple
+}).annotate({ identifier: "TableMetrics" })
 
 export const coreRoutes = (routes: Routes<AppServices>) =>
   routes
@@ -53,7 +69,8 @@ export const coreRoutes = (routes: Routes<AppServices>) =>
         tag: "core",
         summary: "Row counts of six tables: [total, last 24 hours, last 7 days]",
         returns:
-          "blacklist, whitelist, monitor, main_database, api_voluum_conversions, api_hlr_live_numbers: each [total, last_24_hours, last_7_days]"
+          "blacklist, whitelist, monitor, main_database, api_voluum_conversions, api_hlr_live_numbers: each [total, last_24_hours, last_7_days]",
+        response: TableMetrics
       },
       () => Metrics.use((m) => m.tableCounts)
     )

@@ -6,6 +6,26 @@ import { Effect, Schema } from "effect"
 import { EncryptionFiles, roleAllows, type AppServices } from "@optimizer/core"
 import { fileRoutes, statusesOf } from "../fileRoutes.ts"
 import { errorResponse, type Routes } from "../http.ts"
+import { Count, FileStatus, Null, Timestamp, Uploaded } from "../responses.ts"
+
+/** An item of `/encrypted-files` (`EncryptionFileItem` in core). */
+const EncryptionFileItem = Schema.Struct({
+  id: Schema.String,
+  original_filename: Schema.String,
+  status: FileStatus,
+  uploaded_at: Timestamp,
+  processing_started_at: Schema.NullOr(Timestamp),
+  processed_at: Schema.NullOr(Timestamp),
+  error_message: Schema.NullOr(Schema.String),
+  direction: Schema.Literals(["encrypt", "decrypt"]),
+  record_count_total: Schema.NullOr(Count).annotate({
+    description: "Non-blank lines at upload; rows processed once processed"
+  }),
+  record_count_failed: Schema.NullOr(Count).annotate({
+    description: "Tokens that did not decrypt (decrypt direction); 0 when encrypting"
+  }),
+  job_id: Schema.NullOr(Schema.String)
+}).annotate({ identifier: "EncryptionFileItem" })
 
 const DirectionQuery = Schema.Struct({ direction: Schema.optionalKey(Schema.Literals(["encrypt", "decrypt"])) })
 
@@ -16,6 +36,7 @@ export const encryptionRoutes = (routes: Routes<AppServices>) =>
       path: "/upload-encrypted",
       summary: "Upload a CSV of values to encrypt (first column of each row; no header detection)",
       returns: '{"id", "original_filename", "status": "uploaded"}',
+      response: Uploaded,
       run: (file, maxBytes) => EncryptionFiles.use((files) => files.upload(file.filename, file.stream, { maxBytes }))
     },
     list: {
@@ -23,6 +44,7 @@ export const encryptionRoutes = (routes: Routes<AppServices>) =>
       summary: "Encryption files, newest first; ?status=a,b filters",
       returns:
         '{"items": [{"id", "original_filename", "status", "uploaded_at", "processing_started_at", "processed_at", "error_message", "direction", "record_count_total", "record_count_failed", "job_id"}]}',
+      item: EncryptionFileItem,
       run: (status) =>
         statusesOf(status).pipe(Effect.flatMap((statuses) => EncryptionFiles.use((files) => files.list(statuses))))
     },
@@ -56,12 +78,14 @@ export const encryptionRoutes = (routes: Routes<AppServices>) =>
       path: "/:file_id/archive-encrypted",
       summary: "Archive a file (409 while it is processing)",
       returns: "null",
+      response: Null,
       run: (fileId) => EncryptionFiles.use((files) => files.archive(fileId))
     },
     delete: {
       path: "/:file_id/delete-encrypted",
       summary: "Delete a file and its stored upload and output",
       returns: "null",
+      response: Null,
       run: (fileId) => EncryptionFiles.use((files) => files.delete(fileId))
     }
   })

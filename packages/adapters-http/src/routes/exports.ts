@@ -6,6 +6,30 @@ import { Effect, Schema } from "effect"
 import { EXPORTABLE_TABLES, Exports, type AppServices } from "@optimizer/core"
 import { csvDownload } from "../download.ts"
 import type { Routes } from "../http.ts"
+import { Count, Timestamp } from "../responses.ts"
+
+const ExportableTable = Schema.Literals(EXPORTABLE_TABLES)
+
+/** `ExportStarted` in core's `exports/Exports.ts`. */
+const ExportStarted = Schema.Struct({
+  file_id: Schema.String,
+  table_name: ExportableTable,
+  status: Schema.Literal("processing"),
+  job_id: Schema.String.annotate({ description: "Follow it at GET /jobs/{job_id}" })
+}).annotate({ identifier: "ExportStarted" })
+
+/** `ExportRecord` in core's `exports/Exports.ts`: the original's keys, then the new ones. */
+const ExportRecord = Schema.Struct({
+  id: Schema.String,
+  file_path: Schema.String.annotate({ description: "The export's key in the file store" }),
+  status: Schema.Literals(["pending", "completed", "failed"]),
+  created_at: Timestamp,
+  completed_at: Schema.NullOr(Timestamp),
+  table_name: Schema.String,
+  error_message: Schema.NullOr(Schema.String),
+  row_count: Schema.NullOr(Count),
+  job_id: Schema.NullOr(Schema.String)
+}).annotate({ identifier: "ExportRecord" })
 
 const TableQuery = Schema.Struct({ table_name: Schema.optionalKey(Schema.String) })
 const ALLOWED = `Allowed tables: ${EXPORTABLE_TABLES.join(", ")}.`
@@ -21,7 +45,8 @@ export const exportRoutes = (routes: Routes<AppServices>) =>
         summary: "Export a table to CSV (COPY … WITH CSV HEADER) as a job",
         description: ALLOWED,
         query: TableQuery,
-        returns: '{"file_id", "table_name", "status": "processing", "job_id"}'
+        returns: '{"file_id", "table_name", "status": "processing", "job_id"}',
+        response: ExportStarted
       },
       ({ query }) => Exports.use((exports) => exports.start(query.table_name ?? ""))
     )
@@ -34,7 +59,8 @@ export const exportRoutes = (routes: Routes<AppServices>) =>
         summary: "The latest export of a table, or null",
         description: ALLOWED,
         query: TableQuery,
-        returns: '{"id", "file_path", "status", "created_at", "completed_at", …} or null'
+        returns: '{"id", "file_path", "status", "created_at", "completed_at", …} or null',
+        response: Schema.NullOr(ExportRecord)
       },
       ({ query }) => Exports.use((exports) => exports.latest(query.table_name ?? ""))
     )

@@ -12,6 +12,63 @@ import { Effect, Schema, Stream } from "effect"
 import { AppConfig, Mmd, type AppServices, type BroadcastEvent } from "@optimizer/core"
 import { csvDownload } from "../download.ts"
 import { QueryBoolean, type Routes } from "../http.ts"
+import { Count, Items, Num, Timestamp } from "../responses.ts"
+
+/** A broadcast reported and left out (`SkippedBroadcast` in core's `mmd/MessageWhizSchemas.ts`). */
+const SkippedBroadcast = Schema.Struct({
+  broadcast_id: Schema.String,
+  name: Schema.String,
+  reason: Schema.String.annotate({ description: "Why it was left out (no tracked link, no campaign, …)" })
+}).annotate({ identifier: "SkippedBroadcast" })
+
+/** One campaign's cost set in Voluum (`CostUpdateOutcome` in core's `mmd/MmdCosts.ts`). */
+const CostUpdate = Schema.Struct({
+  index: Schema.String.annotate({ description: "Position, as a string (the original's)" }),
+  rows: Count.annotate({ description: "Broadcasts summed" }),
+  campaign_id: Schema.String,
+  total_cost: Num.annotate({ description: "Rounded to 3 decimals" }),
+  chunk: Schema.String.annotate({ description: "The first broadcast's name" }),
+  response: Schema.NullOr(Schema.Int).annotate({ description: "Voluum's HTTP status; null in a dry run" }),
+  error: Schema.optionalKey(Schema.String).annotate({ description: "Why Voluum refused it, when it did" }),
+  request: Schema.Struct({
+    campaignId: Schema.String,
+    from: Schema.String,
+    to: Schema.String,
+    timezone: Schema.String,
+    cost: Num,
+    currency: Schema.String
+  }).annotate({ description: "What is (or, in a dry run, would be) sent" })
+}).annotate({ identifier: "CostUpdate" })
+
+/** `CostPushResult` in core's `mmd/MmdCosts.ts`. */
+const CostPushResult = Schema.Struct({
+  total_rows: Count.annotate({ description: "Campaigns (the original's key)" }),
+  updates: Schema.Array(CostUpdate),
+  date: Schema.String.annotate({ description: "The day, YYYY-MM-DD (UTC)" }),
+  dry_run: Schema.Boolean,
+  currency: Schema.String,
+  broadcasts: Count,
+  skipped: Schema.Array(SkippedBroadcast),
+  failed: Count.annotate({ description: "Updates Voluum refused" })
+}).annotate({ identifier: "CostPushResult" })
+
+/** `SnapshotResult` in core's `mmd/MmdSnapshots.ts`. */
+const SnapshotResult = Schema.Struct({
+  broadcast_count: Count.annotate({ description: "Rows written (the original's key)" }),
+  date: Schema.String.annotate({ description: "The day, YYYY-MM-DD (UTC)" }),
+  file_id: Schema.String,
+  filename: Schema.String,
+  skipped: Schema.Array(SkippedBroadcast)
+}).annotate({ identifier: "SnapshotResult" })
+
+/** `BroadcastsFile` in core's `mmd/MmdSnapshots.ts`. */
+const BroadcastsFile = Schema.Struct({
+  id: Schema.String,
+  filename: Schema.NullOr(Schema.String),
+  uploaded_at: Timestamp,
+  data_date: Schema.NullOr(Schema.String).annotate({ description: "The day the snapshot is of, YYYY-MM-DD" }),
+  number_of_broadcasts: Schema.NullOr(Count)
+}).annotate({ identifier: "BroadcastsFile" })
 
 const CostsQuery = Schema.Struct({
   /** Not in the original (always yesterday): a day to push again. */
@@ -73,6 +130,7 @@ export const mmdRoutes = (routes: Routes<AppServices>) =>
         query: CostsQuery,
         returns:
           '{"total_rows", "updates": [{"index", "rows", "campaign_id", "total_cost", "chunk", "response", "error"?, "request"}], "date", "dry_run", "currency", "broadcasts", "skipped", "failed"}',
+        response: CostPushResult,
         waitsMs: () => MMD_WAIT_MS
       },
       ({ query }) => Mmd.use((m) => m.pushCosts(query.date, { dryRun: query.dry_run === true }))
@@ -85,6 +143,7 @@ export const mmdRoutes = (routes: Routes<AppServices>) =>
         tag: "mmd",
         summary: "Snapshot of yesterday's (UTC) sent MessageWhiz broadcasts with their Voluum totals (file + stats)",
         returns: SNAPSHOT_RETURNS,
+        response: SnapshotResult,
         waitsMs: () => MMD_WAIT_MS
       },
       () => Mmd.use((m) => m.snapshot())
@@ -98,6 +157,7 @@ export const mmdRoutes = (routes: Routes<AppServices>) =>
         summary: "Snapshot of a day (previous_date=YYYY-MM-DD); a re-run replaces the day's file and stats",
         query: SpecificDateQuery,
         returns: SNAPSHOT_RETURNS,
+        response: SnapshotResult,
         waitsMs: () => MMD_WAIT_MS
       },
       ({ query }) => Mmd.use((m) => m.snapshot(query.previous_date))
@@ -130,7 +190,8 @@ export const mmdRoutes = (routes: Routes<AppServices>) =>
         role: "viewer",
         tag: "mmd",
         summary: "The snapshot files, newest first",
-        returns: '{"items": [{"id", "filename", "uploaded_at", "data_date", "number_of_broadcasts"}]}'
+        returns: '{"items": [{"id", "filename", "uploaded_at", "data_date", "number_of_broadcasts"}]}',
+        response: Items(BroadcastsFile)
       },
       () => Mmd.use((m) => m.files()).pipe(Effect.map((items) => ({ items })))
     )

@@ -5,9 +5,35 @@
 import { Effect, Schema } from "effect"
 import { Scheduler, SCHEDULE_NAMES, ValidationError, type AppServices, type ScheduleName } from "@optimizer/core"
 import type { Routes } from "../http.ts"
+import { Items, Timestamp } from "../responses.ts"
+
+const ScheduleNameSchema = Schema.Literals(SCHEDULE_NAMES)
+
+/** A scheduler run (`SchedulerRun` in core's `scheduler/SchedulerRepository.ts`). */
+const SchedulerRun = Schema.Struct({
+  id: Schema.Int,
+  schedule: Schema.String,
+  startedAt: Timestamp,
+  finishedAt: Schema.NullOr(Timestamp),
+  outcome: Schema.Literals(["running", "success", "failed"]),
+  windowFrom: Schema.NullOr(Timestamp).annotate({ description: "The window the run covered" }),
+  windowTo: Schema.NullOr(Timestamp),
+  // Free-form: each schedule's operation reports its own counts (rows fetched, inserted, pushed…).
+  counts: Schema.NullOr(Schema.Record(Schema.String, Schema.Unknown)).annotate({
+    description: "What the operation counted, as it reported them"
+  }),
+  error: Schema.NullOr(Schema.String)
+}).annotate({ identifier: "SchedulerRun" })
+
+/** A tick queued now (`QueuedTick` in core's `scheduler/Scheduler.ts`). */
+const QueuedTick = Schema.Struct({
+  schedule: ScheduleNameSchema,
+  job_id: Schema.String.annotate({ description: "Follow it at GET /jobs/{job_id}" }),
+  status: Schema.Literal("queued")
+}).annotate({ identifier: "QueuedTick" })
 
 const RunsQuery = Schema.Struct({
-  schedule: Schema.optionalKey(Schema.Literals(["conversions", "reports", "mmd-daily"])),
+  schedule: Schema.optionalKey(ScheduleNameSchema),
   outcome: Schema.optionalKey(Schema.Literals(["running", "success", "failed"])),
   limit: Schema.optionalKey(
     Schema.NumberFromString.pipe(Schema.check(Schema.isInt(), Schema.isBetween({ minimum: 1, maximum: 1000 })))
@@ -23,7 +49,8 @@ export const schedulerRoutes = (routes: Routes<AppServices>) =>
         role: "viewer",
         tag: "scheduler",
         summary: "Scheduler runs, newest first: start, end, outcome, window, counts, error",
-        query: RunsQuery
+        query: RunsQuery,
+        response: Items(SchedulerRun)
       },
       ({ query }) => Scheduler.use((s) => s.runs(query)).pipe(Effect.map((items) => ({ items })))
     )
@@ -36,7 +63,8 @@ export const schedulerRoutes = (routes: Routes<AppServices>) =>
         summary: "Run a schedule now: a tick queued for a scheduler process, recorded in the runs like a cron tick",
         description:
           "schedule: conversions, reports or mmd-daily. 409 while a run of that schedule is queued or running; 400 for a schedule that is not active (its integration not configured, or SCHEDULER_ENABLED=false). Follow it at /jobs/{job_id} and /scheduler/runs.",
-        returns: '202 {"schedule", "job_id", "status": "queued"}'
+        returns: '202 {"schedule", "job_id", "status": "queued"}',
+        accepted: { description: "The tick is queued for a scheduler process", schema: QueuedTick }
       },
       ({ c, params }) =>
         Effect.gen(function* () {
