@@ -76,7 +76,7 @@ describe("a typed client generated from /openapi.json", () => {
     await app?.close()
   })
 
-  it("generates, type-checks with the repository's tsc and calls health, list counts and find records", async () => {
+  it("generates, type-checks with the repository's tsc and calls health, list counts, find records and jobs", async () => {
     const admin = await app.createKey("admin")
     const viewer = await app.createKey("viewer")
     const form = new FormData()
@@ -107,6 +107,7 @@ describe("a typed client generated from /openapi.json", () => {
       list: "blacklist",
       rows: 0,
       columns: expect.any(Number),
+      jobs: expect.any(Number),
       refused: { status: 404, code: "NOT_FOUND" }
     })
   })

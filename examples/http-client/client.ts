@@ -40,7 +40,13 @@ const listed: number = counts.blacklist + counts.whitelist + counts.monitor
 const found = ok(await api.POST("/find_records", { body: { phone_number: phone } }))
 const list: "blacklist" | "whitelist" | "monitor" | null = found.list
 
+// Every JSON answer is typed: a job's state is one of five words, its attempts a number.
+const jobs = ok(await api.GET("/jobs"))
+const states: Array<"queued" | "running" | "completed" | "failed" | "cancelled"> = jobs.items.map((j) => j.state)
+
 // What the types refuse (each line would fail `tsc` without its comment).
+// @ts-expect-error: a job's attempts is a number, not a string
+void ((): Array<string> => jobs.items.map((j) => j.attempts))
 // @ts-expect-error: no such path
 void (() => api.GET("/no-such-path"))
 // @ts-expect-error: find_records needs a body with phone_number
@@ -55,5 +61,14 @@ const missing = await api.GET("/jobs/{job_id}", {
 const refused = { status: missing.response.status, code: missing.error?.code }
 
 console.log(
-  JSON.stringify({ status, counts, listed, list, rows: found.results.length, columns: found.columns.length, refused })
+  JSON.stringify({
+    status,
+    counts,
+    listed,
+    list,
+    rows: found.results.length,
+    columns: found.columns.length,
+    jobs: states.length,
+    refused
+  })
 )

@@ -5,6 +5,10 @@
 import { Schema } from "effect"
 import { ListName, Records, type AppServices } from "@optimizer/core"
 import type { Routes } from "../http.ts"
+import { Num } from "../responses.ts"
+
+/** A row's value: text, a number, a timestamp (ISO string) or null, by its column. */
+const Cell = Schema.Union([Schema.String, Num, Schema.Null])
 
 export const recordRoutes = (routes: Routes<AppServices>) =>
   routes.add(
@@ -19,11 +23,14 @@ export const recordRoutes = (routes: Routes<AppServices>) =>
       body: Schema.Struct({ phone_number: Schema.String }),
       returns: '{"results": [[…], …], "columns": […], "list": "blacklist" | "whitelist" | "monitor" | null, "reason"}',
       response: Schema.Struct({
-        results: Schema.Array(Schema.Array(Schema.Unknown)),
-        columns: Schema.Array(Schema.String),
-        list: Schema.NullOr(ListName),
+        results: Schema.Array(Schema.Array(Cell)).annotate({
+          description:
+            "One positional row per api_voluum_ts_sources row of the number, in `columns` order, oldest first"
+        }),
+        columns: Schema.Array(Schema.String).annotate({ description: "The rows' column names, in order" }),
+        list: Schema.NullOr(ListName).annotate({ description: "The list the number is on now, or null" }),
         reason: Schema.NullOr(Schema.String)
-      })
+      }).annotate({ identifier: "FoundRecords" })
     },
     ({ body, principal }) =>
       Records.use((records) => records.find(body.phone_number, { mayDecrypt: principal?.role === "admin" }))
