@@ -3,16 +3,15 @@
  * stays `processing`, the job comes back to another worker, and the file ends `processed` with the
  * same counts as an uninterrupted run — every number in `main_database` once, nothing counted twice.
  */
-import { spawn, type ChildProcess } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
 import pg from "pg"
 import { afterAll, beforeAll, expect, it } from "vitest"
 import { call, startTestApp, type TestApp } from "./support/app.ts"
+import { spawnWorker } from "./support/spawnWorker.ts"
 
-const WORKER = fileURLToPath(new URL("./support/workerProcess.ts", import.meta.url))
 const ROWS = 250_000
 
 let app: TestApp
@@ -32,20 +31,8 @@ afterAll(async () => {
   rmSync(storageDir, { recursive: true, force: true })
 })
 
-const startWorker = async (): Promise<ChildProcess> => {
-  const child = spawn(process.execPath, ["--conditions=@optimizer/source", WORKER], {
-    env: { PATH: process.env.PATH, DATABASE_URL: app.db.url, STORAGE_DIR: storageDir, LOG_LEVEL: "Error" },
-    stdio: ["ignore", "pipe", "inherit"]
-  })
-  children.push(child)
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.on("data", (chunk: Buffer) => {
-      if (chunk.toString().includes("ready")) resolve()
-    })
-    child.on("exit", (code) => reject(new Error(`worker exited with ${code} before it was ready`)))
-  })
-  return child
-}
+const startWorker = (): Promise<ChildProcess> =>
+  spawnWorker({ DATABASE_URL: app.db.url, STORAGE_DIR: storageDir, LOG_LEVEL: "Error" }, children)
 
 const getJson = async <A>(url: string): Promise<A> => (await (await call(app.url, operator, url)).json()) as A
 

@@ -5,19 +5,17 @@
  * replaced by another that resumes the same batch (the fake counts one batch); and without the HLR
  * settings the four endpoints answer 503 naming the variables.
  */
-import { spawn, type ChildProcess } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
 import { mkdtemp, readdir, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { fileURLToPath } from "node:url"
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { Env } from "@optimizer/core"
 import { startFakeHlr, type FakeHlr } from "./fakes/hlrlookup.ts"
 import { call, startTestApp, type TestApp } from "./support/app.ts"
+import { spawnWorker } from "./support/spawnWorker.ts"
 import { startTestWorker, type TestWorker } from "./support/worker.ts"
-
-const WORKER = fileURLToPath(new URL("./support/workerProcess.ts", import.meta.url))
 
 let fake: FakeHlr
 let app: TestApp
@@ -185,26 +183,8 @@ describe("HLR over HTTP", () => {
   it("a worker SIGKILLed while polling: another resumes the same batch (one batch created)", async () => {
     await worker?.close()
     worker = undefined
-    const startWorker = async () => {
-      const child = spawn(process.execPath, ["--conditions=@optimizer/source", WORKER], {
-        env: {
-          PATH: process.env.PATH,
-          DATABASE_URL: app.db.url,
-          STORAGE_DIR: storageDir,
-          LOG_LEVEL: "Error",
-          ...hlrEnv()
-        },
-        stdio: ["ignore", "pipe", "inherit"]
-      })
-      children.push(child)
-      await new Promise<void>((resolve, reject) => {
-        child.stdout!.on("data", (chunk: Buffer) => {
-          if (chunk.toString().includes("ready")) resolve()
-        })
-        child.on("exit", (code) => reject(new Error(`worker exited with ${code} before it was ready`)))
-      })
-      return child
-    }
+    const startWorker = () =>
+      spawnWorker({ DATABASE_URL: app.db.url, STORAGE_DIR: storageDir, LOG_LEVEL: "Error", ...hlrEnv() }, children)
     const form = new FormData()
     form.append("file", new Blob([`${N(30)}\n${N(31)}\n`]), "kill.csv")
     const { id } = await json<{ id: string }>(await call(app.url, operator, "/upload", { body: form }))

@@ -72,6 +72,8 @@ const INTEGER = /^-?\d{1,9}$/
 const NUMBER = /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?$/
 const CANONICAL = /^[1-9]\d{6,14}$/
+/** A blank at the edge of a cell of a comma-separated span. */
+const EDGE_BLANK = /(^|,)\s|\s(,|$)/
 
 /** How a cell becomes its column's COPY field: a value the column's type cannot take is NULL. */
 type Kind = "text" | "integer" | "number" | "timestamp"
@@ -396,7 +398,10 @@ export const resultsPass = async (
       const from = starts[h.live[0]!]!
       const to = ends[h.live[h.live.length - 1]!]!
       const span = line.slice(from, to)
-      if (span.includes(", ") || span.includes(" ,") || span.startsWith(" ") || span.endsWith(" ")) return undefined
+      // Any blank `trim` drops at a cell's edge (`\s` is the same set: a no-break space, a form feed…),
+      // not only a space: else the cell went into the live row untrimmed — the lines `byteLine` leaves
+      // for their edge blanks come here, and the same line split (`splitLiveLine`) was trimmed.
+      if (EDGE_BLANK.test(span)) return undefined
       for (const [i, kind] of h.typed) {
         const value = line.slice(starts[h.live[i]!]!, ends[h.live[i]!]!)
         if (

@@ -371,6 +371,36 @@ describe("Hlr", () => {
     ])
   })
 
+  it("trims every blank a cell may have at its edges (no-break space, form feed), not only spaces", async () => {
+    // A plain file (no quote, backslash, tab or stray CR): its lines take the byte path, and a line
+    // with a padded cell the string path; the live row must hold the trimmed cells either way.
+    const at = (name: (typeof RESULT_HEADERS)[number]) => RESULT_HEADERS.indexOf(name)
+    const row = (phone: string, change: (cells: Array<string>) => void) => {
+      const cells = [...resultRow(phone, { live_status: "LIVE" })]
+      change(cells)
+      return cells.join(",")
+    }
+    fake.state.resultsText = () =>
+      [
+        RESULT_HEADERS.join(","),
+        row(N(50), (c) => (c[at("current_network_details.name")] = "\u00a0Vodafone UK\u00a0")),
+        row(N(51), (c) => (c[at("original_network_details.name")] = "EE Limited (Orange)\f"))
+      ].join("\n") + "\n"
+    const id = await processedFile([N(50), N(51)])
+    await hlr((h) => h.start(id))
+    const result = await runJob(id)
+    expect(result.status).toBe("complete")
+    const live = await client.query(
+      `SELECT custom_variable_1 AS phone, original_network_details_name AS original,
+         current_network_details_name AS network
+       FROM api_hlr_live_numbers ORDER BY 1`
+    )
+    expect(live.rows).toEqual([
+      { phone: N(50), original: "EE Limited (Orange)", network: "Vodafone UK" },
+      { phone: N(51), original: "EE Limited (Orange)", network: "Vodafone UK" }
+    ])
+  })
+
   it("a run interrupted while polling resumes the same batch: one batch created, none uploaded twice", async () => {
     fake.state.pollsToComplete = 1000
     const id = await processedFile([N(30), N(31)])
