@@ -37,7 +37,7 @@ const CleaningFileItem = Schema.Struct({
   processed_at: Schema.NullOr(Timestamp),
   error_message: Schema.NullOr(Schema.String),
   hlr_status: Schema.NullOr(Schema.String).annotate({
-    description: "The file's HLR run: null, processing, complete or failed"
+    description: "The file's HLR run: null, uploading (the numbers being sent), processing, complete or failed"
   }),
   hlr_batch_id: Schema.NullOr(Schema.String),
   hlr_started_at: Schema.NullOr(Timestamp),
