@@ -46,7 +46,9 @@ const HlrJobResult = Schema.Struct({
 
 const HlrStatus = Schema.Struct({
   file_id: Schema.String,
-  hlr_status: Schema.NullOr(Schema.String).annotate({ description: "null, uploading (the numbers being sent), processing, complete or failed" }),
+  hlr_status: Schema.NullOr(Schema.String).annotate({
+    description: "null, uploading (the numbers being sent), processing, complete or failed"
+  }),
   hlr_batch_id: Schema.NullOr(Schema.String),
   hlr_result_file_path: Schema.NullOr(Schema.String),
   hlr_started_at: Schema.NullOr(Timestamp),
