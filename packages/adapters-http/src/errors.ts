@@ -58,6 +58,13 @@ export const DEADLINE_EXCEEDED: HttpError = {
   retryAfterSeconds: 5
 }
 
+/**
+ * The deadline's detail for a request that may change something (not GET / HEAD): its work is
+ * interrupted, but a transaction already committing when the deadline passed may still commit.
+ */
+export const DEADLINE_WRITE_DETAIL =
+  "The request took too long (the database may be slow or unavailable) and was stopped; a change it was making may still have been saved: check before retrying"
+
 /** What the client reads instead of an unexposed error's message (the request id comes beside it). */
 export const detailOf = (mapped: HttpError, message: string | undefined, tag: string): string =>
   mapped.expose

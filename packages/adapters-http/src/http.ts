@@ -21,7 +21,7 @@ import {
 import type { Context as HonoContext, Hono } from "hono"
 import type { Principal, Role } from "@optimizer/core"
 import { defaultHttpLimits, parseTraceparent, roleAllows } from "@optimizer/core"
-import { DEADLINE_EXCEEDED, detailOf, httpErrorFor, INTERNAL, type ErrorBody } from "./errors.ts"
+import { DEADLINE_EXCEEDED, DEADLINE_WRITE_DETAIL, detailOf, httpErrorFor, INTERNAL, type ErrorBody } from "./errors.ts"
 import { logLine } from "./log.ts"
 
 export type Method = "get" | "post" | "patch" | "put" | "delete"
@@ -433,7 +433,9 @@ export class Routes<R> {
         c,
         DEADLINE_EXCEEDED.status,
         DEADLINE_EXCEEDED.code,
-        detailOf(DEADLINE_EXCEEDED, undefined, "DeadlineExceeded"),
+        c.req.method === "GET" || c.req.method === "HEAD"
+          ? detailOf(DEADLINE_EXCEEDED, undefined, "DeadlineExceeded")
+          : DEADLINE_WRITE_DETAIL,
         DEADLINE_EXCEEDED.retryAfterSeconds
       )
     }
