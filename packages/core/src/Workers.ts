@@ -10,16 +10,12 @@ import { ENCRYPTION_FILE_QUEUE, EncryptionFiles } from "./encryption/EncryptionF
 import { EXPORT_QUEUE, Exports } from "./exports/Exports.ts"
 import { HLR_QUEUE, Hlr } from "./hlr/Hlr.ts"
 import type { DatabaseError } from "./platform/Errors.ts"
-import { Jobs, type RunningJob } from "./platform/Jobs.ts"
+import { Jobs, type QueueHandler } from "./platform/Jobs.ts"
 import { OngageJobs } from "./ongage-jobs/OngageJobs.ts"
 import { VOLUUM_JOB_HANDLERS } from "./voluum/VoluumJobs.ts"
 
-export interface JobHandler {
-  readonly queue: string
-  /** Jobs of this queue at once per worker process (defaults to WORKER_CONCURRENCY). */
-  readonly concurrency?: number
-  readonly run: (job: RunningJob) => Effect.Effect<unknown, unknown, AppServices>
-}
+/** A queue and the core operation that runs its jobs, with any of the application's services. */
+export type JobHandler = QueueHandler<AppServices>
 
 export const JOB_HANDLERS: ReadonlyArray<JobHandler> = [
   // One list cleans at a time anyway (the partial unique index one_processing_file_only).

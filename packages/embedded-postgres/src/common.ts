@@ -36,3 +36,11 @@ export const errnoCode = (e: unknown): string | undefined =>
   typeof e === "object" && e !== null && "code" in e ? String((e as { code: unknown }).code) : undefined
 
 export const message = (e: unknown): string => (e instanceof Error ? e.message : String(e))
+
+/** Who the server runs as: the current user, or (as root) the OS user `postgres`. */
+export interface RunAs {
+  readonly uid: number
+  readonly gid: number
+  readonly name: string
+  readonly switchUser: boolean
+}

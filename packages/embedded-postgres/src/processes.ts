@@ -8,7 +8,7 @@ import * as fs from "node:fs/promises"
 import * as net from "node:net"
 import * as path from "node:path"
 import { errnoCode, HOST, message, sleep } from "./common.ts"
-import type { RunAs } from "./users.ts"
+import type { RunAs } from "./common.ts"
 
 /** True when something already listens on 127.0.0.1:<port> (so a server cannot bind it). */
 export const isPortInUse = (port: number, host: string = HOST): Promise<boolean> =>

@@ -9,16 +9,10 @@ import type { Stats } from "node:fs"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
-import { errnoCode, message, SUPERUSER, type Log } from "./common.ts"
-import { execText } from "./processes.ts"
+import { errnoCode, message, SUPERUSER, type Log, type RunAs } from "./common.ts"
 
-/** Who the server runs as: the current user, or (as root) the OS user `postgres`. */
-export interface RunAs {
-  readonly uid: number
-  readonly gid: number
-  readonly name: string
-  readonly switchUser: boolean
-}
+export type { RunAs } from "./common.ts"
+import { execText } from "./processes.ts"
 
 export const resolveRunAs = async (log: Log): Promise<RunAs> => {
   const uid = process.getuid?.() ?? -1

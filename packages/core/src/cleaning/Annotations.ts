@@ -6,7 +6,7 @@
  */
 import type pg from "pg"
 import { Aborted, decodedText, forEachDataRecord } from "./CleaningInput.ts"
-import type { PipelineInput } from "./CleaningPipeline.ts"
+import type { PipelineInput } from "./PipelineInput.ts"
 import { COPY_VERDICTS_SQL, INVALID_REASON, KEPT, REASONS } from "./CleaningSql.ts"
 import { CopyOutRows, OutputBuffer } from "./CopyStreams.ts"
 import { csvLine, type Dialect } from "./CsvDialect.ts"

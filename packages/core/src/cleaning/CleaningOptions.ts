@@ -6,7 +6,7 @@
 import { Effect, Option, Schema } from "effect"
 import { CountryHint } from "../phone/PhoneNumber.ts"
 import { ValidationError } from "../platform/Errors.ts"
-import type { CleaningFlags } from "./CleaningPipeline.ts"
+import type { CleaningFlags } from "./PipelineInput.ts"
 
 export interface CleaningOptions {
   readonly includeBlacklist?: boolean

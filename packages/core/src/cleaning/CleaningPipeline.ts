@@ -51,6 +51,7 @@ import { committedTransaction, databaseErrorOf, pooledConnection, toDatabaseErro
 import { DatabaseError, StorageError, UnreadableFile, ValidationError } from "../platform/Errors.ts"
 import type { FileWriter } from "../platform/FileStore.ts"
 import { writeAnnotations } from "./Annotations.ts"
+import type { PipelineInput } from "./PipelineInput.ts"
 import { Aborted, decodedText, forEachDataRecord, sniffFile, type SniffedFile } from "./CleaningInput.ts"
 import {
   ANALYZE_STAGE_SQL,
@@ -71,13 +72,6 @@ import { CopyIn } from "../platform/CopyText.ts"
 import { ByteOutput, COPY_BATCH_BYTES, CopyBatch, CopyOutRows, mergeBySeq } from "./CopyStreams.ts"
 import { countryHintOf, describeDialect } from "./CsvDialect.ts"
 
-export interface CleaningFlags {
-  readonly includeBlacklist: boolean
-  readonly includeMonitor: boolean
-  readonly includeConversion: boolean
-  readonly includeMainDatabase: boolean
-}
-
 /** The original's stats keys plus the new ones (docs/cleaning.md, "Stats"). */
 export interface CleaningCounts {
   readonly total_records: number
@@ -97,28 +91,7 @@ export interface PipelineResult extends CleaningCounts {
   readonly added_to_main_database: number
 }
 
-export interface PipelineInput {
-  /** Opens the file's bytes; called once, or twice when an annotated or rejects file is written. */
-  readonly open: () => Promise<AsyncIterable<Uint8Array>>
-  readonly flags: CleaningFlags
-  /** ISO2 default country for national numbers (rows with a country cell use theirs). */
-  readonly country?: string | undefined
-  /** Header name or 1-based position; found by name or content when absent. */
-  readonly phoneColumn?: string | undefined
-  /** The run's identity in `main_database` (see the module comment); millisecond precision. */
-  readonly marker: Date
-  readonly outputs: {
-    readonly clean: FileWriter
-    readonly rejects?: FileWriter | undefined
-    readonly annotated?: FileWriter | undefined
-  }
-  /** The `pg` pool (PgBulk) the partitions' connections come from. */
-  readonly pool: pg.Pool
-  readonly partitions?: number
-  readonly signal?: AbortSignal | undefined
-  /** Rows read so far; called every few tens of thousands of rows. */
-  readonly onProgress?: ((rowsRead: number) => void) | undefined
-}
+export type { CleaningFlags, PipelineInput } from "./PipelineInput.ts"
 
 export const DEFAULT_PARTITIONS = 2
 const PROGRESS_EVERY_ROWS = 50_000

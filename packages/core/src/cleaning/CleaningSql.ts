@@ -4,7 +4,7 @@
  * ordered COPYs out and the `main_database` insert. Also the verdict codes the optional outputs
  * translate into reasons.
  */
-import type { CleaningFlags } from "./CleaningPipeline.ts"
+import type { CleaningFlags } from "./PipelineInput.ts"
 
 /** Verdict codes stored per distinct number (SQL) and their reasons in the optional outputs. */
 export const KEPT = 0

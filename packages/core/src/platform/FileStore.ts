@@ -16,7 +16,17 @@ import { Context, Effect, Layer, Stream } from "effect"
 import type { Scope } from "effect"
 import { AppConfig } from "./Config.ts"
 import { NotFound, PayloadTooLarge, StorageError, ValidationError } from "./Errors.ts"
-import { type Backend, batchingWriter, Missing, storageError, TooLarge } from "./file-store/Backend.ts"
+import {
+  type Backend,
+  batchingWriter,
+  type FileWriter,
+  Missing,
+  storageError,
+  type StoredFile,
+  TooLarge
+} from "./file-store/Backend.ts"
+
+export type { FileWriter, StoredFile } from "./file-store/Backend.ts"
 import { type LocalStoreOptions, makeLocalBackend } from "./file-store/LocalFileStore.ts"
 import type { S3Options } from "./file-store/S3FileStore.ts"
 
@@ -47,29 +57,6 @@ export interface PutOptions {
   readonly maxBytes?: number
   /** Stored as the object's Content-Type on S3; ignored by the local backend. */
   readonly contentType?: string
-}
-
-export interface StoredFile {
-  readonly key: string
-  readonly bytes: number
-}
-
-/**
- * Writes one file piece by piece (the cleaning job writes millions of lines). Nothing is visible
- * under the key until `close` resolves; `abort`, a failure, or closing the scope first discards it.
- * The Promises reject with `StorageError`.
- */
-export interface FileWriter {
-  /**
-   * Resolves when the chunk is buffered; waits while the storage is behind (backpressure). Bytes are
-   * copied (the caller may reuse its buffer once the write resolves) unless `handOver` says the caller
-   * will never touch them again: then the writer keeps the chunk itself.
-   */
-  readonly write: (chunk: string | Uint8Array, options?: { readonly handOver?: boolean }) => Promise<void>
-  /** Finishes the file and makes it visible under the key. */
-  readonly close: () => Promise<StoredFile>
-  /** Discards what was written. Does nothing after `close` or a previous `abort`. */
-  readonly abort: () => Promise<void>
 }
 
 export interface WriterOptions {

@@ -50,6 +50,17 @@ export type { ScheduleInfo } from "./jobs/JobSchedules.ts"
 export type { JobInfo, JobState } from "./jobs/JobStatusRows.ts"
 export { isRetryableJobError, type RunningJob, type WorkOptions } from "./jobs/JobWorker.ts"
 
+/**
+ * A queue and the core operation that runs its jobs, needing the services `R` (`Workers.ts`
+ * registers every domain's handlers; a domain declares its own with the services it uses).
+ */
+export interface QueueHandler<R> {
+  readonly queue: string
+  /** Jobs of this queue at once per worker process (defaults to WORKER_CONCURRENCY). */
+  readonly concurrency?: number
+  readonly run: (job: RunningJob) => Effect.Effect<unknown, unknown, R>
+}
+
 export interface EnqueueOptions {
   /** At most one queued-or-running job per (queue, key); another enqueue fails with `Conflict`. */
   readonly singletonKey?: string

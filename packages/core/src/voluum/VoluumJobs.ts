@@ -19,8 +19,7 @@
 import { Clock, Context, Duration, Effect, Layer, Option, Schema } from "effect"
 import { AppConfig, requireIntegration } from "../platform/Config.ts"
 import { ValidationError, type Conflict, type DatabaseError, type NotConfigured } from "../platform/Errors.ts"
-import { Jobs, type JobInfo, type RunningJob } from "../platform/Jobs.ts"
-import type { JobHandler } from "../Workers.ts"
+import { Jobs, type JobInfo, type QueueHandler, type RunningJob } from "../platform/Jobs.ts"
 import { ConversionsSync, type ConversionsSyncResult } from "./ConversionsSync.ts"
 import { RegSearch, REG_SEARCH_QUEUE } from "./RegSearch.ts"
 import { ReportsSync, utcWindow, type ReportsSyncResult, type SyncWindow } from "./ReportsSync.ts"
@@ -107,7 +106,9 @@ const windowOf = (job: RunningJob) =>
   )
 
 /** The job handlers of the Voluum domain, for `Workers.ts`. */
-export const VOLUUM_JOB_HANDLERS: ReadonlyArray<JobHandler> = [
+export const VOLUUM_JOB_HANDLERS: ReadonlyArray<
+  QueueHandler<ReportsSync | ConversionsSync | SmartCleaning | RegSearch>
+> = [
   {
     queue: REPORTS_SYNC_QUEUE,
     concurrency: 1,

@@ -5,7 +5,29 @@
  */
 import type { Writable } from "node:stream"
 import { StorageError } from "../Errors.ts"
-import type { FileWriter, StoredFile } from "../FileStore.ts"
+
+export interface StoredFile {
+  readonly key: string
+  readonly bytes: number
+}
+
+/**
+ * Writes one file piece by piece (the cleaning job writes millions of lines). Nothing is visible
+ * under the key until `close` resolves; `abort`, a failure, or closing the scope first discards it.
+ * The Promises reject with `StorageError`.
+ */
+export interface FileWriter {
+  /**
+   * Resolves when the chunk is buffered; waits while the storage is behind (backpressure). Bytes are
+   * copied (the caller may reuse its buffer once the write resolves) unless `handOver` says the caller
+   * will never touch them again: then the writer keeps the chunk itself.
+   */
+  readonly write: (chunk: string | Uint8Array, options?: { readonly handOver?: boolean }) => Promise<void>
+  /** Finishes the file and makes it visible under the key. */
+  readonly close: () => Promise<StoredFile>
+  /** Discards what was written. Does nothing after `close` or a previous `abort`. */
+  readonly abort: () => Promise<void>
+}
 
 export interface Backend {
   readonly describe: string

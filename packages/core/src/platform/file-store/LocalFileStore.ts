@@ -19,8 +19,15 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { finished, pipeline } from "node:stream/promises"
 import type { StorageError } from "../Errors.ts"
-import type { FileWriter } from "../FileStore.ts"
-import { type Backend, batchingWriter, Missing, type RawWriter, storageError, writeTo } from "./Backend.ts"
+import {
+  type Backend,
+  batchingWriter,
+  Missing,
+  type RawWriter,
+  storageError,
+  writeTo,
+  type FileWriter
+} from "./Backend.ts"
 
 const isCode = (cause: unknown, ...codes: Array<string>): boolean =>
   codes.includes((cause as { code?: unknown } | undefined)?.code as string)
