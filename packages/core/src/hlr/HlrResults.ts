@@ -35,10 +35,11 @@ import {
 import { FileStore } from "../platform/FileStore.ts"
 import { KeyedCopy, lockInOrder } from "./HlrKeyedCopy.ts"
 import { EntryQueue } from "./EntryQueue.ts"
-import { ENTRY_SOURCE, type HlrCategory, LIVE_COLUMNS, resultsPass } from "./HlrResultsPass.ts"
+import { ENTRY_SOURCE, type HlrCategory, LIVE_COLUMNS } from "./HlrResultColumns.ts"
+import { resultsPass } from "./HlrResultsPass.ts"
 
 export { splitCsvRecord } from "./HlrResultsCsv.ts"
-export { CACHED_RISKY, categoryOf, type HlrCategory, resultKey } from "./HlrResultsPass.ts"
+export { CACHED_RISKY, categoryOf, type HlrCategory, resultKey } from "./HlrResultColumns.ts"
 
 export interface HlrApplyInput {
   readonly fileId: string

@@ -1,13 +1,14 @@
 /**
- * The one pass over an HLR batch's results (`HlrResults.ts`): each row parsed, classified and counted,
- * and the first row per phone sent where it goes as it is read — its live row straight into
- * `api_hlr_live_numbers`, its cache row and list entry into COPY streams of temporary tables, its
- * number into the clean file. Then the cleaned file's numbers that were not sent: their cached
- * result, as if returned. What is kept per row in JS is a few bits in a `PhoneTable`.
+ * The one pass over an HLR batch's results (`HlrResults.ts`): each row read (as bytes where it can:
+ * `HlrResultLines.ts`), classified and counted (`HlrResultColumns.ts`), and the first row per phone
+ * sent where it goes as it is read — its live row and cache row into the COPYs of
+ * `api_hlr_live_numbers` and `hlr_lookups_cache` (`HlrKeyedCopy.ts`), its list entry to the list
+ * writes (`EntryQueue.ts`), its number into the clean file. Then the cleaned file's numbers without
+ * a result: their cached result, as if returned. What is kept per row in JS is a few bits in a
+ * `PhoneTable`.
  */
 import type pg from "pg"
 import { escapeCopy } from "../platform/CopyText.ts"
-import { UnreadableFile } from "../platform/Errors.ts"
 import type { FileWriter } from "../platform/FileStore.ts"
 import type { EntryQueue } from "./EntryQueue.ts"
 import type { KeyedCopy } from "./HlrKeyedCopy.ts"
@@ -15,133 +16,20 @@ import { canonicalKey, isInteger, isNumber, isTimestamp, keyLength, writeKey } f
 import { resultBatches } from "./HlrResultLines.ts"
 import { splitCsvRecord } from "./HlrResultsCsv.ts"
 import { PhoneTable } from "./PhoneTable.ts"
-
-export type HlrCategory = "live" | "risky" | "dead" | "monitor" | "unknown"
-
-const DEAD = ["NOT_AVAILABLE_NETWORK_ONLY", "NOT_APPLICABLE", "NO_TELESERVICE_PROVISIONED", "DEAD"]
-const MONITOR = ["NO_COVERAGE", "INCONCLUSIVE", "ABSENT_SUBSCRIBER"]
-/** How a LIVE result on a risky network is cached, so a reuse classifies it the same without the network. */
-export const CACHED_RISKY = "LIVE_RISKY_NETWORK"
-const DEAD_SET: ReadonlySet<string> = new Set(DEAD)
-const MONITOR_SET: ReadonlySet<string> = new Set(MONITOR)
-
-export const categoryOf = (status: string, risky: boolean): HlrCategory =>
-  status === "LIVE"
-    ? risky
-      ? "risky"
-      : "live"
-    : status === CACHED_RISKY
-      ? "risky"
-      : DEAD_SET.has(status)
-        ? "dead"
-        : MONITOR_SET.has(status)
-          ? "monitor"
-          : "unknown"
-
-/** The live table's columns besides the phone, each read from the dotted header of the same name. */
-export const LIVE_COLUMNS = [
-  "error",
-  "request_parameters_telephone_number",
-  "request_parameters_cache_days_private",
-  "request_parameters_cache_days_global",
-  "request_parameters_save_to_cache",
-  "request_parameters_output_format",
-  "credits_spent",
-  "detected_telephone_number",
-  "formatted_telephone_number",
-  "telephone_number_type",
-  "live_status",
-  "original_network",
-  "original_network_details_name",
-  "original_network_details_mccmnc",
-  "original_network_details_country_name",
-  "original_network_details_country_iso3",
-  "original_network_details_area",
-  "original_network_details_country_prefix",
-  "current_network",
-  "current_network_details_name",
-  "current_network_details_mccmnc",
-  "current_network_details_country_name",
-  "current_network_details_country_iso3",
-  "current_network_details_country_prefix",
-  "is_ported",
-  "timestamp"
-] as const
-
-const INTEGER = /^-?\d{1,9}$/
-const NUMBER = /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/
-const TIMESTAMP = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?$/
-const CANONICAL = /^[1-9]\d{6,14}$/
-/** A blank at the edge of a cell of a comma-separated span. */
-const EDGE_BLANK = /(^|,)\s|\s(,|$)/
-
-/** How a cell becomes its column's COPY field: a value the column's type cannot take is NULL. */
-type Kind = "text" | "integer" | "number" | "timestamp"
-const KINDS: ReadonlyArray<Kind> = LIVE_COLUMNS.map((c) =>
-  c === "request_parameters_cache_days_private" || c === "request_parameters_cache_days_global"
-    ? "integer"
-    : c === "credits_spent"
-      ? "number"
-      : c === "timestamp"
-        ? "timestamp"
-        : "text"
-)
-
-/** The number of a result as a canonical key: digits, no `+` or `00`; undefined when it is not one. */
-export const resultKey = (formatted: string | undefined, detected: string | undefined): string | undefined => {
-  const raw = formatted !== undefined && formatted.trim() !== "" ? formatted : detected
-  if (raw === undefined) return undefined
-  if (CANONICAL.test(raw)) return raw
-  const digits = raw.replace(/[\s()+.-]/g, "").replace(/^00/, "")
-  return CANONICAL.test(digits) ? digits : undefined
-}
-
-/** The `source` of the list entries an HLR run writes. */
-export const ENTRY_SOURCE = "CSV_CLEAN_UPLOAD"
-
-const REASON: Partial<Record<HlrCategory, string>> = {
-  dead: "HLR_FAILED",
-  risky: "HLR_RISKY_NETWORK",
-  monitor: "HLR_MONITORED"
-}
-
-/** Where the columns the pass reads are in the results (by name: order and extra columns do not matter). */
-interface Header {
-  readonly width: number
-  readonly status: number
-  readonly formatted: number
-  readonly detected: number
-  readonly network: number
-  /** The index of each of `LIVE_COLUMNS` (-1 when absent). */
-  readonly live: ReadonlyArray<number>
-  /** The live columns follow one another in the results, in `LIVE_COLUMNS` order. */
-  readonly contiguous: boolean
-  /** The live columns with a type other than text: their position in `LIVE_COLUMNS`, their kind. */
-  readonly typed: ReadonlyArray<readonly [number, Kind]>
-}
-
-const headerOf = (cells: ReadonlyArray<string>): Header => {
-  const names = cells.map((h) => h.replace(/\./g, "_"))
-  const status = names.indexOf("live_status")
-  const formatted = names.indexOf("formatted_telephone_number")
-  const detected = names.indexOf("detected_telephone_number")
-  if (status < 0 || (formatted < 0 && detected < 0)) {
-    throw new UnreadableFile({
-      message: "the HLR results have no live_status or telephone number column: not hlrlookup's results CSV"
-    })
-  }
-  const live = LIVE_COLUMNS.map((c) => names.indexOf(c))
-  return {
-    width: names.length,
-    status,
-    formatted,
-    detected,
-    network: names.indexOf("current_network_details_name"),
-    live,
-    contiguous: live.every((index, i) => index >= 0 && index === live[0]! + i),
-    typed: KINDS.flatMap((kind, i) => (kind === "text" ? [] : [[i, kind] as const]))
-  }
-}
+import {
+  CACHED_RISKY,
+  categoryOf,
+  EDGE_BLANK,
+  type HlrCategory,
+  type Header,
+  headerOf,
+  INTEGER,
+  KINDS,
+  NUMBER,
+  REASON,
+  resultKey,
+  TIMESTAMP
+} from "./HlrResultColumns.ts"
 
 /** Both pending writes (either may be none). */
 const both = (a: Promise<void> | undefined, b: Promise<void> | undefined): Promise<void> | undefined =>
