@@ -8,7 +8,7 @@ import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { Env } from "@optimizer/core"
 import { startFakeHlr, type FakeHlr } from "./fakes/hlrlookup.ts"
-import { runCli } from "./support/cli.ts"
+import { runCli, runCliInTerminal } from "./support/cli.ts"
 import { createTestDatabase, type TestDatabase } from "./support/database.ts"
 import { startTestWorker, type TestWorker } from "./support/worker.ts"
 
@@ -67,6 +67,22 @@ describe("optimizer hlr", () => {
     expect(readFileSync(path.join(dir, "clean.csv"), "utf8")).toBe("phone_number\n447700900301\n")
     const raw = await optimizer(["hlr", "download", uploaded.id, "--raw"])
     expect(raw.stdout.split("\n")[0]).toContain("live_status")
+  })
+
+  it("start --wait on a terminal: the batch's progress drawn on one line, then the run's status", async () => {
+    writeFileSync(path.join(dir, "terminal.csv"), "phone\n447700900311\n447700900312\n447700900313\n")
+    const uploaded = JSON.parse((await optimizer(["files", "upload", "terminal.csv", "--json"])).stdout) as {
+      id: string
+    }
+    expect((await optimizer(["files", "process", uploaded.id, "--wait"])).code).toBe(0)
+    const run = await runCliInTerminal(["hlr", "start", uploaded.id, "--wait"], {
+      cwd: dir,
+      env: { DATABASE_URL: db.url, STORAGE_DIR: dir, ...(hlrEnv() as Record<string, string>) }
+    })
+    expect(run.code, run.output).toBe(0)
+    expect(run.output).toMatch(/\rhlr .*numbers/)
+    expect(run.output).toMatch(/hlr status\s+complete/)
+    expect(run.output).toMatch(/progress\s+3 \/ 3/)
   })
 
   it("without the HLR settings: exit 1 naming the variables", async () => {

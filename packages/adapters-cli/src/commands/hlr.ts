@@ -35,7 +35,7 @@ const statusLines = (s: HlrStatus) => {
       ? []
       : [
           `sent          ${result.sent ?? 0}`,
-          `reused       ${counts?.reused ?? 0} (cached results)`,
+          `reused        ${counts?.reused ?? 0} (cached results)`,
           ...Object.entries(counts?.categories ?? {}).map(([k, v]) => `  ${k.padEnd(12)}${v}`),
           ...Object.entries(counts?.statuses ?? {}).map(([k, v]) => `  ${(k || "(blank)").padEnd(28)}${v}`)
         ])
