@@ -5,7 +5,7 @@
  * (`validateResponses` in `app.ts`).
  */
 import { Schema } from "effect"
-import { FILE_JOB_STATUSES } from "@optimizer/core"
+import { FILE_JOB_STATUSES, HLR_STATUSES } from "@optimizer/core"
 
 /** A point in time as JSON gives a `Date`: ISO 8601 in UTC (`2025-12-12T00:00:00.000Z`). */
 export const Timestamp = Schema.String.annotate({ description: "ISO 8601 date-time, UTC" })
@@ -29,6 +29,14 @@ export const ProcessingStarted = Schema.Struct({
 
 /** A file's status in its processing workflow (`FILE_JOB_STATUSES` in core's `platform/FileJobKind.ts`). */
 export const FileStatus = Schema.Literals(FILE_JOB_STATUSES).annotate({ identifier: "FileStatus" })
+
+/** A file's HLR run status (`HLR_STATUSES` in core's `hlr/Hlr.ts`); null before its first run. */
+export const HlrRunStatus = Schema.NullOr(
+  Schema.Literals(HLR_STATUSES).annotate({
+    identifier: "HlrRunStatus",
+    description: "uploading (the numbers being sent), processing, complete or failed"
+  })
+)
 
 /** An upload stored: `{"id", "original_filename", "status": "uploaded"}` (the original's keys). */
 export const Uploaded = Schema.Struct({

@@ -8,7 +8,7 @@ import { Effect, Schema } from "effect"
 import { Cleaning, ITEM_KEYS, type AppServices, type CleaningFile } from "@optimizer/core"
 import { fileRoutes, statusesOf } from "../fileRoutes.ts"
 import { QueryBoolean, type Routes } from "../http.ts"
-import { Count, FileStatus, Null, Timestamp, Uploaded } from "../responses.ts"
+import { Count, FileStatus, HlrRunStatus, Null, Timestamp, Uploaded } from "../responses.ts"
 
 const ProcessQuery = Schema.Struct({
   include_conversion: Schema.optionalKey(QueryBoolean),
@@ -36,9 +36,7 @@ const CleaningFileItem = Schema.Struct({
   processing_started_at: Schema.NullOr(Timestamp),
   processed_at: Schema.NullOr(Timestamp),
   error_message: Schema.NullOr(Schema.String),
-  hlr_status: Schema.NullOr(Schema.String).annotate({
-    description: "The file's HLR run: null, uploading (the numbers being sent), processing, complete or failed"
-  }),
+  hlr_status: HlrRunStatus,
   hlr_batch_id: Schema.NullOr(Schema.String),
   hlr_started_at: Schema.NullOr(Timestamp),
   hlr_completed_at: Schema.NullOr(Timestamp),

@@ -7,7 +7,7 @@ import { Effect, Schema } from "effect"
 import { Hlr, type AppServices } from "@optimizer/core"
 import { csvDownload } from "../download.ts"
 import type { Routes } from "../http.ts"
-import { ApplyCounts, Count, Timestamp } from "../responses.ts"
+import { ApplyCounts, Count, HlrRunStatus, Timestamp } from "../responses.ts"
 
 const HlrStarted = Schema.Struct({
   ok: Schema.Literal(true),
@@ -46,9 +46,7 @@ const HlrJobResult = Schema.Struct({
 
 const HlrStatus = Schema.Struct({
   file_id: Schema.String,
-  hlr_status: Schema.NullOr(Schema.String).annotate({
-    description: "null, uploading (the numbers being sent), processing, complete or failed"
-  }),
+  hlr_status: HlrRunStatus,
   hlr_batch_id: Schema.NullOr(Schema.String),
   hlr_result_file_path: Schema.NullOr(Schema.String),
   hlr_started_at: Schema.NullOr(Timestamp),

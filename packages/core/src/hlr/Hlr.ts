@@ -49,7 +49,14 @@ export const HLR_QUEUE = "hlr.run"
 /** Retries after the first attempt: a crash, the provider or the database down for a while. */
 export const HLR_RETRY_LIMIT = 5
 
-const ACTIVE = ["uploading", "processing"]
+/**
+ * A file's `hlr_status` (null before its first run): `uploading` while the numbers are sent, then
+ * `processing` until the results are applied (`complete`) or the run gives up (`failed`).
+ */
+export const HLR_STATUSES = ["uploading", "processing", "complete", "failed"] as const
+export type HlrStatusName = (typeof HLR_STATUSES)[number]
+
+const ACTIVE: ReadonlyArray<string> = ["uploading", "processing"] satisfies ReadonlyArray<HlrStatusName>
 const NOT_FOUND = "File not found"
 const NOT_ELIGIBLE = "File not eligible for HLR (must be processed and not already active)"
 const CONFLICT = "Another file is already running HLR"
