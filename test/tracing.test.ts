@@ -93,7 +93,9 @@ describe("traces over OTLP/HTTP", () => {
         method: "POST",
         headers: { traceparent: `00-${traceId}-${callerSpanId}-01` }
       })
-      await new Promise((r) => setImmediate(r)) // the access log is written once per event-loop turn
+      // The access log is written after the answer, on a later turn of the event loop: wait for the line.
+      const sent = processed.headers.get("x-request-id") ?? ""
+      await waitUntil("the request's access-log line", async () => logged.some((chunk) => chunk.includes(sent)), 10_000)
     } finally {
       process.stderr.write = write
     }
