@@ -2,8 +2,29 @@
  * The foundation as the frontend sees it: the original's first endpoints with their exact shapes,
  * API keys and roles, the FastAPI-compatible error body, the OpenAPI document and docs page.
  */
+import { Result } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { makeApp } from "@optimizer/adapters-http"
+import { makeRuntime, parseSettings } from "@optimizer/core"
 import { call, startTestApp, type TestApp } from "./support/app.ts"
+
+/** Routes that need no key: the banner, the probe, Prometheus's scrape and the API's own docs. */
+const PUBLIC_ROUTES = [
+  "GET /",
+  "GET /health",
+  "GET /metrics",
+  "GET /openapi.json",
+  "GET /docs",
+  "GET /docs/assets/:name"
+]
+
+/** Every route the app declares, as "METHOD /path" (declaring them connects to nothing). */
+const appRoutes = (): ReadonlyArray<string> => {
+  const parsed = parseSettings({ DATABASE_URL: "postgres://nobody@127.0.0.1:1/none" })
+  if (Result.isFailure(parsed)) throw new Error(parsed.failure.message)
+  const { app } = makeApp(makeRuntime(parsed.success), { corsOrigins: [], version: "test" })
+  return [...new Set(app.routes.filter((r) => r.method !== "ALL").map((r) => `${r.method} ${r.path}`))]
+}
 
 let app: TestApp
 let admin: string
@@ -48,6 +69,21 @@ describe("API keys and roles", () => {
     expect(body.detail).toMatch(/API key/)
     expect(body.code).toBe("UNAUTHORIZED")
     expect(body.request_id).toBe(res.headers.get("x-request-id"))
+  })
+
+  it("every route but the public ones answers 401 without a key", async () => {
+    const routes = appRoutes()
+    expect(routes.length).toBeGreaterThan(60)
+    const open: Array<string> = []
+    for (const route of routes) {
+      if (PUBLIC_ROUTES.includes(route)) continue
+      const [method, pattern] = route.split(" ") as [string, string]
+      const path = pattern.replace(/:[a-z_]+/g, "00000000-0000-4000-8000-000000000000")
+      const res = await fetch(`${app.url}${path}`, { method })
+      if (res.status !== 401) open.push(`${route} → ${res.status}`)
+      await res.body?.cancel()
+    }
+    expect(open).toEqual([])
   })
 
   it("answers 401 for an unknown key, by either header", async () => {
