@@ -185,3 +185,14 @@ describe("docker-compose.yml", () => {
     expect(readFileSync(join(root, "docker-compose.yml"), "utf8")).not.toMatch(/change-me|AES_KEY=|SECRET_ACCESS_KEY:/)
   })
 })
+
+describe(".env.example", () => {
+  it("names every variable the Config service reads", () => {
+    const config = readFileSync(join(root, "packages/core/src/platform/Config.ts"), "utf8")
+    const read = [...new Set([...config.matchAll(/\br\.[a-zA-Z]+\("([A-Z][A-Z0-9_]*)"/g)].map((m) => m[1]!))]
+    expect(read.length).toBeGreaterThan(50)
+    const text = readFileSync(join(root, ".env.example"), "utf8")
+    // Set or commented out (`# NAME=`), or, for an alias such as UPLOAD_ROOT, named in a comment.
+    expect(read.filter((name) => !documentedEnv.has(name) && !new RegExp(`\\b${name}\\b`).test(text))).toEqual([])
+  })
+})
