@@ -8,7 +8,9 @@
  */
 import { readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
+import { Result } from "effect"
 import { describe, expect, it } from "vitest"
+import { parseSettings } from "@optimizer/core"
 import { parseAllDocuments } from "yaml"
 
 const root = join(import.meta.dirname, "..")
@@ -183,6 +185,20 @@ describe("docker-compose.yml", () => {
     }
     expect(compose.services.db.environment.POSTGRES_PASSWORD).toMatch(/^\$\{POSTGRES_PASSWORD/)
     expect(readFileSync(join(root, "docker-compose.yml"), "utf8")).not.toMatch(/change-me|AES_KEY=|SECRET_ACCESS_KEY:/)
+  })
+})
+
+describe("one port everywhere", () => {
+  it("the default, .env.example, the Dockerfile, compose and the ConfigMap all say 8000", () => {
+    const parsed = parseSettings({ DATABASE_URL: "postgres://nobody@127.0.0.1:1/none" })
+    expect(Result.isSuccess(parsed) && parsed.success.port).toBe(8000)
+    expect(readFileSync(join(root, ".env.example"), "utf8")).toMatch(/^PORT=8000$/m)
+    const dockerfile = readFileSync(join(root, "Dockerfile"), "utf8")
+    expect(dockerfile).toMatch(/\bPORT=8000\b/)
+    expect(dockerfile).toMatch(/^EXPOSE 8000$/m)
+    const compose = readYaml(join(root, "docker-compose.yml"))[0]!
+    expect(compose.services.api.ports).toEqual(["8000:8000"])
+    expect(named("ConfigMap", "optimizer-config")!.data.PORT).toBe("8000")
   })
 })
 
