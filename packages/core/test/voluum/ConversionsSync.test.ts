@@ -279,4 +279,33 @@ describe("ConversionsSync.syncConversions", () => {
     const later = await sync(window)
     expect(later).toMatchObject({ pushed: 1, ongage: "pushed" })
   })
+
+  it("ONGAGE_COUNTRIES chooses the countries pushed (the original pushed GB only)", async () => {
+    const fr = new Date("2025-10-05T10:00:00Z")
+    const gb = new Date("2025-10-05T11:00:00Z")
+    voluum.state.conversions.push(
+      {
+        at: fr,
+        fields: conversionRow({
+          at: fr,
+          clickId: "CLK80",
+          transactionId: "TX80",
+          customVariable1: "33612345680",
+          campaignName: campaignName("France", 80),
+          countryCode: "FR"
+        })
+      },
+      {
+        at: gb,
+        fields: conversionRow({ at: gb, clickId: "CLK81", transactionId: "TX81", customVariable1: "447700900801" })
+      }
+    )
+    const window = { from: "2025-10-05T00:00:00Z", to: "2025-10-06T00:00:00Z" }
+    const sent = ongage.state.received.length
+    const result = await sync(window, { ONGAGE_COUNTRIES: "fr" })
+    expect(result).toMatchObject({ pushed: 1, other_countries: 1, ongage: "pushed" })
+    expect(ongage.state.received.slice(sent).map((c) => c.email)).toEqual(["+33612345680@yourmobile.com"])
+    expect(await stored("CLK80")).toMatchObject({ country_code: "FR", processed: true, error_message: null })
+    expect(await stored("CLK81")).toMatchObject({ processed: false, error_message: "COUNTRY_NOT_PUSHED" })
+  })
 })
