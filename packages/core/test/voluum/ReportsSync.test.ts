@@ -246,6 +246,26 @@ describe("ReportsSync.syncReports", () => {
     }
   })
 
+  it("asks Voluum for the traffic sources VOLUUM_TRAFFIC_SOURCE_IDS names (the original hard-coded two)", async () => {
+    const own = "0f1e2d3c-4b5a-4968-8776-655443322110"
+    const before = voluum.state.requests.length
+    const runtime = runtimeFor(envFor({ VOLUUM_TRAFFIC_SOURCE_IDS: own }))
+    try {
+      const result = await runtime.runPromise(
+        ReportsSync.use((s) => s.syncReports({ from: "2025-06-01T00:00:00Z", to: "2025-06-02T00:00:00Z" }))
+      )
+      expect(result.traffic_sources).toBe(1)
+    } finally {
+      await runtime.dispose()
+    }
+    const asked = voluum.state.requests
+      .slice(before)
+      .filter((r) => r.path === "/report")
+      .map((r) => r.query.get("filter1Value"))
+    expect(asked.length).toBeGreaterThan(0)
+    expect(new Set(asked)).toEqual(new Set([own]))
+  })
+
   it("without Voluum credentials, fails with NotConfigured naming them; a window off the hour is a ValidationError", async () => {
     const runtime = runtimeFor(envFor({ VOLUUM_ACCESS_ID: "", VOLUUM_ACCESS_KEY: "" }))
     try {
