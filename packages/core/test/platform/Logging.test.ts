@@ -3,8 +3,9 @@
  * number — in any of the spellings operators and providers use — is masked, and what only resembles
  * one (ids, timestamps, versions, decimals) is left readable.
  */
+import { Effect, Logger } from "effect"
 import { describe, expect, it } from "vitest"
-import { maskPhones } from "../../src/platform/Logging.ts"
+import { jsonLogger, maskPhones } from "../../src/platform/Logging.ts"
 
 describe("maskPhones", () => {
   it.each([
@@ -37,5 +38,31 @@ describe("maskPhones", () => {
     "host db-447400123456.internal"
   ])("leaves %j as it is", (line) => {
     expect(maskPhones(line)).toBe(line)
+  })
+})
+
+describe("jsonLogger", () => {
+  it("writes one JSON line per log call, with the level, the message and its fields, phones masked", async () => {
+    const lines: Array<string> = []
+    const write = process.stderr.write
+    process.stderr.write = ((chunk: string) => {
+      lines.push(String(chunk))
+      return true
+    }) as typeof process.stderr.write
+    try {
+      await Effect.runPromise(
+        Effect.logWarning("number +44 7400 123456 rejected").pipe(
+          Effect.annotateLogs({ phone: "447400123456", job_id: "j-1" }),
+          Effect.provide(Logger.layer([jsonLogger]))
+        )
+      )
+    } finally {
+      process.stderr.write = write
+    }
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).not.toMatch(/7400 ?123456/)
+    const entry = JSON.parse(lines[0]!) as Record<string, unknown>
+    expect(entry).toMatchObject({ level: "WARN", annotations: { phone: "4474****3456", job_id: "j-1" } })
+    expect(JSON.stringify(entry.message)).toContain("number 4474****3456 rejected")
   })
 })
