@@ -18,12 +18,12 @@ const PUBLIC_ROUTES = [
   "GET /docs/assets/:name"
 ]
 
-/** Every route the app declares, as "METHOD /path" (declaring them connects to nothing). */
+/** Every route the app declares, as "METHOD /path", in order (declaring them connects to nothing). */
 const appRoutes = (): ReadonlyArray<string> => {
   const parsed = parseSettings({ DATABASE_URL: "postgres://nobody@127.0.0.1:1/none" })
   if (Result.isFailure(parsed)) throw new Error(parsed.failure.message)
   const { app } = makeApp(makeRuntime(parsed.success), { corsOrigins: [], version: "test" })
-  return [...new Set(app.routes.filter((r) => r.method !== "ALL").map((r) => `${r.method} ${r.path}`))]
+  return app.routes.filter((r) => r.method !== "ALL").map((r) => `${r.method} ${r.path}`)
 }
 
 let app: TestApp
@@ -69,6 +69,11 @@ describe("API keys and roles", () => {
     expect(body.detail).toMatch(/API key/)
     expect(body.code).toBe("UNAUTHORIZED")
     expect(body.request_id).toBe(res.headers.get("x-request-id"))
+  })
+
+  it("declares each method and path once (no handler shadows another)", () => {
+    const routes = appRoutes()
+    expect(routes.filter((r, i) => routes.indexOf(r) !== i)).toEqual([])
   })
 
   it("every route but the public ones answers 401 without a key", async () => {
