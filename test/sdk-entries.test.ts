@@ -59,3 +59,33 @@ describe("SDK entries load only what they need", () => {
     expect(loaded.filter((url) => HEAVY.test(url)).length).toBeGreaterThan(0)
   })
 })
+
+describe("importing starts nothing", () => {
+  it("the core, the HTTP adapter and the SQS adapter open no connection at import, and the process ends by itself", async () => {
+    const script = [
+      `import net from "node:net"`,
+      `const calls = []`,
+      `const connect = net.Socket.prototype.connect`,
+      `net.Socket.prototype.connect = function (...args) { calls.push("socket"); return connect.apply(this, args) }`,
+      `globalThis.fetch = async () => { calls.push("fetch"); throw new Error("no network at import") }`,
+      `await import("@optimizer/core")`,
+      `await import("@optimizer/adapters-http")`,
+      `await import("@optimizer/adapters-sqs")`,
+      `await new Promise((resolve) => setTimeout(resolve, 300))`,
+      `process.stdout.write(JSON.stringify(calls))`
+    ].join("\n")
+    const started = Date.now()
+    const stdout = await new Promise<string>((resolve, reject) =>
+      execFile(
+        process.execPath,
+        ["--conditions=@optimizer/source", "--input-type=module", "-e", script],
+        // Without SQS_QUEUE_URL or AWS settings: an import that started the consumer would fail or hang.
+        { cwd: new URL("..", import.meta.url), timeout: 20_000, env: { PATH: process.env.PATH } },
+        (error, out, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(out))
+      )
+    )
+    expect(JSON.parse(stdout)).toEqual([])
+    // It ended on its own: nothing (a poll loop, a timer, a pool) kept it alive.
+    expect(Date.now() - started).toBeLessThan(20_000)
+  })
+})
