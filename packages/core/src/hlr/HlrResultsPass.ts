@@ -370,18 +370,18 @@ export const resultsPass = async (
       if (edge || n !== h.width) return plainLine(h, bytes.toString("utf8", start, end))
 
       // The number: the formatted one, else the detected one.
-      let from_ = -1
-      let to_ = -1
+      let numberFrom = -1
+      let numberTo = -1
       if (h.formatted >= 0 && ends[h.formatted]! > starts[h.formatted]!) {
-        from_ = starts[h.formatted]!
-        to_ = ends[h.formatted]!
+        numberFrom = starts[h.formatted]!
+        numberTo = ends[h.formatted]!
       } else if (h.detected >= 0) {
-        from_ = starts[h.detected]!
-        to_ = ends[h.detected]!
+        numberFrom = starts[h.detected]!
+        numberTo = ends[h.detected]!
       }
-      let key = from_ < 0 ? -1 : canonicalKey(bytes, from_, to_)
+      let key = numberFrom < 0 ? -1 : canonicalKey(bytes, numberFrom, numberTo)
       if (key < 0) {
-        const phone = from_ < 0 ? undefined : resultKey(bytes.toString("utf8", from_, to_), undefined)
+        const phone = numberFrom < 0 ? undefined : resultKey(bytes.toString("utf8", numberFrom, numberTo), undefined)
         if (phone === undefined) {
           counts.skipped++
           return undefined
