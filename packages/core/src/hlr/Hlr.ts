@@ -19,7 +19,7 @@
  *   `hlr_status = failed` with `hlr_error_message`. A run whose job can no longer finish it (failed,
  *   cancelled) is marked failed whenever a status is read or a run started (`reconcile`).
  */
-import { Context, Duration, Effect, Layer, Option, Schema } from "effect"
+import { Context, Duration, Effect, Layer, Option } from "effect"
 import { SqlClient, type Statement } from "effect/sql"
 import { RiskyOperators } from "../classification/RiskyOperators.ts"
 import { Lists } from "../lists/Lists.ts"
@@ -33,93 +33,42 @@ import {
   UpstreamError,
   ValidationError,
   type DatabaseError,
-  type NotConfigured,
-  type PayloadTooLarge,
-  type UnreadableFile
+  type NotConfigured
 } from "../platform/Errors.ts"
 import { failureMessage, isFileId, isFinalAttempt, runOutputKey, type FileDownload } from "../platform/FileJobKind.ts"
 import { FileStore } from "../platform/FileStore.ts"
 import { Jobs, type RunningJob } from "../platform/Jobs.ts"
-import { HlrClient, isBatchComplete, type HlrError } from "./HlrClient.ts"
+import { HlrClient, isBatchComplete } from "./HlrClient.ts"
 import { applyHlrResults, type HlrApplyResult } from "./HlrResults.ts"
 import { numbersToSend } from "./HlrSource.ts"
 import { recordRun } from "../platform/Observability.ts"
+import {
+  HLR_COLUMNS,
+  HlrRow,
+  type HlrJobResult,
+  type HlrRunError,
+  type HlrStarted,
+  type HlrStatus,
+  type HlrStatusName
+} from "./HlrSchemas.ts"
+
+export {
+  HLR_STATUSES,
+  type HlrJobResult,
+  type HlrRunError,
+  type HlrStarted,
+  type HlrStatus,
+  type HlrStatusName
+} from "./HlrSchemas.ts"
 
 export const HLR_QUEUE = "hlr.run"
 /** Retries after the first attempt: a crash, the provider or the database down for a while. */
 export const HLR_RETRY_LIMIT = 5
 
-/**
- * A file's `hlr_status` (null before its first run): `uploading` while the numbers are sent, then
- * `processing` until the results are applied (`complete`) or the run gives up (`failed`).
- */
-export const HLR_STATUSES = ["uploading", "processing", "complete", "failed"] as const
-export type HlrStatusName = (typeof HLR_STATUSES)[number]
-
 const ACTIVE: ReadonlyArray<string> = ["uploading", "processing"] satisfies ReadonlyArray<HlrStatusName>
 const NOT_FOUND = "File not found"
 const NOT_ELIGIBLE = "File not eligible for HLR (must be processed and not already active)"
 const CONFLICT = "Another file is already running HLR"
-
-const Nullable = <S extends Schema.Top>(schema: S) => Schema.NullOr(schema)
-const HlrRow = Schema.Struct({
-  id: Schema.String,
-  original_filename: Schema.String,
-  status: Schema.String,
-  processed_file_path: Nullable(Schema.String),
-  hlr_status: Nullable(Schema.String),
-  hlr_batch_id: Nullable(Schema.String),
-  hlr_result_file_path: Nullable(Schema.String),
-  hlr_raw_file_path: Nullable(Schema.String),
-  hlr_started_at: Nullable(Schema.Date),
-  hlr_completed_at: Nullable(Schema.Date),
-  hlr_num_items: Nullable(Schema.Number),
-  hlr_num_complete: Nullable(Schema.Number),
-  hlr_error_message: Nullable(Schema.String),
-  hlr_job_id: Nullable(Schema.String)
-})
-type HlrRow = typeof HlrRow.Type
-const HLR_COLUMNS = `id::text AS id, original_filename, status, processed_file_path, hlr_status, hlr_batch_id,
-  hlr_result_file_path, hlr_raw_file_path, hlr_started_at, hlr_completed_at, hlr_num_items, hlr_num_complete,
-  hlr_error_message, hlr_job_id::text AS hlr_job_id`
-
-/** `POST /{file_id}/hlr`'s answer: the original's keys plus the job. */
-export interface HlrStarted {
-  readonly ok: true
-  readonly file_id: string
-  readonly hlr_status: "processing"
-  readonly job_id: string
-}
-
-/** `GET /{file_id}/hlr`: the original's keys, plus the job and the last run's counts. */
-export interface HlrStatus {
-  readonly file_id: string
-  readonly hlr_status: string | null
-  readonly hlr_batch_id: string | null
-  readonly hlr_result_file_path: string | null
-  readonly hlr_started_at: Date | null
-  readonly hlr_completed_at: Date | null
-  readonly hlr_num_items: number | null
-  readonly hlr_num_complete: number | null
-  readonly hlr_error_message: string | null
-  readonly hlr_raw_file_path: string | null
-  readonly job_id: string | null
-  /** The completed run's counts (`HlrJobResult`), null before. */
-  readonly result: unknown
-}
-
-export interface HlrJobResult {
-  readonly file_id: string
-  readonly status: "complete" | "skipped"
-  readonly reason?: string
-  readonly batch_id?: string | null
-  /** Numbers sent to the provider in the batch (0 when every number came from the cache). */
-  readonly sent?: number
-  readonly counts?: HlrApplyResult
-}
-
-export type HlrRunError =
-  HlrError | ValidationError | NotFound | UnreadableFile | PayloadTooLarge | DatabaseError | StorageError
 
 /**
  * A run's files, under keys of their own (`runOutputKey`): a job of an earlier run that is still
