@@ -4,26 +4,25 @@
  * when the deadline passed may commit), a read only to retry. Real Hono app with the project's route
  * kit, on a real HTTP server on loopback.
  */
-import type { AddressInfo } from "node:net"
-import { serve, type ServerType } from "@hono/node-server"
 import { Effect, Layer, ManagedRuntime } from "effect"
-import { Hono } from "hono"
 import { afterAll, beforeAll, expect, it } from "vitest"
-import { Routes, type AppEnv } from "@optimizer/adapters-http/http"
+import { serveRoutes, type RoutesServer } from "./support/routesServer.ts"
 
-let server: ServerType
+let server: RoutesServer
 let url: string
 const runtime = ManagedRuntime.make(Layer.empty)
 
 beforeAll(async () => {
-  const app = new Hono<AppEnv>()
   const slow = () => Effect.sleep("5 seconds").pipe(Effect.as({ ok: true }))
-  new Routes(app, runtime, { jsonBodyMaxBytes: 1024, requestDeadlineMs: 300 })
-    .add({ method: "get", path: "/slow", role: "public", summary: "reads for 5 s", tag: "test" }, slow)
-    .add({ method: "post", path: "/slow", role: "public", summary: "writes for 5 s", tag: "test" }, slow)
-  server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" })
-  await new Promise((resolve) => server.once("listening", resolve))
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  server = await serveRoutes(
+    runtime,
+    (routes) =>
+      routes
+        .add({ method: "get", path: "/slow", role: "public", summary: "reads for 5 s", tag: "test" }, slow)
+        .add({ method: "post", path: "/slow", role: "public", summary: "writes for 5 s", tag: "test" }, slow),
+    { jsonBodyMaxBytes: 1024, requestDeadlineMs: 300 }
+  )
+  url = server.url
 })
 afterAll(async () => {
   server?.close()

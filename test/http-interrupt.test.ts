@@ -3,14 +3,11 @@
  * cancelled and its connection freed), and a client that waits gets its answer. Real Hono app with
  * the project's route kit, on a real HTTP server on loopback.
  */
-import type { AddressInfo } from "node:net"
-import { serve, type ServerType } from "@hono/node-server"
 import { Effect, Layer, ManagedRuntime } from "effect"
-import { Hono } from "hono"
 import { afterAll, beforeAll, expect, it } from "vitest"
-import { Routes, type AppEnv } from "@optimizer/adapters-http/http"
+import { serveRoutes, type RoutesServer } from "./support/routesServer.ts"
 
-let server: ServerType
+let server: RoutesServer
 let url: string
 const runtime = ManagedRuntime.make(Layer.empty)
 let interrupted: () => void
@@ -18,20 +15,19 @@ const wasInterrupted = new Promise<void>((resolve) => (interrupted = resolve))
 let slowFinished = false
 
 beforeAll(async () => {
-  const app = new Hono<AppEnv>()
-  new Routes(app, runtime)
-    .add({ method: "get", path: "/slow", role: "public", summary: "waits 10 s", tag: "test" }, () =>
-      Effect.sleep("10 seconds").pipe(
-        Effect.tap(() => Effect.sync(() => (slowFinished = true))),
-        Effect.onInterrupt(() => Effect.sync(() => interrupted()))
+  server = await serveRoutes(runtime, (routes) =>
+    routes
+      .add({ method: "get", path: "/slow", role: "public", summary: "waits 10 s", tag: "test" }, () =>
+        Effect.sleep("10 seconds").pipe(
+          Effect.tap(() => Effect.sync(() => (slowFinished = true))),
+          Effect.onInterrupt(() => Effect.sync(() => interrupted()))
+        )
       )
-    )
-    .add({ method: "get", path: "/quick", role: "public", summary: "answers after 50 ms", tag: "test" }, () =>
-      Effect.sleep("50 millis").pipe(Effect.as({ ok: true }))
-    )
-  server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" })
-  await new Promise((resolve) => server.once("listening", resolve))
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+      .add({ method: "get", path: "/quick", role: "public", summary: "answers after 50 ms", tag: "test" }, () =>
+        Effect.sleep("50 millis").pipe(Effect.as({ ok: true }))
+      )
+  )
+  url = server.url
 })
 afterAll(async () => {
   server?.close()
